@@ -1,0 +1,110 @@
+// Hdf5Slide: the virtual slide as one HDF5 file (see docs/FORMAT.md).
+//
+// Implements SlideSource (reading) and SlideWriter (writing). Reads are safe
+// from many threads: HDF5 (built thread-safe, one global lock) is entered only
+// to fetch a chunk's stored bytes with H5Dread_chunk, or, for a finished file,
+// only once per chunk to learn its file address, after which chunks are read
+// with pread and never enter HDF5 again. Decoding always runs in the calling
+// thread, so N threads decode N tiles at once. No HDF5 filter plugin is needed
+// to read: vslide decodes Blosc and gzip itself.
+//
+// Writes encode in the calling thread and move finished chunks with
+// H5Dwrite_chunk under the writer's lock (see SlideWriter).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "vslide/core/slide_source.h"
+
+namespace vslide {
+
+enum class Layout { kLinear, kPacked, kGrid };
+std::string_view layout_name(Layout l);
+Result<Layout> parse_layout(std::string_view name);
+
+struct CreateOptions {
+  Layout layout = Layout::kLinear;
+  CodecSpec codec = CodecSpec::fast_default();
+  // Chunk (block) size in pixels; 0 = the whole plane. Must divide the tile.
+  int32_t chunk_height = 0;
+  int32_t chunk_width = 0;
+  // Open for single-writer/multiple-reader access after set-up, so that other
+  // processes can read the slide while it is being written (HDF5 SWMR).
+  bool swmr = false;
+  bool overwrite = false;  // replace an existing file
+};
+
+enum class OpenMode { kRead, kAppend };
+
+// Current and oldest-readable version of the file format.
+constexpr int kFormatVersion = 1;
+
+class Hdf5Slide final : public SlideSource, public SlideWriter {
+ public:
+  // Creates a new slide file in state kScanning.
+  static Result<std::unique_ptr<Hdf5Slide>> create(const std::string& path, const SlideHeader& header,
+                                                   const MosaicGeometry& geometry,
+                                                   const std::vector<ChannelInfo>& channels,
+                                                   const CreateOptions& options);
+  // Opens an existing slide. kRead works on complete files, unfinished files
+  // (writer died) and files being written by another process in SWMR mode.
+  // kAppend reopens an unfinished file to complete it, or a complete one to
+  // add zoom layers and detection layers.
+  static Result<std::unique_ptr<Hdf5Slide>> open(const std::string& path, OpenMode mode = OpenMode::kRead);
+
+  ~Hdf5Slide() override;
+  Hdf5Slide(const Hdf5Slide&) = delete;
+  Hdf5Slide& operator=(const Hdf5Slide&) = delete;
+
+  // SlideSource
+  std::string describe() const override;
+  const SlideHeader& header() const override;
+  const MosaicGeometry& geometry() const override;
+  const std::vector<ChannelInfo>& channels() const override;
+  SlideState state() const override;
+  std::shared_ptr<const TileIndex> index() const override;
+  Status refresh() override;
+  CodecSpec codec() const override;
+  std::vector<int32_t> zoom_levels() const override;
+  Result<Image16> read(const TileKey& key) const override;
+  Result<StoredTile> read_chunk(const TileKey& key) const override;
+  Result<Overview> read_overview(int32_t channel) const override;
+  std::vector<std::string> detection_layers() const override;
+  Result<LabelTile> read_labels(const std::string& layer, const TileKey& key) const override;
+  Result<std::string> read_objects_json(const std::string& layer) const override;
+
+  // SlideWriter
+  Status write_field(const FieldOfView& field) override;
+  Status write_plane(const TileKey& key, const Image16View& pixels) override;
+  Status write_stored(const StoredTile& tile) override;
+  Status write_overview(const Overview& overview) override;
+  Status write_labels(const std::string& layer, const TileKey& key, const LabelTile& tile) override;
+  Status write_objects_json(const std::string& layer, const std::string& json_array) override;
+  Status flush() override;
+  Status finish(SlideState final_state = SlideState::kComplete) override;
+
+  // Creates the dataset for zoom level `level` (factor 2^level) if absent.
+  // Planes of that level are then written with write_plane(key with level).
+  Status add_zoom_level(int32_t level);
+
+  // Storage details, for `vslide info` and the benchmarks.
+  Layout layout() const;
+  int32_t chunk_height() const;
+  int32_t chunk_width() const;
+  int format_version() const;
+  uint64_t bytes_stored() const;   // sum of stored level-0 chunk sizes
+  uint64_t bytes_raw() const;      // planes_present * plane bytes
+
+  // Checks one plane's chunks against their recorded checksums and decodes
+  // them. OK, or the first problem found in that plane.
+  Status verify_plane(const TileKey& key) const;
+
+  struct Impl;
+
+ private:
+  explicit Hdf5Slide(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vslide

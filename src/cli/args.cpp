@@ -1,0 +1,158 @@
+#include "args.h"
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+namespace vslide::cli {
+
+namespace {
+template <typename T>
+bool parse_number(const std::string& s, T* out) {
+  if constexpr (std::is_floating_point_v<T>) {
+    try {
+      size_t pos = 0;
+      T v = T(std::stod(s, &pos));
+      if (pos != s.size()) return false;
+      *out = v;
+      return true;
+    } catch (...) {
+      return false;
+    }
+  } else {
+    T v{};
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return false;
+    *out = v;
+    return true;
+  }
+}
+}  // namespace
+
+ArgParser::ArgParser(std::string usage, std::string description)
+    : usage_(std::move(usage)), description_(std::move(description)) {}
+
+ArgParser& ArgParser::positional(std::string name, std::string help, std::string* out, bool required) {
+  Spec s;
+  s.name = std::move(name);
+  s.help = std::move(help);
+  s.required = required;
+  s.set = [out](const std::string& v) { *out = v; return true; };
+  positionals_.push_back(std::move(s));
+  return *this;
+}
+
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, std::string* out) {
+  options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, false, false,
+                      [out](const std::string& v) { *out = v; return true; }});
+  return *this;
+}
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, int* out) {
+  options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, false, false,
+                      [out](const std::string& v) { return parse_number(v, out); }});
+  return *this;
+}
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, int64_t* out) {
+  options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, false, false,
+                      [out](const std::string& v) { return parse_number(v, out); }});
+  return *this;
+}
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, double* out) {
+  options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, false, false,
+                      [out](const std::string& v) { return parse_number(v, out); }});
+  return *this;
+}
+ArgParser& ArgParser::multi(std::string name, std::string meta, std::string help,
+                            std::vector<std::string>* out) {
+  options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, true, false,
+                      [out](const std::string& v) { out->push_back(v); return true; }});
+  return *this;
+}
+ArgParser& ArgParser::flag(std::string name, std::string help, bool* out) {
+  options_.push_back({std::move(name), "", std::move(help), true, false, false, false,
+                      [out](const std::string&) { *out = true; return true; }});
+  return *this;
+}
+
+ArgParser::Spec* ArgParser::find(const std::string& name) {
+  for (auto& s : options_) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+void ArgParser::print_help() const {
+  std::cout << "usage: " << usage_ << "\n\n" << description_ << "\n";
+  if (!positionals_.empty()) {
+    std::cout << "\narguments:\n";
+    for (const auto& p : positionals_) {
+      std::printf("  %-28s %s\n", p.name.c_str(), p.help.c_str());
+    }
+  }
+  std::cout << "\noptions:\n";
+  for (const auto& o : options_) {
+    std::string left = o.name + (o.meta.empty() ? "" : " " + o.meta);
+    std::printf("  %-28s %s\n", left.c_str(), o.help.c_str());
+  }
+  std::printf("  %-28s %s\n", "--help, -h", "show this help and exit");
+}
+
+int ArgParser::usage_error(const std::string& message) const {
+  std::cerr << "vslide: error: " << message << "\nusage: " << usage_ << "\n(try --help)\n";
+  return 2;
+}
+
+int ArgParser::parse(int argc, char** argv) {
+  size_t next_positional = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      print_help();
+      return 0;
+    }
+    if (a.size() > 2 && a.rfind("--", 0) == 0) {
+      std::string name = a, value;
+      bool has_value = false;
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        name = a.substr(0, eq);
+        value = a.substr(eq + 1);
+        has_value = true;
+      }
+      Spec* s = find(name);
+      if (s == nullptr) return usage_error("unknown option " + name);
+      if (s->is_flag) {
+        if (has_value) return usage_error(name + " takes no value");
+        s->set("");
+      } else {
+        if (!has_value) {
+          if (i + 1 >= argc) return usage_error(name + " needs a value (" + s->meta + ")");
+          value = argv[++i];
+        }
+        if (!s->set(value)) return usage_error("bad value '" + value + "' for " + name + " " + s->meta);
+      }
+      s->seen = true;
+      continue;
+    }
+    if (next_positional >= positionals_.size()) return usage_error("unexpected argument '" + a + "'");
+    positionals_[next_positional].set(a);
+    positionals_[next_positional].seen = true;
+    ++next_positional;
+  }
+  for (const auto& p : positionals_) {
+    if (p.required && !p.seen) return usage_error("missing " + p.name);
+  }
+  return -1;
+}
+
+bool parse_size(const std::string& text, int* width, int* height) {
+  auto x = text.find('x');
+  if (x == std::string::npos) return false;
+  int w = 0, h = 0;
+  if (!parse_number(text.substr(0, x), &w) || !parse_number(text.substr(x + 1), &h)) return false;
+  if (w <= 0 || h <= 0) return false;
+  *width = w;
+  *height = h;
+  return true;
+}
+
+}  // namespace vslide::cli

@@ -1,0 +1,69 @@
+// vslide: one command, one verb per job. See `vslide --help`.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "command.h"
+
+namespace vslide::cli {
+
+std::map<std::string, Command>& command_registry() {
+  static std::map<std::string, Command> registry;
+  return registry;
+}
+
+std::map<std::string, Command>& bench_registry() {
+  static std::map<std::string, Command> registry;
+  return registry;
+}
+
+namespace {
+
+void print_usage() {
+  std::cout << "usage: vslide VERB [ARGS...]\n\n"
+               "vslide: high-content digital microscopy on HDF5, ZeroMQ and OpenGL.\n\nverbs:\n";
+  for (const auto& [name, cmd] : command_registry()) {
+    std::printf("  %-14s %s\n", name.c_str(), cmd.summary.c_str());
+  }
+  std::cout << "\n`vslide VERB --help` describes each verb.\n";
+}
+
+int run_bench(int argc, char** argv) {
+  auto& benches = bench_registry();
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::cout << "usage: vslide bench NAME [OPTIONS]\n\nBenchmarks that measure their baseline in the "
+                 "same run and print ratios.\n\nbenchmarks:\n";
+    for (const auto& [name, b] : benches) std::printf("  %-14s %s\n", name.c_str(), b.summary.c_str());
+    return argc < 2 ? 2 : 0;
+  }
+  auto it = benches.find(argv[1]);
+  if (it == benches.end()) {
+    std::cerr << "vslide bench: unknown benchmark '" << argv[1] << "' (see vslide bench --help)\n";
+    return 2;
+  }
+  return it->second.run(argc - 1, argv + 1);
+}
+
+}  // namespace
+}  // namespace vslide::cli
+
+VSLIDE_COMMAND("bench", "run a benchmark (storage, acquire, remote, render)", vslide::cli::run_bench);
+
+int main(int argc, char** argv) {
+  using namespace vslide::cli;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0) {
+    std::cout << "vslide 0.1.0\n";
+    return 0;
+  }
+  auto& reg = command_registry();
+  auto it = reg.find(argv[1]);
+  if (it == reg.end()) {
+    std::cerr << "vslide: unknown verb '" << argv[1] << "' (see vslide --help)\n";
+    return 2;
+  }
+  return it->second.run(argc - 1, argv + 1);
+}
