@@ -129,13 +129,14 @@ void draw_cytoplasm(Canvas& cv, const Optics& o, const Nucleus& n) {
   const float amp = float(n.cyto_amplitude * o.bleach), R = float(n.cyto_r_um);
   const float inv_c = float(1.0 / sigma_c), scale_n = float(n.radius_um() / sigma_n);
   const float ox = float(n.cyto_x_um - n.x_um), oy = float(n.cyto_y_um - n.y_um);
+  const float rho2_max = float(std::pow(1.0 + 4.0 * sigma_n / n.radius_um(), 2));
   const Ellipse el(n);
   const EdgeTable& e = edge_table();
   cv.draw(n.cyto_x_um, n.cyto_y_um, n.cyto_r_um + 3.0 * sigma_c, [&](float dx, float dy) {
     const float pc = e((std::sqrt(dx * dx + dy * dy) - R) * inv_c);
     if (pc <= 0.f) return 0.f;
     const float q = el.rho2(dx + ox, dy + oy);
-    const float pn = q < 4.f ? e((std::sqrt(q) - 1.f) * scale_n) : 0.f;
+    const float pn = q < rho2_max ? e((std::sqrt(q) - 1.f) * scale_n) : 0.f;
     return amp * pc * (1.f - 0.6f * pn);
   });
 }
