@@ -1,5 +1,6 @@
 #include "vslide/core/image.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vslide {
@@ -25,8 +26,8 @@ Image16 downsample(const Image16View& src, int factor) {
   const int ow = (src.width() + factor - 1) / factor;
   const int oh = (src.height() + factor - 1) / factor;
   Image16 out(ow, oh);
-  std::vector<uint64_t> sums(size_t(ow));
-  std::vector<uint32_t> counts(size_t(ow));
+  std::vector<uint64_t> sums(static_cast<size_t>(ow));
+  std::vector<uint32_t> counts(static_cast<size_t>(ow));
   for (int oy = 0; oy < oh; ++oy) {
     std::fill(sums.begin(), sums.end(), 0);
     std::fill(counts.begin(), counts.end(), 0);

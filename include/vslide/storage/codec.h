@@ -17,20 +17,23 @@
 
 namespace vslide {
 
-// Encodes `raw` (uint16 pixels as bytes). Never fails on valid specs.
-Result<std::vector<uint8_t>> encode_chunk(const CodecSpec& spec, std::span<const uint8_t> raw);
+// Encodes `raw` (pixels of `typesize` bytes: 2 for uint16 planes, 4 for
+// uint32 label tiles). Fails only on an invalid spec.
+Result<std::vector<uint8_t>> encode_chunk(const CodecSpec& spec, std::span<const uint8_t> raw,
+                                          size_t typesize = 2);
 
 // Decodes into `out`, whose size is the expected raw size. Corruption when
 // the bytes are not a valid stream of this codec or decode to another size;
 // the message says what was wrong, the caller adds file and tile.
-Status decode_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, std::span<uint8_t> out);
+Status decode_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, std::span<uint8_t> out,
+                    size_t typesize = 2);
 
 // XXH3-64 of the stored bytes: the per-chunk checksum.
 uint64_t chunk_checksum(std::span<const uint8_t> bytes);
 
 // HDF5 filter parameters for a spec: Blosc's cd_values (filter 32001) as the
 // standard plugin defines them; for gzip the deflate level.
-std::vector<unsigned> blosc_cd_values(const CodecSpec& spec, size_t chunk_bytes);
+std::vector<unsigned> blosc_cd_values(const CodecSpec& spec, size_t chunk_bytes, size_t typesize = 2);
 // Blosc compressor code as the filter stores it (0 blosclz, 1 lz4, 4 zlib, 5 zstd).
 int blosc_compressor_code(const std::string& compressor);
 

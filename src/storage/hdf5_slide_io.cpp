@@ -1,0 +1,338 @@
+// Hdf5Slide: the chunk paths. Writes encode in the calling thread and enter
+// HDF5 only for H5Dwrite_chunk; reads enter HDF5 only to fetch stored bytes
+// (or, for a finished file, once per chunk to learn its address, then pread).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "hdf5_slide_impl.h"
+#include "vslide/storage/codec.h"
+
+namespace vslide {
+
+namespace sd = storage_detail;
+
+namespace {
+
+double now_unix_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Copies block (by, bx) of a plane into a contiguous buffer.
+std::vector<uint8_t> extract_block(const Image16View& px, int32_t y0, int32_t x0, int32_t h, int32_t w) {
+  std::vector<uint8_t> out(size_t(h) * size_t(w) * 2);
+  for (int32_t y = 0; y < h; ++y) {
+    std::memcpy(out.data() + size_t(y) * size_t(w) * 2, px.row(y0 + y) + x0, size_t(w) * 2);
+  }
+  return out;
+}
+
+constexpr size_t kPendingLimit = 64;
+
+}  // namespace
+
+Status Hdf5Slide::Impl::ensure_extent(Level& lv, int64_t slot) {
+  if (lv.shape.layout != Layout::kLinear) return Status();
+  hsize_t need = lv.shape.rows_for_slot(slot);
+  if (need <= lv.extent0) return Status();
+  std::vector<hsize_t> d = {need, hsize_t(lv.shape.width)};
+  VSLIDE_RETURN_IF_ERROR(h5::check(H5Dset_extent(lv.dset.get(), d.data()), path + ": extend mosaic dataset"));
+  lv.extent0 = need;
+  return Status();
+}
+
+Status Hdf5Slide::Impl::append_pending() {
+  VSLIDE_RETURN_IF_ERROR(
+      sd::append_table(fields_table.get(), field_type.get(), pending_fields.data(), pending_fields.size()));
+  pending_fields.clear();
+  VSLIDE_RETURN_IF_ERROR(
+      sd::append_table(chunks_table.get(), chunk_type.get(), pending_chunks.data(), pending_chunks.size()));
+  pending_chunks.clear();
+  if (swmr_writer) {
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Dflush(fields_table.get()), path + ": flush index"));
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Dflush(chunks_table.get()), path + ": flush index"));
+  }
+  return Status();
+}
+
+Status Hdf5Slide::write_field(const FieldOfView& f) {
+  Impl& m = *impl_;
+  if (!m.writable || m.finished) return Status::failed_precondition(m.path + ": not open for writing");
+  if (f.row < 0 || f.row >= m.geometry.rows || f.col < 0 || f.col >= m.geometry.cols) {
+    return Status::out_of_range(m.path + ": field (" + std::to_string(f.row) + "," + std::to_string(f.col) +
+                                ") lies outside the " + std::to_string(m.geometry.rows) + "x" +
+                                std::to_string(m.geometry.cols) + " mosaic");
+  }
+  std::lock_guard lock(m.h5_mu);
+  int64_t slot;
+  {
+    std::unique_lock meta(m.meta_mu);
+    slot = m.slot_for(f);
+    FieldOfView g = f;
+    if (g.acquired_unix_s == 0) g.acquired_unix_s = now_unix_s();
+    m.index.upsert(g, slot);
+    m.snapshot.reset();
+    m.pending_fields.push_back({g.row, g.col, slot, g.stage_x_um, g.stage_y_um, g.stage_z_um, g.acquired_unix_s});
+  }
+  VSLIDE_RETURN_IF_ERROR(m.ensure_extent(m.levels.at(0), slot));
+  return Status();
+}
+
+Status Hdf5Slide::Impl::write_blocks(const TileKey& key, int64_t slot, const std::vector<std::vector<uint8_t>>& blocks,
+                                     const std::vector<uint64_t>& sums) {
+  auto it = levels.find(key.level);
+  if (it == levels.end()) return Status::not_found(where(key) + ": zoom level " + std::to_string(key.level) + " does not exist");
+  Level& lv = it->second;
+  VSLIDE_RETURN_IF_ERROR(ensure_extent(lv, slot));
+  const int32_t plane = geometry.plane_index(key.channel, key.z, key.t);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    auto off = lv.shape.block_offset(slot, key.row, key.col, plane, int32_t(b));
+    VSLIDE_RETURN_IF_ERROR(h5::check(
+        H5Dwrite_chunk(lv.dset.get(), H5P_DEFAULT, 0, off.data(), blocks[b].size(), blocks[b].data()),
+        where(key) + ": write chunk"));
+  }
+  {
+    std::unique_lock meta(meta_mu);
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      ChunkKey ck{slot, plane, key.level, int32_t(b)};
+      auto [e, inserted] = chunks.insert({ck, ChunkEntry{uint32_t(blocks[b].size()), sums[b]}});
+      if (key.level == 0) {
+        if (!inserted) bytes_stored -= e->second.stored_bytes;
+        bytes_stored += blocks[b].size();
+      }
+      e->second = ChunkEntry{uint32_t(blocks[b].size()), sums[b]};
+      pending_chunks.push_back({slot, plane, key.level, int32_t(b), uint32_t(blocks[b].size()), sums[b]});
+    }
+    if (key.level == 0) {
+      index.mark_plane(key.row, key.col, plane);
+      snapshot.reset();
+    }
+  }
+  if (pending_chunks.size() >= kPendingLimit) VSLIDE_RETURN_IF_ERROR(append_pending());
+  return Status();
+}
+
+namespace {
+Status check_key(const Hdf5Slide::Impl& m, const TileKey& key) {
+  if (!m.geometry.contains(key)) {
+    const auto& g = m.geometry;
+    return Status::out_of_range(m.where(key) + ": outside the slide (" + std::to_string(g.rows) + "x" +
+                                std::to_string(g.cols) + " fields, " + std::to_string(g.channels) + " channels, " +
+                                std::to_string(g.z_planes) + " z, " + std::to_string(g.timepoints) + " t)");
+  }
+  return Status();
+}
+}  // namespace
+
+Status Hdf5Slide::write_plane(const TileKey& key, const Image16View& pixels) {
+  Impl& m = *impl_;
+  if (!m.writable || m.finished) return Status::failed_precondition(m.path + ": not open for writing");
+  VSLIDE_RETURN_IF_ERROR(check_key(m, key));
+  const int32_t h = m.geometry.level_height(key.level), w = m.geometry.level_width(key.level);
+  if (pixels.width() != w || pixels.height() != h) {
+    return Status::invalid_argument(m.where(key) + ": plane is " + std::to_string(pixels.width()) + "x" +
+                                    std::to_string(pixels.height()) + ", the slide expects " + std::to_string(w) +
+                                    "x" + std::to_string(h));
+  }
+  int64_t slot;
+  {
+    std::shared_lock meta(m.meta_mu);
+    const auto* e = m.index.find(key.row, key.col);
+    if (e == nullptr) {
+      return Status::failed_precondition(m.where(key) + ": write_field must come before the field's planes");
+    }
+    slot = e->slot;
+  }
+  const sd::LevelShape shape = m.level_shape(key.level);
+  // Encode outside every lock: this is where the time goes.
+  std::vector<std::vector<uint8_t>> blocks;
+  std::vector<uint64_t> sums;
+  for (int32_t b = 0; b < shape.blocks(); ++b) {
+    const int32_t y0 = (b / shape.blocks_x()) * shape.chunk_h, x0 = (b % shape.blocks_x()) * shape.chunk_w;
+    Result<std::vector<uint8_t>> enc = Status::internal("unset");
+    if (shape.blocks() == 1 && pixels.contiguous()) {
+      enc = encode_chunk(m.codec, {reinterpret_cast<const uint8_t*>(pixels.data()), pixels.byte_size()});
+    } else {
+      auto raw = extract_block(pixels, y0, x0, shape.chunk_h, shape.chunk_w);
+      enc = encode_chunk(m.codec, raw);
+    }
+    if (!enc.ok()) return enc.status().with_context(m.where(key));
+    sums.push_back(chunk_checksum(*enc));
+    blocks.push_back(std::move(enc).value());
+  }
+  std::lock_guard lock(m.h5_mu);
+  return m.write_blocks(key, slot, blocks, sums);
+}
+
+Status Hdf5Slide::write_stored(const StoredTile& tile) {
+  Impl& m = *impl_;
+  const TileKey& key = tile.key;
+  if (!m.writable || m.finished) return Status::failed_precondition(m.path + ": not open for writing");
+  VSLIDE_RETURN_IF_ERROR(check_key(m, key));
+  if (!(tile.codec.family == m.codec.family && tile.codec.compressor == m.codec.compressor &&
+        tile.codec.shuffle == m.codec.shuffle)) {
+    return Status::invalid_argument(m.where(key) + ": chunk codec " + tile.codec.name() + " differs from the slide's " +
+                                    m.codec.name());
+  }
+  const sd::LevelShape shape = m.level_shape(key.level);
+  if (tile.height != shape.height || tile.width != shape.width || int32_t(tile.blocks.size()) != shape.blocks()) {
+    return Status::invalid_argument(m.where(key) + ": stored tile is " + std::to_string(tile.width) + "x" +
+                                    std::to_string(tile.height) + " in " + std::to_string(tile.blocks.size()) +
+                                    " blocks, the slide expects " + std::to_string(shape.width) + "x" +
+                                    std::to_string(shape.height) + " in " + std::to_string(shape.blocks()));
+  }
+  int64_t slot;
+  {
+    std::shared_lock meta(m.meta_mu);
+    const auto* e = m.index.find(key.row, key.col);
+    if (e == nullptr) {
+      return Status::failed_precondition(m.where(key) + ": write_field must come before the field's planes");
+    }
+    slot = e->slot;
+  }
+  std::vector<std::vector<uint8_t>> blocks;
+  std::vector<uint64_t> sums;
+  std::vector<uint8_t> scratch(size_t(shape.chunk_h) * size_t(shape.chunk_w) * 2);
+  for (const auto& b : tile.blocks) {
+    // Never store bytes that would not read back.
+    VSLIDE_RETURN_IF_ERROR(decode_chunk(m.codec, b.bytes, scratch).with_context(m.where(key)));
+    sums.push_back(chunk_checksum(b.bytes));
+    blocks.push_back(b.bytes);
+  }
+  std::lock_guard lock(m.h5_mu);
+  return m.write_blocks(key, slot, blocks, sums);
+}
+
+Result<std::vector<uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset,
+                                                          ChunkEntry entry, const ChunkKey& key) const {
+  std::vector<uint8_t> bytes;
+  if (fd >= 0) {
+    uint64_t addr = entry.address;
+    if (addr == ChunkEntry::kUnknownAddress) {
+      unsigned mask = 0;
+      haddr_t a = HADDR_UNDEF;
+      hsize_t size = 0;
+      {
+        std::lock_guard lock(h5_mu);
+        if (H5Dget_chunk_info_by_coord(lv.dset.get(), offset.data(), &mask, &a, &size) < 0) {
+          return h5::error("locate chunk");
+        }
+      }
+      if (a == HADDR_UNDEF) return Status::corruption("chunk is listed in the index but absent from the dataset");
+      if (size != entry.stored_bytes) {
+        return Status::corruption("chunk holds " + std::to_string(size) + " bytes, the index says " +
+                                  std::to_string(entry.stored_bytes));
+      }
+      addr = a;
+      std::unique_lock meta(const_cast<std::shared_mutex&>(meta_mu));
+      auto it = const_cast<Impl*>(this)->chunks.find(key);
+      if (it != chunks.end()) it->second.address = addr;
+    }
+    bytes.resize(entry.stored_bytes);
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::pread(fd, bytes.data() + done, bytes.size() - done, off_t(addr + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::io_error(std::string("read chunk: ") + (n == 0 ? "file is truncated" : strerror(errno)));
+      done += size_t(n);
+    }
+    return bytes;
+  }
+  std::lock_guard lock(h5_mu);
+  hsize_t size = 0;
+  if (H5Dget_chunk_storage_size(lv.dset.get(), offset.data(), &size) < 0) return h5::error("chunk size");
+  if (size != entry.stored_bytes) {
+    return Status::corruption("chunk holds " + std::to_string(size) + " bytes, the index says " +
+                              std::to_string(entry.stored_bytes));
+  }
+  bytes.resize(size);
+  uint32_t mask = 0;
+  if (H5Dread_chunk(lv.dset.get(), H5P_DEFAULT, offset.data(), &mask, bytes.data()) < 0) {
+    return h5::error("read chunk");
+  }
+  return bytes;
+}
+
+Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
+  const Impl& m = *impl_;
+  VSLIDE_RETURN_IF_ERROR(check_key(m, key));
+  const Impl::Level* lv;
+  {
+    std::lock_guard lock(m.h5_mu);
+    auto it = m.levels.find(key.level);
+    if (it == m.levels.end()) {
+      return Status::not_found(m.where(key) + ": the slide has no zoom level " + std::to_string(key.level) +
+                               " (run vslide pyramid)");
+    }
+    lv = &it->second;
+  }
+  const int32_t plane = m.geometry.plane_index(key.channel, key.z, key.t);
+  const sd::LevelShape& shape = lv->shape;
+  int64_t slot;
+  std::vector<ChunkEntry> entries;
+  {
+    std::shared_lock meta(m.meta_mu);
+    const auto* e = m.index.find(key.row, key.col);
+    if (e == nullptr) return Status::not_found(m.where(key) + ": no field of view at this position");
+    slot = e->slot;
+    for (int32_t b = 0; b < shape.blocks(); ++b) {
+      auto it = m.chunks.find(ChunkKey{slot, plane, key.level, b});
+      if (it == m.chunks.end()) return Status::not_found(m.where(key) + ": plane not stored");
+      entries.push_back(it->second);
+    }
+  }
+  StoredTile out;
+  out.key = key;
+  out.codec = m.codec;
+  out.height = shape.height;
+  out.width = shape.width;
+  for (int32_t b = 0; b < shape.blocks(); ++b) {
+    auto off = shape.block_offset(slot, key.row, key.col, plane, b);
+    auto bytes = m.fetch_chunk(*lv, off, entries[size_t(b)], ChunkKey{slot, plane, key.level, b});
+    if (!bytes.ok()) return bytes.status().with_context(m.where(key) + " block " + std::to_string(b));
+    ChunkBlock blk;
+    blk.y = (b / shape.blocks_x()) * shape.chunk_h;
+    blk.x = (b % shape.blocks_x()) * shape.chunk_w;
+    blk.height = shape.chunk_h;
+    blk.width = shape.chunk_w;
+    blk.bytes = std::move(bytes).value();
+    blk.checksum = entries[size_t(b)].checksum;
+    if (chunk_checksum(blk.bytes) != blk.checksum) {
+      return Status::corruption(m.where(key) + " block " + std::to_string(b) + ": checksum mismatch in stored chunk of " +
+                                std::to_string(blk.bytes.size()) + " bytes");
+    }
+    out.blocks.push_back(std::move(blk));
+  }
+  return out;
+}
+
+Result<Image16> Hdf5Slide::read(const TileKey& key) const {
+  VSLIDE_ASSIGN_OR_RETURN(StoredTile st, read_chunk(key));
+  Image16 img(st.width, st.height);
+  const bool whole = st.blocks.size() == 1 && st.blocks[0].width == st.width && st.blocks[0].height == st.height;
+  std::vector<uint8_t> scratch;
+  for (size_t b = 0; b < st.blocks.size(); ++b) {
+    const ChunkBlock& blk = st.blocks[b];
+    std::span<uint8_t> dst;
+    if (whole) {
+      dst = {reinterpret_cast<uint8_t*>(img.data()), img.byte_size()};
+    } else {
+      scratch.resize(size_t(blk.height) * size_t(blk.width) * 2);
+      dst = scratch;
+    }
+    Status s = decode_chunk(st.codec, blk.bytes, dst);
+    if (!s.ok()) return s.with_context(impl_->where(key) + " block " + std::to_string(b));
+    if (!whole) {
+      for (int32_t y = 0; y < blk.height; ++y) {
+        std::memcpy(img.row(blk.y + y) + blk.x, scratch.data() + size_t(y) * size_t(blk.width) * 2,
+                    size_t(blk.width) * 2);
+      }
+    }
+  }
+  return img;
+}
+
+Status Hdf5Slide::verify_plane(const TileKey& key) const { return read(key).status(); }
+
+}  // namespace vslide

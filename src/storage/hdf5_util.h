@@ -1,0 +1,75 @@
+// A thin checked layer over the HDF5 C API (internal to storage).
+//
+// Every HDF5 call's return code is checked; failures become a Status whose
+// message carries HDF5's innermost error description. Handles close
+// themselves (RAII). HDF5's automatic error printing is switched off once.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vslide/core/status.h"
+
+namespace vslide::h5 {
+
+// Owns one HDF5 identifier and closes it with the matching H5*close.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+// Turns off HDF5's printing of error stacks to stderr (idempotent).
+void silence_errors();
+// The innermost message on the current thread's HDF5 error stack.
+std::string last_error();
+// IOError "what: <HDF5's message>".
+Status error(const std::string& what);
+
+// Checks an identifier-returning call.
+Result<Handle> check(hid_t id, const std::string& what);
+// Checks a herr_t-returning call.
+Status check(herr_t rc, const std::string& what);
+
+bool exists(hid_t loc, const char* path);
+
+// Attributes on an object (created or replaced).
+Status write_attr(hid_t obj, const char* name, const std::string& value);
+Status write_attr(hid_t obj, const char* name, int64_t value);
+Status write_attr(hid_t obj, const char* name, double value);
+Result<std::string> read_attr_string(hid_t obj, const char* name);
+Result<int64_t> read_attr_int(hid_t obj, const char* name);
+Result<double> read_attr_double(hid_t obj, const char* name);
+bool has_attr(hid_t obj, const char* name);
+
+// One-dimensional datasets of numbers or strings (small tables).
+Status write_vector(hid_t loc, const char* name, const std::vector<double>& v);
+Status write_strings(hid_t loc, const char* name, const std::vector<std::string>& v);
+Result<std::vector<double>> read_vector(hid_t loc, const char* name);
+Result<std::vector<std::string>> read_strings(hid_t loc, const char* name);
+
+// Current dimensions of a dataset.
+Result<std::vector<hsize_t>> dims(hid_t dset);
+
+}  // namespace vslide::h5

@@ -1,0 +1,56 @@
+// The on-disk index tables (internal): /index/fields and /index/chunks.
+//
+// Both are one-dimensional, chunked, extendible compound datasets that a
+// writer appends to (also under SWMR) and a reader loads whole. A chunk
+// record is appended only after its chunk is in the file, so every record a
+// reader sees points at complete data.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "hdf5_util.h"
+#include "vslide/core/status.h"
+
+namespace vslide::storage_detail {
+
+struct FieldRecord {
+  int32_t row, col;
+  int64_t slot;
+  double stage_x_um, stage_y_um, stage_z_um, acquired_unix_s;
+};
+
+struct ChunkRecord {
+  int64_t slot;
+  int32_t plane;   // plane index within the field (or 0 for label layers)
+  int32_t level;   // zoom level
+  int32_t block;   // block index within the plane
+  uint32_t stored_bytes;
+  uint64_t checksum;  // XXH3-64 of the stored bytes
+};
+
+h5::Handle field_record_type();
+h5::Handle chunk_record_type();
+
+// Creates an empty extendible table `name` under `loc`.
+Status create_table(hid_t loc, const char* name, hid_t type, hsize_t chunk_rows);
+// Appends records to an open table dataset.
+Status append_table(hid_t dset, hid_t type, const void* records, size_t count);
+// Overwrites a table with exactly `count` records.
+Status rewrite_table(hid_t dset, hid_t type, const void* records, size_t count);
+
+template <typename T>
+Result<std::vector<T>> read_table(hid_t dset, hid_t type) {
+  VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(dset));
+  if (d.size() != 1) return Status::corruption("index table is not one-dimensional");
+  std::vector<T> out(d[0]);
+  if (!out.empty()) {
+    VSLIDE_RETURN_IF_ERROR(
+        h5::check(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read index table"));
+  }
+  return out;
+}
+
+}  // namespace vslide::storage_detail
