@@ -1,0 +1,90 @@
+// The tile dealer's wire protocol (docs/PROTOCOL.md is the normative text).
+//
+// A request is a ZeroMQ multipart message ["" , JSON]; a reply is
+// ["", JSON, payload 0, payload 1, ...]. JSON carries the operation, the
+// slide, the key and, in replies, the metadata of every payload frame; the
+// payload frames carry the stored chunks exactly as they lie in the file.
+// This header holds the names, limits and JSON mappings that both the server
+// and RemoteSlide use, so the two cannot drift apart.
+// Thread-safety: pure functions on values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vslide/core/slide_source.h"
+
+namespace vslide::remote {
+
+constexpr int kProtocolVersion = 1;
+// Largest request frame the server accepts; a bigger frame drops the peer's
+// connection (ZMQ_MAXMSGSIZE) before a byte of it is buffered.
+constexpr int64_t kMaxRequestBytes = 64 * 1024;
+// Most keys in one "tiles" request, and most payload bytes in one reply.
+constexpr size_t kMaxBatchKeys = 64;
+constexpr size_t kMaxBatchBytes = 128u << 20;
+
+// Error codes as they travel ("code" of an error reply).
+enum class WireError {
+  kMalformedRequest,  // not [empty, JSON object] or a field of the wrong type
+  kVersionMismatch,   // "v" is not kProtocolVersion
+  kUnknownOp,
+  kUnknownSlide,
+  kOutOfRange,        // key outside the geometry or zoom levels
+  kNotFound,          // tile, layer or overview absent from the slide
+  kCorruption,
+  kIOError,
+  kBusy,              // server queue full: retry later
+  kUnavailable,
+  kInternal,
+};
+std::string_view wire_error_name(WireError e);
+std::optional<WireError> parse_wire_error(std::string_view name);
+// The Status code a client reports for a wire error, and back.
+StatusCode wire_error_status(WireError e);
+WireError status_wire_error(StatusCode code);
+
+// "tcp://host:port/SLIDE_ID" split into its endpoint and slide id.
+struct RemoteUrl {
+  std::string endpoint;  // "tcp://host:port"
+  std::string slide_id;
+};
+Result<RemoteUrl> parse_remote_url(std::string_view url);
+
+// JSON for the codec of a stored tile:
+// {"name","family":"blosc"|"gzip"|"none","compressor","shuffle":0|1|2,"level","blocksize"}.
+nlohmann::json codec_to_json(const CodecSpec& c);
+Result<CodecSpec> codec_from_json(const nlohmann::json& j);
+
+// Strict key parsing: every field an integer in int32 range, "row" and "col"
+// required, unknown fields rejected. The message says which field was wrong.
+Result<TileKey> key_from_json(const nlohmann::json& j);
+
+// A tile's metadata as it precedes its payload frames: key, codec, plane
+// size and, per block, position, size, byte count and XXH3-64 checksum (as 16
+// lowercase hex digits, since JSON numbers lose precision above 2^53).
+nlohmann::json tile_meta_to_json(const StoredTile& t);
+// Parses the metadata; `blocks` get their geometry and checksum, the byte
+// counts land in `sizes` (bytes themselves come from the payload frames).
+Result<StoredTile> tile_meta_from_json(const nlohmann::json& j, std::vector<uint64_t>* sizes);
+
+// {"planes_per_field":P,"fields":[{"row","col","stage_x_um","stage_y_um",
+// "stage_z_um","acquired_unix_s","slot","planes":"1101"}]}
+nlohmann::json index_to_json(const TileIndex& index);
+Result<TileIndex> index_from_json(const nlohmann::json& j);
+
+std::string checksum_to_hex(uint64_t v);
+std::optional<uint64_t> checksum_from_hex(std::string_view hex);
+
+// Builds an error reply JSON: {"v":1,"id":ID,"ok":false,"error":{"code","message"}}.
+nlohmann::json error_reply(uint64_t id, WireError code, std::string_view message);
+
+// The status carried by an error reply ("code" unknown -> kInternal).
+Status status_from_error_reply(const nlohmann::json& reply, std::string_view context);
+
+}  // namespace vslide::remote

@@ -1,0 +1,67 @@
+// SlideLibrary: the slides one tile dealer serves, by id.
+//
+// Slides come from files given up front (add_file: served under the slide id
+// in their header and under the file's stem, "scan.h5" -> "scan") and, for
+// ids not known yet, from a resolver that maps an id to a file path (the
+// catalog, wired in by `vslide serve --catalog URL`). Each file is opened once
+// and shared by every worker thread: SlideSource reads are thread-safe.
+//
+// Thread-safety: every method is safe from many threads at once; lookups of
+// known ids take a shared lock only. Failure modes: find() returns NotFound
+// for an id nobody knows and the open error (naming the file) when the
+// resolver's file cannot be opened.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "vslide/core/slide_source.h"
+
+namespace vslide::remote {
+
+class SlideLibrary {
+ public:
+  // Maps a slide id to a file path; NotFound when the id is unknown.
+  using Resolver = std::function<Result<std::string>(const std::string& slide_id)>;
+  // Opens a file as a slide (Hdf5Slide::open by default; tests may pass
+  // their own). Must return a SlideSource safe for concurrent reads.
+  using Opener = std::function<Result<std::shared_ptr<SlideSource>>(const std::string& path)>;
+
+  SlideLibrary();
+  explicit SlideLibrary(Opener opener);
+
+  // Opens `path` now; fails when it cannot be opened or its id is taken by
+  // another file.
+  Status add_file(const std::string& path);
+  // Serves an already-open slide under its header's id (and `alias` if set).
+  Status add_source(std::shared_ptr<SlideSource> slide, const std::string& alias = "");
+  void set_resolver(Resolver resolver);
+
+  Result<std::shared_ptr<SlideSource>> find(const std::string& slide_id) const;
+
+  struct Entry {
+    std::string slide_id;
+    std::string path;  // describe() of the source
+    std::shared_ptr<SlideSource> slide;
+  };
+  // Slides opened so far (one entry per slide, not per alias), by id.
+  std::vector<Entry> list() const;
+
+ private:
+  // REQUIRES: mutex_ held exclusively. const because find() opens slides lazily.
+  Status add_locked(std::shared_ptr<SlideSource> slide, const std::string& alias) const;
+
+  Opener opener_;
+  Resolver resolver_;
+  mutable std::shared_mutex mutex_;
+  // guarded by mutex_: id or alias -> slide; primary ids in `primary_`.
+  mutable std::map<std::string, std::shared_ptr<SlideSource>> by_name_;
+  mutable std::map<std::string, std::shared_ptr<SlideSource>> primary_;
+};
+
+}  // namespace vslide::remote

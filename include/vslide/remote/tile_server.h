@@ -1,0 +1,85 @@
+// TileServer: the tile dealer. Serves the slides of a SlideLibrary over
+// ZeroMQ with the protocol of docs/PROTOCOL.md.
+//
+//   clients ──► ROUTER front ──► front loop ──► inproc ROUTER ──► N worker threads
+//
+// The front is either a ROUTER bound to an address (clients connect
+// directly) or a DEALER connected to a broker's backend (`vslide broker`),
+// announcing itself with READY and exchanging heartbeats. The front loop hands
+// each request to an idle worker (least-recently-used first) or queues it
+// (at most max_queue; beyond that the request gets a "busy" error reply at
+// once). Workers read the stored chunk with SlideSource::read_chunk and send
+// its bytes in their own frames without copying them.
+//
+// Memory is bounded: requests are at most kMaxRequestBytes a frame (bigger
+// ones drop the sender's connection), at most max_queue wait, each worker
+// holds one reply, and at most send_hwm replies queue per client; a client
+// that does not read (slow or gone) loses its replies beyond that, never
+// stalling the others.
+//
+// Thread-safety: start() and the destructor from one thread; endpoint() and
+// status() from any. Failure modes: start() returns IOError naming the
+// address when the bind/connect fails, InvalidArgument for unreadable key
+// files; afterwards nothing a client sends can stop the server.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "vslide/core/status.h"
+#include "vslide/remote/slide_library.h"
+
+namespace vslide::remote {
+
+enum class ServeMode {
+  kStored,      // send chunks exactly as stored (the product)
+  kRecompress,  // decode and re-encode each tile first (the paper's path; a benchmark baseline)
+};
+
+struct TileServerOptions {
+  std::string bind;     // e.g. "tcp://127.0.0.1:5555" or "tcp://127.0.0.1:*"
+  std::string connect;  // broker backend, e.g. "tcp://127.0.0.1:5556" (instead of bind)
+  int workers = 2;
+  size_t max_queue = 256;  // requests waiting for a worker
+  int send_hwm = 4;        // replies queued per client before they are dropped
+  ServeMode mode = ServeMode::kStored;
+  // CURVE (bind mode): the server's key pair file (`vslide keygen`) and a
+  // folder of authorised client public key files. Both or neither.
+  std::string curve_secret_key_file;
+  std::string authorized_keys_dir;
+  // Broker heartbeats (connect mode): interval and missed beats before the
+  // broker is deemed gone and the dealer reconnects.
+  int heartbeat_ms = 250;
+  int heartbeat_liveness = 4;
+  // Fault injection for tests: each worker sleeps this long before answering.
+  int fault_delay_ms = 0;
+  // Where log lines go (refused clients, broker reconnects); stderr if unset.
+  std::function<void(const std::string&)> log;
+};
+
+class TileServer {
+ public:
+  static Result<std::unique_ptr<TileServer>> start(std::shared_ptr<const SlideLibrary> library,
+                                                   TileServerOptions options);
+  ~TileServer();  // stops the workers and closes the sockets
+  TileServer(const TileServer&) = delete;
+  TileServer& operator=(const TileServer&) = delete;
+
+  // The bound address with the real port (ZMQ_LAST_ENDPOINT) in bind mode;
+  // the broker address in connect mode.
+  std::string endpoint() const;
+  // Counters as the "status" request reports them.
+  nlohmann::json status() const;
+
+  struct Impl;
+
+ private:
+  explicit TileServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vslide::remote

@@ -1,0 +1,242 @@
+#include "vslide/remote/protocol.h"
+
+#include <charconv>
+#include <cstdio>
+#include <limits>
+
+namespace vslide::remote {
+
+using nlohmann::json;
+
+namespace {
+
+struct ErrorName {
+  WireError code;
+  std::string_view name;
+  StatusCode status;
+};
+constexpr ErrorName kErrors[] = {
+    {WireError::kMalformedRequest, "malformed_request", StatusCode::kInvalidArgument},
+    {WireError::kVersionMismatch, "version_mismatch", StatusCode::kUnimplemented},
+    {WireError::kUnknownOp, "unknown_op", StatusCode::kUnimplemented},
+    {WireError::kUnknownSlide, "unknown_slide", StatusCode::kNotFound},
+    {WireError::kOutOfRange, "out_of_range", StatusCode::kOutOfRange},
+    {WireError::kNotFound, "not_found", StatusCode::kNotFound},
+    {WireError::kCorruption, "corruption", StatusCode::kCorruption},
+    {WireError::kIOError, "io_error", StatusCode::kIOError},
+    {WireError::kBusy, "busy", StatusCode::kResourceExhausted},
+    {WireError::kUnavailable, "unavailable", StatusCode::kUnavailable},
+    {WireError::kInternal, "internal", StatusCode::kInternal},
+};
+
+// Integer field in int32 range; error names the field.
+Status get_int32(const json& j, const char* field, int32_t* out) {
+  const json& v = j.at(field);
+  if (!v.is_number_integer()) {
+    return Status::invalid_argument(std::string("key field '") + field + "' must be an integer");
+  }
+  int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())
+                  ? std::numeric_limits<int64_t>::max()
+                  : v.get<int64_t>();
+  if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max()) {
+    return Status::invalid_argument(std::string("key field '") + field + "' out of int32 range");
+  }
+  *out = int32_t(x);
+  return Status();
+}
+
+}  // namespace
+
+std::string_view wire_error_name(WireError e) {
+  for (const auto& x : kErrors) if (x.code == e) return x.name;
+  return "internal";
+}
+
+std::optional<WireError> parse_wire_error(std::string_view name) {
+  for (const auto& x : kErrors) if (x.name == name) return x.code;
+  return std::nullopt;
+}
+
+StatusCode wire_error_status(WireError e) {
+  for (const auto& x : kErrors) if (x.code == e) return x.status;
+  return StatusCode::kInternal;
+}
+
+WireError status_wire_error(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument: return WireError::kMalformedRequest;
+    case StatusCode::kNotFound: return WireError::kNotFound;
+    case StatusCode::kOutOfRange: return WireError::kOutOfRange;
+    case StatusCode::kCorruption: return WireError::kCorruption;
+    case StatusCode::kIOError: return WireError::kIOError;
+    case StatusCode::kUnavailable: return WireError::kUnavailable;
+    case StatusCode::kResourceExhausted: return WireError::kBusy;
+    default: return WireError::kInternal;
+  }
+}
+
+Result<RemoteUrl> parse_remote_url(std::string_view url) {
+  constexpr std::string_view kScheme = "tcp://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return Status::invalid_argument(std::string(url) + ": remote slide URL must start with tcp://");
+  }
+  auto rest = url.substr(kScheme.size());
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    return Status::invalid_argument(std::string(url) + ": expected tcp://HOST:PORT/SLIDE_ID");
+  }
+  auto hostport = rest.substr(0, slash);
+  auto colon = hostport.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= hostport.size()) {
+    return Status::invalid_argument(std::string(url) + ": expected tcp://HOST:PORT/SLIDE_ID (port missing)");
+  }
+  int port = 0;
+  auto ps = hostport.substr(colon + 1);
+  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+  if (ec != std::errc() || p != ps.data() + ps.size() || port <= 0 || port > 65535) {
+    return Status::invalid_argument(std::string(url) + ": bad port '" + std::string(ps) + "'");
+  }
+  return RemoteUrl{"tcp://" + std::string(hostport), std::string(rest.substr(slash + 1))};
+}
+
+json codec_to_json(const CodecSpec& c) {
+  const char* family = c.family == CodecFamily::kBlosc ? "blosc" : c.family == CodecFamily::kGzip ? "gzip" : "none";
+  return json{{"name", c.name()},          {"family", family},  {"compressor", c.compressor},
+              {"shuffle", int(c.shuffle)}, {"level", c.level}, {"blocksize", c.blocksize}};
+}
+
+Result<CodecSpec> codec_from_json(const json& j) {
+  try {
+    CodecSpec c;
+    const auto family = j.at("family").get<std::string>();
+    if (family == "blosc") c.family = CodecFamily::kBlosc;
+    else if (family == "gzip") c.family = CodecFamily::kGzip;
+    else if (family == "none") c.family = CodecFamily::kNone;
+    else return Status::invalid_argument("codec family '" + family + "' unknown");
+    c.compressor = j.at("compressor").get<std::string>();
+    int shuffle = j.at("shuffle").get<int>();
+    if (shuffle < 0 || shuffle > 2) return Status::invalid_argument("codec shuffle must be 0, 1 or 2");
+    c.shuffle = Shuffle(shuffle);
+    c.level = j.at("level").get<int>();
+    c.blocksize = j.at("blocksize").get<int>();
+    return c;
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("codec: ") + e.what());
+  }
+}
+
+Result<TileKey> key_from_json(const json& j) {
+  if (!j.is_object()) return Status::invalid_argument("'key' must be an object");
+  TileKey k;
+  for (const auto& [name, value] : j.items()) {
+    int32_t* field = name == "row" ? &k.row : name == "col" ? &k.col : name == "channel" ? &k.channel
+                   : name == "z" ? &k.z : name == "t" ? &k.t : name == "level" ? &k.level : nullptr;
+    if (field == nullptr) return Status::invalid_argument("key field '" + name + "' unknown");
+    (void)value;
+    VSLIDE_RETURN_IF_ERROR(get_int32(j, name.c_str(), field));
+  }
+  if (!j.contains("row") || !j.contains("col")) return Status::invalid_argument("key needs 'row' and 'col'");
+  return k;
+}
+
+std::string checksum_to_hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::optional<uint64_t> checksum_from_hex(std::string_view hex) {
+  if (hex.size() != 16) return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+  if (ec != std::errc() || p != hex.data() + hex.size()) return std::nullopt;
+  return v;
+}
+
+json tile_meta_to_json(const StoredTile& t) {
+  json blocks = json::array();
+  for (const auto& b : t.blocks) {
+    blocks.push_back(json{{"y", b.y}, {"x", b.x}, {"height", b.height}, {"width", b.width},
+                          {"size", b.bytes.size()}, {"checksum", checksum_to_hex(b.checksum)}});
+  }
+  json key;
+  to_json(key, t.key);
+  return json{{"key", key}, {"codec", codec_to_json(t.codec)}, {"height", t.height},
+              {"width", t.width}, {"blocks", blocks}};
+}
+
+Result<StoredTile> tile_meta_from_json(const json& j, std::vector<uint64_t>* sizes) {
+  try {
+    StoredTile t;
+    VSLIDE_ASSIGN_OR_RETURN(t.key, key_from_json(j.at("key")));
+    VSLIDE_ASSIGN_OR_RETURN(t.codec, codec_from_json(j.at("codec")));
+    t.height = j.at("height").get<int32_t>();
+    t.width = j.at("width").get<int32_t>();
+    sizes->clear();
+    for (const auto& b : j.at("blocks")) {
+      ChunkBlock cb;
+      cb.y = b.at("y").get<int32_t>();
+      cb.x = b.at("x").get<int32_t>();
+      cb.height = b.at("height").get<int32_t>();
+      cb.width = b.at("width").get<int32_t>();
+      auto sum = checksum_from_hex(b.at("checksum").get<std::string>());
+      if (!sum) return Status::invalid_argument("tile block checksum is not 16 hex digits");
+      cb.checksum = *sum;
+      sizes->push_back(b.at("size").get<uint64_t>());
+      t.blocks.push_back(std::move(cb));
+    }
+    return t;
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("tile metadata: ") + e.what());
+  }
+}
+
+json index_to_json(const TileIndex& index) {
+  json fields = json::array();
+  for (const auto& e : index.entries()) {
+    json f;
+    to_json(f, e.field);
+    f["slot"] = e.slot;
+    std::string planes(e.planes.size(), '0');
+    for (size_t i = 0; i < e.planes.size(); ++i) if (e.planes[i]) planes[i] = '1';
+    f["planes"] = planes;
+    fields.push_back(std::move(f));
+  }
+  return json{{"planes_per_field", index.planes_per_field()}, {"fields", std::move(fields)}};
+}
+
+Result<TileIndex> index_from_json(const json& j) {
+  try {
+    TileIndex index(j.at("planes_per_field").get<int32_t>());
+    for (const auto& f : j.at("fields")) {
+      FieldOfView fov;
+      from_json(f, fov);
+      index.upsert(fov, f.at("slot").get<int64_t>());
+      const auto planes = f.at("planes").get<std::string>();
+      for (size_t p = 0; p < planes.size(); ++p) {
+        if (planes[p] == '1') index.mark_plane(fov.row, fov.col, int32_t(p));
+      }
+    }
+    return index;
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(std::string("tile index: ") + e.what());
+  }
+}
+
+json error_reply(uint64_t id, WireError code, std::string_view message) {
+  return json{{"v", kProtocolVersion}, {"id", id}, {"ok", false},
+              {"error", json{{"code", wire_error_name(code)}, {"message", message}}}};
+}
+
+Status status_from_error_reply(const json& reply, std::string_view context) {
+  std::string code_name = "internal", message = "error reply without a message";
+  if (reply.contains("error") && reply["error"].is_object()) {
+    const auto& e = reply["error"];
+    if (e.contains("code") && e["code"].is_string()) code_name = e["code"].get<std::string>();
+    if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
+  }
+  auto code = parse_wire_error(code_name).value_or(WireError::kInternal);
+  return Status(wire_error_status(code), std::string(context) + ": " + code_name + ": " + message);
+}
+
+}  // namespace vslide::remote

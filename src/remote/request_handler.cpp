@@ -1,0 +1,287 @@
+#include "request_handler.h"
+
+#include <chrono>
+
+#include "vslide/remote/protocol.h"
+#include "vslide/storage/codec.h"
+
+namespace vslide::remote {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Moves a byte vector into a message without copying: the message frees it.
+zmq::message_t bytes_message(std::vector<uint8_t>&& bytes) {
+  auto* owned = new std::vector<uint8_t>(std::move(bytes));
+  if (owned->empty()) {
+    delete owned;
+    return zmq::message_t();
+  }
+  return zmq::message_t(owned->data(), owned->size(),
+                        [](void*, void* hint) { delete static_cast<std::vector<uint8_t>*>(hint); }, owned);
+}
+
+// A request problem that becomes an error reply.
+struct RequestError {
+  WireError code;
+  std::string message;
+};
+
+const json& field(const json& req, const char* name, json::value_t type, const char* type_name) {
+  auto it = req.find(name);
+  if (it == req.end()) throw RequestError{WireError::kMalformedRequest, std::string("missing field '") + name + "'"};
+  bool type_ok = it->type() == type;
+  // nlohmann keeps non-negative integers as number_unsigned.
+  if (type == json::value_t::number_integer) type_ok = it->is_number_integer();
+  if (type == json::value_t::number_unsigned) type_ok = it->is_number_unsigned();
+  if (!type_ok) {
+    throw RequestError{WireError::kMalformedRequest, std::string("field '") + name + "' must be " + type_name};
+  }
+  return *it;
+}
+
+std::string str_field(const json& req, const char* name) {
+  return field(req, name, json::value_t::string, "a string").get<std::string>();
+}
+
+WireError error_for(const Status& s) {
+  return status_wire_error(s.code());
+}
+
+}  // namespace
+
+struct RequestHandler::Reply {
+  uint64_t id = 0;
+  json body;
+  std::vector<zmq::message_t> payloads;
+  size_t payload_bytes = 0;
+};
+
+RequestHandler::RequestHandler(const SlideLibrary& library, const TileServerOptions& options,
+                               ServerCounters& counters, std::string server_name)
+    : library_(library), options_(options), counters_(counters), server_name_(std::move(server_name)),
+      started_unix_ms_(now_unix_ms()) {}
+
+json RequestHandler::status_json() const {
+  json s{{"name", server_name_},
+         {"protocol", kProtocolVersion},
+         {"mode", options_.mode == ServeMode::kStored ? "stored" : "recompress"},
+         {"workers", options_.workers},
+         {"uptime_s", double(now_unix_ms() - started_unix_ms_) / 1000.0},
+         {"requests", counters_.requests.load()},
+         {"errors", counters_.errors.load()},
+         {"tiles", counters_.tiles.load()},
+         {"payload_bytes", counters_.payload_bytes.load()},
+         {"busy_rejections", counters_.busy_rejections.load()},
+         {"refused_clients", counters_.refused_clients.load()},
+         {"slides", library_.list().size()}};
+  if (probe_) s.update(probe_());
+  return s;
+}
+
+std::vector<zmq::message_t> RequestHandler::handle(std::vector<zmq::message_t>& request) const {
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
+  Reply reply;
+  try {
+    if (request.size() != 2 || request[0].size() != 0) {
+      throw RequestError{WireError::kMalformedRequest,
+                         "a request is 2 frames [empty, JSON]; got " + std::to_string(request.size()) +
+                             " frame(s)" + (request.empty() || request[0].size() == 0 ? "" : ", first not empty")};
+    }
+    json req = json::parse(request[1].to_string_view(), nullptr, /*allow_exceptions=*/false);
+    if (req.is_discarded()) throw RequestError{WireError::kMalformedRequest, "request frame is not valid JSON"};
+    if (!req.is_object()) throw RequestError{WireError::kMalformedRequest, "request must be a JSON object"};
+    if (req.contains("id")) reply.id = field(req, "id", json::value_t::number_unsigned, "an unsigned integer").get<uint64_t>();
+    const auto& v = field(req, "v", json::value_t::number_integer, "an integer");
+    if (!v.is_number_integer() || v.get<int64_t>() != kProtocolVersion) {
+      throw RequestError{WireError::kVersionMismatch,
+                         "protocol version " + v.dump() + " not supported; this server speaks " +
+                             std::to_string(kProtocolVersion)};
+    }
+    handle_json(req, reply);
+  } catch (const RequestError& e) {
+    reply.body = error_reply(reply.id, e.code, e.message);
+    if (e.code == WireError::kVersionMismatch) reply.body["supported"] = json::array({kProtocolVersion});
+    reply.payloads.clear();
+  } catch (const std::exception& e) {
+    // json type errors inside nested fields and allocation failures alike.
+    reply.body = error_reply(reply.id, WireError::kMalformedRequest, e.what());
+    reply.payloads.clear();
+  }
+  if (!reply.body.value("ok", false)) counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  counters_.payload_bytes.fetch_add(reply.payload_bytes, std::memory_order_relaxed);
+
+  std::vector<zmq::message_t> out;
+  out.reserve(2 + reply.payloads.size());
+  out.emplace_back();
+  out.emplace_back(reply.body.dump(-1, ' ', false, json::error_handler_t::replace));
+  for (auto& p : reply.payloads) out.push_back(std::move(p));
+  return out;
+}
+
+void RequestHandler::handle_json(const json& req, Reply& reply) const {
+  const std::string op = str_field(req, "op");
+  reply.body = json{{"v", kProtocolVersion}, {"id", reply.id}, {"ok", true}, {"op", op}};
+  if (op == "status") {
+    reply.body["server"] = status_json();
+    return;
+  }
+  if (op == "list") {
+    json slides = json::array();
+    for (const auto& e : library_.list()) {
+      json g;
+      to_json(g, e.slide->geometry());
+      slides.push_back(json{{"slide_id", e.slide_id}, {"name", e.slide->header().name},
+                            {"state", slide_state_name(e.slide->state())}, {"geometry", g}});
+    }
+    reply.body["slides"] = std::move(slides);
+    return;
+  }
+  static const char* kSlideOps[] = {"header", "channels", "index", "tile", "tiles", "overview", "labels", "objects"};
+  if (std::find(std::begin(kSlideOps), std::end(kSlideOps), op) == std::end(kSlideOps)) {
+    throw RequestError{WireError::kUnknownOp, "unknown op '" + op + "'"};
+  }
+  const std::string slide_id = str_field(req, "slide");
+  auto found = library_.find(slide_id);
+  if (!found.ok()) {
+    throw RequestError{found.status().code() == StatusCode::kNotFound ? WireError::kUnknownSlide
+                                                                      : error_for(found.status()),
+                       found.status().message()};
+  }
+  const SlideSource& slide = **found;
+  reply.body["slide"] = slide_id;
+
+  if (op == "header") {
+    json h, g;
+    to_json(h, slide.header());
+    to_json(g, slide.geometry());
+    reply.body["header"] = h;
+    reply.body["geometry"] = g;
+    reply.body["state"] = slide_state_name(slide.state());
+    reply.body["codec"] = codec_to_json(slide.codec());
+    reply.body["zoom_levels"] = slide.zoom_levels();
+    reply.body["detection_layers"] = slide.detection_layers();
+  } else if (op == "channels") {
+    json c = json::array();
+    for (const auto& ch : slide.channels()) {
+      json cj;
+      to_json(cj, ch);
+      c.push_back(cj);
+    }
+    reply.body["channels"] = c;
+  } else if (op == "index") {
+    reply.body["index"] = index_to_json(*slide.index());
+  } else if (op == "tile") {
+    auto key = key_from_json(field(req, "key", json::value_t::object, "an object"));
+    if (!key.ok()) throw RequestError{WireError::kMalformedRequest, key.status().message()};
+    json meta;
+    Status s = add_tile(slide, *key, &meta, reply);
+    if (!s.ok()) throw RequestError{error_for(s), s.message()};
+    reply.body["tile"] = std::move(meta);
+  } else if (op == "tiles") {
+    const auto& keys = field(req, "keys", json::value_t::array, "an array");
+    if (keys.size() > kMaxBatchKeys) {
+      throw RequestError{WireError::kMalformedRequest, "a batch holds at most " + std::to_string(kMaxBatchKeys) +
+                                                           " keys; got " + std::to_string(keys.size())};
+    }
+    json tiles = json::array();
+    for (const auto& kj : keys) {
+      auto key = key_from_json(kj);
+      json meta;
+      Status s = key.ok() ? Status() : Status::invalid_argument(key.status().message());
+      if (s.ok() && reply.payload_bytes >= kMaxBatchBytes) {
+        s = Status::resource_exhausted("batch reply reached " + std::to_string(kMaxBatchBytes >> 20) +
+                                       " MB; ask for this tile again");
+      }
+      if (s.ok()) s = add_tile(slide, *key, &meta, reply);
+      if (s.ok()) {
+        meta["ok"] = true;
+      } else {
+        meta = json{{"ok", false}, {"error", json{{"code", wire_error_name(error_for(s))}, {"message", s.message()}}}};
+        if (key.ok()) to_json(meta["key"], *key);
+      }
+      tiles.push_back(std::move(meta));
+    }
+    reply.body["tiles"] = std::move(tiles);
+  } else if (op == "overview") {
+    const auto& ch = field(req, "channel", json::value_t::number_integer, "an integer");
+    const int64_t channel = ch.get<int64_t>();
+    if (channel < 0 || channel >= slide.geometry().channels) {
+      throw RequestError{WireError::kOutOfRange, slide.describe() + ": no channel " + std::to_string(channel)};
+    }
+    auto ov = slide.read_overview(int32_t(channel));
+    if (!ov.ok()) throw RequestError{error_for(ov.status()), ov.status().message()};
+    reply.body["overview"] = json{{"channel", ov->channel}, {"width", ov->image.width()},
+                                  {"height", ov->image.height()}, {"origin_x_um", ov->origin_x_um},
+                                  {"origin_y_um", ov->origin_y_um}, {"um_per_px", ov->um_per_px}};
+    const auto* p = reinterpret_cast<const uint8_t*>(ov->image.data());
+    std::vector<uint8_t> bytes(p, p + ov->image.byte_size());
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
+  } else if (op == "labels") {
+    const std::string layer = str_field(req, "layer");
+    auto key = key_from_json(field(req, "key", json::value_t::object, "an object"));
+    if (!key.ok()) throw RequestError{WireError::kMalformedRequest, key.status().message()};
+    auto labels = slide.read_labels(layer, *key);
+    if (!labels.ok()) throw RequestError{error_for(labels.status()), labels.status().message()};
+    reply.body["labels"] = json{{"layer", layer}, {"width", labels->width}, {"height", labels->height}};
+    const auto* p = reinterpret_cast<const uint8_t*>(labels->labels.data());
+    std::vector<uint8_t> bytes(p, p + labels->labels.size() * sizeof(uint32_t));
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
+  } else if (op == "objects") {
+    const std::string layer = str_field(req, "layer");
+    auto text = slide.read_objects_json(layer);
+    if (!text.ok()) throw RequestError{error_for(text.status()), text.status().message()};
+    reply.body["objects"] = json{{"layer", layer}, {"size", text->size()}};
+    std::vector<uint8_t> bytes(text->begin(), text->end());
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
+  }
+}
+
+Status RequestHandler::add_tile(const SlideSource& slide, const TileKey& key, json* meta, Reply& reply) const {
+  const auto& g = slide.geometry();
+  if (!g.contains(key)) {
+    return Status::out_of_range(slide.describe() + ": tile " + key.to_string() + " outside the " +
+                                std::to_string(g.rows) + "x" + std::to_string(g.cols) + " mosaic");
+  }
+  const auto levels = slide.zoom_levels();
+  if (std::find(levels.begin(), levels.end(), key.level) == levels.end()) {
+    return Status::out_of_range(slide.describe() + ": tile " + key.to_string() + ": no zoom level " +
+                                std::to_string(key.level));
+  }
+  StoredTile tile;
+  if (options_.mode == ServeMode::kStored) {
+    VSLIDE_ASSIGN_OR_RETURN(tile, slide.read_chunk(key));
+  } else {
+    // The paper's path: decode, then compress again for the wire.
+    VSLIDE_ASSIGN_OR_RETURN(Image16 image, slide.read(key));
+    tile.key = key;
+    tile.codec = slide.codec();
+    tile.height = image.height();
+    tile.width = image.width();
+    ChunkBlock block;
+    block.height = image.height();
+    block.width = image.width();
+    VSLIDE_ASSIGN_OR_RETURN(block.bytes, encode_chunk(tile.codec, {reinterpret_cast<const uint8_t*>(image.data()),
+                                                                   image.byte_size()}));
+    block.checksum = chunk_checksum(block.bytes);
+    tile.blocks.push_back(std::move(block));
+  }
+  *meta = tile_meta_to_json(tile);
+  for (auto& b : tile.blocks) {
+    reply.payload_bytes += b.bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(b.bytes)));
+  }
+  counters_.tiles.fetch_add(1, std::memory_order_relaxed);
+  return Status();
+}
+
+}  // namespace vslide::remote
