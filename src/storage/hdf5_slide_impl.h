@@ -97,8 +97,18 @@ struct Hdf5Slide::Impl {
   Status load_index();  // rebuilds index and chunk maps from the tables
   Status write_blocks(const TileKey& key, int64_t slot, const std::vector<std::vector<uint8_t>>& blocks,
                       const std::vector<uint64_t>& sums);
-  Result<std::vector<uint8_t>> fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry,
-                                           const ChunkKey& key) const;  // takes h5_mu itself when needed
+  // Reads a chunk's stored bytes into *bytes (reusing its capacity); takes
+  // h5_mu itself when it must enter HDF5.
+  Status fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry, const ChunkKey& key,
+                     std::vector<uint8_t>* bytes) const;
+  // Finds the level, slot and chunk records of a stored plane.
+  struct Located {
+    const Level* level = nullptr;
+    int64_t slot = 0;
+    int32_t plane = 0;
+    std::vector<ChunkEntry> entries;
+  };
+  Result<Located> locate(const TileKey& key) const;
 };
 
 }  // namespace vslide

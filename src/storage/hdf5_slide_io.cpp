@@ -204,9 +204,8 @@ Status Hdf5Slide::write_stored(const StoredTile& tile) {
   return m.write_blocks(key, slot, blocks, sums);
 }
 
-Result<std::vector<uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset,
-                                                          ChunkEntry entry, const ChunkKey& key) const {
-  std::vector<uint8_t> bytes;
+Status Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry,
+                                   const ChunkKey& key, std::vector<uint8_t>* bytes) const {
   if (fd >= 0) {
     uint64_t addr = entry.address;
     if (addr == ChunkEntry::kUnknownAddress) {
@@ -225,19 +224,20 @@ Result<std::vector<uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const
                                   std::to_string(entry.stored_bytes));
       }
       addr = a;
-      std::unique_lock meta(const_cast<std::shared_mutex&>(meta_mu));
+      // Remember the address: later reads of this chunk never enter HDF5.
+      std::unique_lock meta(meta_mu);
       auto it = const_cast<Impl*>(this)->chunks.find(key);
       if (it != chunks.end()) it->second.address = addr;
     }
-    bytes.resize(entry.stored_bytes);
+    bytes->resize(entry.stored_bytes);
     size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::pread(fd, bytes.data() + done, bytes.size() - done, off_t(addr + done));
+    while (done < bytes->size()) {
+      ssize_t n = ::pread(fd, bytes->data() + done, bytes->size() - done, off_t(addr + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Status::io_error(std::string("read chunk: ") + (n == 0 ? "file is truncated" : strerror(errno)));
       done += size_t(n);
     }
-    return bytes;
+    return Status();
   }
   std::lock_guard lock(h5_mu);
   hsize_t size = 0;
@@ -246,58 +246,59 @@ Result<std::vector<uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const
     return Status::corruption("chunk holds " + std::to_string(size) + " bytes, the index says " +
                               std::to_string(entry.stored_bytes));
   }
-  bytes.resize(size);
+  bytes->resize(size);
   uint32_t mask = 0;
-  if (H5Dread_chunk(lv.dset.get(), H5P_DEFAULT, offset.data(), &mask, bytes.data()) < 0) {
+  if (H5Dread_chunk(lv.dset.get(), H5P_DEFAULT, offset.data(), &mask, bytes->data()) < 0) {
     return h5::error("read chunk");
   }
-  return bytes;
+  return Status();
+}
+
+Result<Hdf5Slide::Impl::Located> Hdf5Slide::Impl::locate(const TileKey& key) const {
+  VSLIDE_RETURN_IF_ERROR(check_key(*this, key));
+  Located loc;
+  {
+    std::lock_guard lock(h5_mu);
+    auto it = levels.find(key.level);
+    if (it == levels.end()) {
+      return Status::not_found(where(key) + ": the slide has no zoom level " + std::to_string(key.level) +
+                               " (run vslide pyramid)");
+    }
+    loc.level = &it->second;
+  }
+  loc.plane = geometry.plane_index(key.channel, key.z, key.t);
+  std::shared_lock meta(meta_mu);
+  const auto* e = index.find(key.row, key.col);
+  if (e == nullptr) return Status::not_found(where(key) + ": no field of view at this position");
+  loc.slot = e->slot;
+  for (int32_t b = 0; b < loc.level->shape.blocks(); ++b) {
+    auto it = chunks.find(ChunkKey{loc.slot, loc.plane, key.level, b});
+    if (it == chunks.end()) return Status::not_found(where(key) + ": plane not stored");
+    loc.entries.push_back(it->second);
+  }
+  return loc;
 }
 
 Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   const Impl& m = *impl_;
-  VSLIDE_RETURN_IF_ERROR(check_key(m, key));
-  const Impl::Level* lv;
-  {
-    std::lock_guard lock(m.h5_mu);
-    auto it = m.levels.find(key.level);
-    if (it == m.levels.end()) {
-      return Status::not_found(m.where(key) + ": the slide has no zoom level " + std::to_string(key.level) +
-                               " (run vslide pyramid)");
-    }
-    lv = &it->second;
-  }
-  const int32_t plane = m.geometry.plane_index(key.channel, key.z, key.t);
-  const sd::LevelShape& shape = lv->shape;
-  int64_t slot;
-  std::vector<ChunkEntry> entries;
-  {
-    std::shared_lock meta(m.meta_mu);
-    const auto* e = m.index.find(key.row, key.col);
-    if (e == nullptr) return Status::not_found(m.where(key) + ": no field of view at this position");
-    slot = e->slot;
-    for (int32_t b = 0; b < shape.blocks(); ++b) {
-      auto it = m.chunks.find(ChunkKey{slot, plane, key.level, b});
-      if (it == m.chunks.end()) return Status::not_found(m.where(key) + ": plane not stored");
-      entries.push_back(it->second);
-    }
-  }
+  VSLIDE_ASSIGN_OR_RETURN(Impl::Located loc, m.locate(key));
+  const sd::LevelShape& shape = loc.level->shape;
   StoredTile out;
   out.key = key;
   out.codec = m.codec;
   out.height = shape.height;
   out.width = shape.width;
   for (int32_t b = 0; b < shape.blocks(); ++b) {
-    auto off = shape.block_offset(slot, key.row, key.col, plane, b);
-    auto bytes = m.fetch_chunk(*lv, off, entries[size_t(b)], ChunkKey{slot, plane, key.level, b});
-    if (!bytes.ok()) return bytes.status().with_context(m.where(key) + " block " + std::to_string(b));
+    auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
     ChunkBlock blk;
+    Status st = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
+                              &blk.bytes);
+    if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
     blk.y = (b / shape.blocks_x()) * shape.chunk_h;
     blk.x = (b % shape.blocks_x()) * shape.chunk_w;
     blk.height = shape.chunk_h;
     blk.width = shape.chunk_w;
-    blk.bytes = std::move(bytes).value();
-    blk.checksum = entries[size_t(b)].checksum;
+    blk.checksum = loc.entries[size_t(b)].checksum;
     if (chunk_checksum(blk.bytes) != blk.checksum) {
       return Status::corruption(m.where(key) + " block " + std::to_string(b) + ": checksum mismatch in stored chunk of " +
                                 std::to_string(blk.bytes.size()) + " bytes");
@@ -307,29 +308,52 @@ Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   return out;
 }
 
-Result<Image16> Hdf5Slide::read(const TileKey& key) const {
-  VSLIDE_ASSIGN_OR_RETURN(StoredTile st, read_chunk(key));
-  Image16 img(st.width, st.height);
-  const bool whole = st.blocks.size() == 1 && st.blocks[0].width == st.width && st.blocks[0].height == st.height;
-  std::vector<uint8_t> scratch;
-  for (size_t b = 0; b < st.blocks.size(); ++b) {
-    const ChunkBlock& blk = st.blocks[b];
+Status Hdf5Slide::read_into(const TileKey& key, std::span<uint16_t> out) const {
+  const Impl& m = *impl_;
+  VSLIDE_ASSIGN_OR_RETURN(Impl::Located loc, m.locate(key));
+  const sd::LevelShape& shape = loc.level->shape;
+  if (out.size() != size_t(shape.height) * size_t(shape.width)) {
+    return Status::invalid_argument(m.where(key) + ": buffer of " + std::to_string(out.size()) +
+                                    " pixels for a plane of " + std::to_string(shape.width) + "x" +
+                                    std::to_string(shape.height));
+  }
+  // Per-thread buffers: a steady stream of reads allocates nothing.
+  thread_local std::vector<uint8_t> bytes;
+  thread_local std::vector<uint8_t> scratch;
+  const bool whole = shape.blocks() == 1;
+  for (int32_t b = 0; b < shape.blocks(); ++b) {
+    auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
+    Status st = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
+                              &bytes);
+    if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
+    if (chunk_checksum(bytes) != loc.entries[size_t(b)].checksum) {
+      return Status::corruption(m.where(key) + " block " + std::to_string(b) + ": checksum mismatch in stored chunk of " +
+                                std::to_string(bytes.size()) + " bytes");
+    }
     std::span<uint8_t> dst;
     if (whole) {
-      dst = {reinterpret_cast<uint8_t*>(img.data()), img.byte_size()};
+      dst = {reinterpret_cast<uint8_t*>(out.data()), out.size() * 2};
     } else {
-      scratch.resize(size_t(blk.height) * size_t(blk.width) * 2);
+      scratch.resize(size_t(shape.chunk_h) * size_t(shape.chunk_w) * 2);
       dst = scratch;
     }
-    Status s = decode_chunk(st.codec, blk.bytes, dst);
-    if (!s.ok()) return s.with_context(impl_->where(key) + " block " + std::to_string(b));
+    st = decode_chunk(m.codec, bytes, dst);
+    if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
     if (!whole) {
-      for (int32_t y = 0; y < blk.height; ++y) {
-        std::memcpy(img.row(blk.y + y) + blk.x, scratch.data() + size_t(y) * size_t(blk.width) * 2,
-                    size_t(blk.width) * 2);
+      const int32_t y0 = (b / shape.blocks_x()) * shape.chunk_h, x0 = (b % shape.blocks_x()) * shape.chunk_w;
+      for (int32_t y = 0; y < shape.chunk_h; ++y) {
+        std::memcpy(out.data() + size_t(y0 + y) * size_t(shape.width) + size_t(x0),
+                    scratch.data() + size_t(y) * size_t(shape.chunk_w) * 2, size_t(shape.chunk_w) * 2);
       }
     }
   }
+  return Status();
+}
+
+Result<Image16> Hdf5Slide::read(const TileKey& key) const {
+  VSLIDE_RETURN_IF_ERROR(check_key(*impl_, key));
+  Image16 img{impl_->geometry.level_width(key.level), impl_->geometry.level_height(key.level)};
+  VSLIDE_RETURN_IF_ERROR(read_into(key, {img.data(), img.pixel_count()}));
   return img;
 }
 

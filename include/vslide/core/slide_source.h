@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -85,6 +87,20 @@ class SlideSource {
 
   // Decoded pixels of one plane (any stored level).
   virtual Result<Image16> read(const TileKey& key) const = 0;
+  // Decodes one plane into the caller's buffer of exactly level_width x
+  // level_height pixels (a cache's own memory): no allocation on the fast
+  // path. InvalidArgument when the buffer has the wrong size.
+  virtual Status read_into(const TileKey& key, std::span<uint16_t> out) const {
+    auto img = read(key);
+    if (!img.ok()) return img.status();
+    if (out.size() != img->pixel_count()) {
+      return Status::invalid_argument(describe() + ": tile " + key.to_string() + ": buffer of " +
+                                      std::to_string(out.size()) + " pixels for a plane of " +
+                                      std::to_string(img->pixel_count()));
+    }
+    std::copy(img->pixels().begin(), img->pixels().end(), out.begin());
+    return Status();
+  }
   // The plane's stored (compressed) bytes, untouched, for zero-recompression transport.
   virtual Result<StoredTile> read_chunk(const TileKey& key) const = 0;
 

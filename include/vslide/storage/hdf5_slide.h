@@ -68,6 +68,7 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   CodecSpec codec() const override;
   std::vector<int32_t> zoom_levels() const override;
   Result<Image16> read(const TileKey& key) const override;
+  Status read_into(const TileKey& key, std::span<uint16_t> out) const override;
   Result<StoredTile> read_chunk(const TileKey& key) const override;
   Result<Overview> read_overview(int32_t channel) const override;
   std::vector<std::string> detection_layers() const override;
