@@ -236,11 +236,13 @@ Result<h5::Handle> open_file(const std::string& path, OpenMode mode, bool* swmr_
     hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     if (f >= 0) return h5::Handle(f);
     // A writer that died leaves the file marked as open for writing: clear
-    // that mark (what `h5clear -s` does) and try again.
+    // that mark (what `h5clear -s` does, through the same file-access
+    // property) and try again.
     H5Eclear2(H5E_DEFAULT);
     VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
-    H5Pset_file_locking(fapl.get(), false, true);
-    hid_t g = H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl.get());
+    hbool_t clear = true;
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset(fapl.get(), "clear_status_flags", &clear), "clear_status_flags"));
+    hid_t g = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
     if (g < 0) return h5::error(path + ": cannot open for writing");
     return h5::Handle(g);
   }
