@@ -1,0 +1,69 @@
+// GlRenderer: draws a FramePlan with OpenGL 4.3+ core (paper, section 5.2).
+//
+// Tiles are uploaded raw as 16-bit unsigned integer textures (GL_R16UI, one
+// per channel plane) and drawn one quad each; tile.frag.glsl applies the
+// contrast window, gamma, mixer and status matrices. Up to four channels are
+// drawn in one pass straight into the 8-bit frame; more channels take one
+// pass per group of four, summed in a float target and clamped by a resolve
+// pass. Detection layers (label.frag.glsl, R32UI textures) and tile outlines
+// (outline.frag.glsl) are drawn on top. The frame is an offscreen
+// framebuffer object, read back into an RgbImage.
+//
+// Textures live in an LRU texture cache bounded in bytes, keyed by TileKey
+// (the texture cache of section 5.1): a miss uploads the plane the plan
+// carries (the tile cache and loaders have already produced it).
+//
+// Thread-safety: none. Create, use and destroy it on the thread where its
+// GlContext is current. Failure modes: Internal for a shader that does not
+// compile or a framebuffer that is incomplete (message with the GL log);
+// InvalidArgument for an invalid plan (see validate_plan).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "vslide/view/frame.h"
+#include "vslide/view/gl_context.h"
+#include "vslide/view/lru_cache.h"
+
+namespace vslide::view {
+
+struct GlFrameStats {
+  uint64_t draw_calls = 0;
+  uint64_t textures_uploaded = 0;
+  uint64_t bytes_uploaded = 0;
+  double upload_ms = 0;   // CPU time spent in texture uploads
+  double draw_ms = 0;     // issuing draws until glFinish
+  double readback_ms = 0;
+};
+
+class GlRenderer {
+ public:
+  // REQUIRES: `context` current on this thread and outliving the renderer.
+  static Result<std::unique_ptr<GlRenderer>> create(GlContext* context, size_t texture_cache_bytes = 512u << 20);
+  ~GlRenderer();
+  GlRenderer(const GlRenderer&) = delete;
+  GlRenderer& operator=(const GlRenderer&) = delete;
+
+  // Draws the plan into the offscreen frame and waits for the GPU.
+  Status draw(const FramePlan& plan);
+  // draw() then reads the frame back.
+  Result<RgbImage> render(const FramePlan& plan);
+  // Reads back the last drawn frame.
+  Result<RgbImage> read_back();
+
+  const GlFrameStats& last_frame() const { return stats_; }
+  CacheStats texture_cache_stats() const;
+  void clear_textures();
+  GlContext* context() const { return context_; }
+
+  struct Impl;
+
+ private:
+  GlRenderer() = default;
+  GlContext* context_ = nullptr;
+  std::unique_ptr<Impl> impl_;
+  GlFrameStats stats_;
+};
+
+}  // namespace vslide::view

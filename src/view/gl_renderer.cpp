@@ -1,0 +1,397 @@
+#include "vslide/view/gl_renderer.h"
+
+#include <epoxy/gl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "vslide/view/cpu_renderer.h"
+#include "vslide_view_shaders.h"
+
+namespace vslide::view {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+constexpr int kChannelsPerPass = 4;
+
+Result<GLuint> compile(GLenum kind, const char* source, const char* name) {
+  GLuint s = glCreateShader(kind);
+  glShaderSource(s, 1, &source, nullptr);
+  glCompileShader(s);
+  GLint ok = 0;
+  glGetShaderiv(s, GL_COMPILE_STATUS, &ok);
+  if (!ok) {
+    char log[2048] = {0};
+    glGetShaderInfoLog(s, sizeof log, nullptr, log);
+    glDeleteShader(s);
+    return Status::internal(std::string("GL: shader ") + name + " does not compile: " + log);
+  }
+  return s;
+}
+
+Result<GLuint> link(const char* vert, const char* frag, const char* name) {
+  VSLIDE_ASSIGN_OR_RETURN(GLuint vs, compile(GL_VERTEX_SHADER, vert, name));
+  auto fs = compile(GL_FRAGMENT_SHADER, frag, name);
+  if (!fs.ok()) {
+    glDeleteShader(vs);
+    return fs.status();
+  }
+  GLuint p = glCreateProgram();
+  glAttachShader(p, vs);
+  glAttachShader(p, *fs);
+  glLinkProgram(p);
+  glDeleteShader(vs);
+  glDeleteShader(*fs);
+  GLint ok = 0;
+  glGetProgramiv(p, GL_LINK_STATUS, &ok);
+  if (!ok) {
+    char log[2048] = {0};
+    glGetProgramInfoLog(p, sizeof log, nullptr, log);
+    glDeleteProgram(p);
+    return Status::internal(std::string("GL: program ") + name + " does not link: " + log);
+  }
+  return p;
+}
+
+struct Program {
+  GLuint id = 0;
+  GLint loc(const char* name) const { return glGetUniformLocation(id, name); }
+};
+
+}  // namespace
+
+struct GlRenderer::Impl {
+  explicit Impl(size_t cache_bytes)
+      : textures(cache_bytes, [this](const TileKey&, CachedTexture& t) { pending_delete.push_back(t.id); }) {}
+
+  // A texture remembers the pixels it was made from, so a key reused for
+  // other pixels (another slide, a refreshed tile) is uploaded again.
+  struct CachedTexture {
+    GLuint id = 0;
+    std::weak_ptr<const void> source;
+  };
+
+  Program tile, resolve, label, outline;
+  GLuint vao = 0;
+  GLuint zero_texture = 0;  // 1x1 R16UI for channel slots with no plane
+  GLuint fbo = 0, color = 0;
+  GLuint accum_fbo = 0, accum = 0;
+  int fb_width = 0, fb_height = 0, accum_width = 0, accum_height = 0;
+  LruCache<TileKey, CachedTexture, TileKeyHash> textures;
+  std::vector<GLuint> pending_delete;  // evicted, deleted after the current draw
+
+  void flush_deletes() {
+    if (!pending_delete.empty()) {
+      glDeleteTextures(GLsizei(pending_delete.size()), pending_delete.data());
+      pending_delete.clear();
+    }
+  }
+};
+
+Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_t texture_cache_bytes) {
+  std::unique_ptr<GlRenderer> r(new GlRenderer());
+  r->context_ = context;
+  r->impl_ = std::make_unique<Impl>(texture_cache_bytes);
+  Impl& m = *r->impl_;
+  namespace sh = shaders;
+  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link(sh::k_quad_vert, sh::k_tile_frag, "tile"));
+  VSLIDE_ASSIGN_OR_RETURN(m.resolve.id, link(sh::k_quad_vert, sh::k_resolve_frag, "resolve"));
+  VSLIDE_ASSIGN_OR_RETURN(m.label.id, link(sh::k_quad_vert, sh::k_label_frag, "label"));
+  VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link(sh::k_quad_vert, sh::k_outline_frag, "outline"));
+  glGenVertexArrays(1, &m.vao);
+  glBindVertexArray(m.vao);
+  const uint16_t zero = 0;
+  glGenTextures(1, &m.zero_texture);
+  glBindTexture(GL_TEXTURE_2D, m.zero_texture);
+  glTexStorage2D(GL_TEXTURE_2D, 1, GL_R16UI, 1, 1);
+  glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+  glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, 1, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, &zero);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+  glUseProgram(m.tile.id);
+  const GLint units[kChannelsPerPass] = {0, 1, 2, 3};
+  glUniform1iv(m.tile.loc("u_tex"), kChannelsPerPass, units);
+  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
+    return Status::internal("GL: set-up failed with error " + std::to_string(e));
+  }
+  return r;
+}
+
+GlRenderer::~GlRenderer() {
+  if (!impl_) return;
+  Impl& m = *impl_;
+  m.textures.clear();
+  m.flush_deletes();
+  for (GLuint p : {m.tile.id, m.resolve.id, m.label.id, m.outline.id}) glDeleteProgram(p);
+  glDeleteTextures(1, &m.zero_texture);
+  if (m.fbo) glDeleteFramebuffers(1, &m.fbo);
+  if (m.color) glDeleteTextures(1, &m.color);
+  if (m.accum_fbo) glDeleteFramebuffers(1, &m.accum_fbo);
+  if (m.accum) glDeleteTextures(1, &m.accum);
+  glDeleteVertexArrays(1, &m.vao);
+}
+
+CacheStats GlRenderer::texture_cache_stats() const { return impl_->textures.stats(); }
+
+void GlRenderer::clear_textures() {
+  impl_->textures.clear();
+  impl_->flush_deletes();
+}
+
+namespace {
+
+Status make_target(GLuint* fbo, GLuint* tex, GLenum format, int w, int h, const char* what) {
+  if (*fbo) glDeleteFramebuffers(1, fbo);
+  if (*tex) glDeleteTextures(1, tex);
+  glGenTextures(1, tex);
+  glBindTexture(GL_TEXTURE_2D, *tex);
+  glTexStorage2D(GL_TEXTURE_2D, 1, format, w, h);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+  glGenFramebuffers(1, fbo);
+  glBindFramebuffer(GL_FRAMEBUFFER, *fbo);
+  glFramebufferTexture2D(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, *tex, 0);
+  if (glCheckFramebufferStatus(GL_FRAMEBUFFER) != GL_FRAMEBUFFER_COMPLETE) {
+    return Status::internal(std::string("GL: the ") + what + " framebuffer of " + std::to_string(w) + "x" +
+                            std::to_string(h) + " is incomplete");
+  }
+  return Status();
+}
+
+// The quad for a draw: its screen rectangle grown by a pixel, kept near the
+// viewport so huge draws (the overview) keep float precision.
+void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh) {
+  auto cx = [&](float v) { return std::clamp(v, -2.0f, float(vw) + 2.0f); };
+  auto cy = [&](float v) { return std::clamp(v, -2.0f, float(vh) + 2.0f); };
+  glUniform4f(loc, cx(std::floor(x0) - 1), cy(std::floor(y0) - 1), cx(std::ceil(x1) + 1), cy(std::ceil(y1) + 1));
+}
+
+}  // namespace
+
+Status GlRenderer::draw(const FramePlan& plan) {
+  VSLIDE_RETURN_IF_ERROR(validate_plan(plan));
+  Impl& m = *impl_;
+  stats_ = GlFrameStats{};
+  const auto t_start = Clock::now();
+  double upload_ms = 0;
+  const int vw = plan.viewport.width_px, vh = plan.viewport.height_px;
+  const int n = int(plan.display.channels.size());
+  const bool multipass = n > kChannelsPerPass;
+
+  if (m.fb_width != vw || m.fb_height != vh) {
+    VSLIDE_RETURN_IF_ERROR(make_target(&m.fbo, &m.color, GL_RGBA8, vw, vh, "frame"));
+    m.fb_width = vw;
+    m.fb_height = vh;
+  }
+  if (multipass && (m.accum_width != vw || m.accum_height != vh)) {
+    VSLIDE_RETURN_IF_ERROR(make_target(&m.accum_fbo, &m.accum, GL_RGBA32F, vw, vh, "accumulation"));
+    m.accum_width = vw;
+    m.accum_height = vh;
+  }
+  glBindVertexArray(m.vao);
+  glViewport(0, 0, vw, vh);
+  glDisable(GL_DEPTH_TEST);
+  glDisable(GL_BLEND);
+  glClearColor(0, 0, 0, 1);
+  glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
+  glClear(GL_COLOR_BUFFER_BIT);
+  if (multipass) {
+    glBindFramebuffer(GL_FRAMEBUFFER, m.accum_fbo);
+    glClear(GL_COLOR_BUFFER_BIT);
+  }
+
+  auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal, GLenum type,
+                         int w, int h, const void* data, size_t bytes, int unit) {
+    glActiveTexture(GLenum(GL_TEXTURE0 + unit));
+    if (auto t = m.textures.get(key); t && t->source.lock() == source) {
+      glBindTexture(GL_TEXTURE_2D, t->id);
+      return;
+    }
+    const auto t0 = Clock::now();
+    GLuint tex = 0;
+    glGenTextures(1, &tex);
+    glBindTexture(GL_TEXTURE_2D, tex);
+    glTexStorage2D(GL_TEXTURE_2D, 1, internal, w, h);
+    glPixelStorei(GL_UNPACK_ALIGNMENT, type == GL_UNSIGNED_SHORT ? 2 : 4);
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, w, h, GL_RED_INTEGER, type, data);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+    if (!m.textures.put(key, Impl::CachedTexture{tex, source}, bytes)) {
+      m.pending_delete.push_back(tex);  // larger than the whole cache: used once
+    }
+    ++stats_.textures_uploaded;
+    stats_.bytes_uploaded += bytes;
+    upload_ms += ms_since(t0);
+  };
+
+  // Tiles (and the overview) with the channel shader.
+  const Program& tp = m.tile;
+  glUseProgram(tp.id);
+  glUniform2f(tp.loc("u_viewport"), float(vw), float(vh));
+  glUniform1f(tp.loc("u_height"), float(vh));
+  glUniform3f(tp.loc("u_placeholder_color"), plan.style.placeholder_color.r, plan.style.placeholder_color.g,
+              plan.style.placeholder_color.b);
+  glUniform1i(tp.loc("u_accumulate"), multipass ? 1 : 0);
+  const GLint l_rect = tp.loc("u_rect"), l_origin = tp.loc("u_origin"), l_inv = tp.loc("u_inv_scale"),
+              l_size = tp.loc("u_size"), l_ph = tp.loc("u_placeholder"), l_low = tp.loc("u_low"),
+              l_high = tp.loc("u_high"), l_gamma = tp.loc("u_gamma"), l_status = tp.loc("u_status"),
+              l_mix = tp.loc("u_mix");
+  const int groups = (n + kChannelsPerPass - 1) / kChannelsPerPass;
+  for (const TileDraw& d : plan.tiles) {
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    set_quad(l_rect, t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale,
+             t.origin_y + float(d.height) * t.scale, vw, vh);
+    glUniform2f(l_origin, t.origin_x, t.origin_y);
+    glUniform1f(l_inv, t.inv_scale);
+    glUniform2i(l_size, d.width, d.height);
+    glUniform1i(l_ph, d.placeholder ? 1 : 0);
+    for (int g = 0; g < (d.placeholder ? 1 : groups); ++g) {
+      float low[4] = {0, 0, 0, 0}, high[4] = {1, 1, 1, 1}, gamma[4] = {1, 1, 1, 1}, status[4] = {0, 0, 0, 0};
+      float mix[12] = {0};
+      for (int i = 0; i < kChannelsPerPass; ++i) {
+        const int c = g * kChannelsPerPass + i;
+        const PlaneRef* p = (c < n && !d.placeholder) ? &d.planes[size_t(c)] : nullptr;
+        if (p == nullptr || !p->image) {
+          glActiveTexture(GLenum(GL_TEXTURE0 + i));
+          glBindTexture(GL_TEXTURE_2D, m.zero_texture);
+          continue;
+        }
+        const Image16& img = *p->image;
+        texture_for(p->key, p->image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(), img.data(), img.byte_size(), i);
+        const ChannelDisplay& cd = plan.display.channels[size_t(c)];
+        low[i] = cd.low;
+        high[i] = cd.high;
+        gamma[i] = cd.gamma;
+        status[i] = cd.enabled ? 1.0f : 0.0f;
+        mix[i * 3 + 0] = cd.color.r;
+        mix[i * 3 + 1] = cd.color.g;
+        mix[i * 3 + 2] = cd.color.b;
+      }
+      glUniform4fv(l_low, 1, low);
+      glUniform4fv(l_high, 1, high);
+      glUniform4fv(l_gamma, 1, gamma);
+      glUniform4fv(l_status, 1, status);
+      glUniform3fv(l_mix, kChannelsPerPass, mix);
+      if (multipass) {
+        if (g == 0) {
+          glDisable(GL_BLEND);
+        } else {
+          glEnable(GL_BLEND);
+          glBlendFunc(GL_ONE, GL_ONE);
+        }
+      }
+      glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+      ++stats_.draw_calls;
+      m.flush_deletes();
+    }
+  }
+
+  if (multipass) {
+    glDisable(GL_BLEND);
+    glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
+    glUseProgram(m.resolve.id);
+    glUniform2f(m.resolve.loc("u_viewport"), float(vw), float(vh));
+    glUniform4f(m.resolve.loc("u_rect"), 0, 0, float(vw), float(vh));
+    glUniform1i(m.resolve.loc("u_accum"), 0);
+    glActiveTexture(GL_TEXTURE0);
+    glBindTexture(GL_TEXTURE_2D, m.accum);
+    glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+    ++stats_.draw_calls;
+  }
+
+  if (!plan.labels.empty()) {
+    const Program& lp = m.label;
+    glUseProgram(lp.id);
+    glEnable(GL_BLEND);
+    glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ZERO, GL_ONE);
+    glUniform2f(lp.loc("u_viewport"), float(vw), float(vh));
+    glUniform1f(lp.loc("u_height"), float(vh));
+    glUniform3f(lp.loc("u_color"), plan.style.label_color.r, plan.style.label_color.g, plan.style.label_color.b);
+    glUniform1f(lp.loc("u_fill_alpha"), plan.style.label_fill_alpha);
+    glUniform1i(lp.loc("u_labels"), 0);
+    const GLint r_rect = lp.loc("u_rect"), r_origin = lp.loc("u_origin"), r_inv = lp.loc("u_inv_scale"),
+                r_size = lp.loc("u_size");
+    for (const LabelDraw& l : plan.labels) {
+      const LabelTile& lt = *l.labels;
+      const DrawTransform t = draw_transform(plan.viewport, l.x_um, l.y_um, l.um_per_texel);
+      texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4, 0);
+      set_quad(r_rect, t.origin_x, t.origin_y, t.origin_x + float(lt.width) * t.scale,
+               t.origin_y + float(lt.height) * t.scale, vw, vh);
+      glUniform2f(r_origin, t.origin_x, t.origin_y);
+      glUniform1f(r_inv, t.inv_scale);
+      glUniform2i(r_size, lt.width, lt.height);
+      glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+      ++stats_.draw_calls;
+      m.flush_deletes();
+    }
+    glDisable(GL_BLEND);
+  }
+
+  if (!plan.outlines.empty()) {
+    const Program& op = m.outline;
+    glUseProgram(op.id);
+    glUniform2f(op.loc("u_viewport"), float(vw), float(vh));
+    glUniform1f(op.loc("u_height"), float(vh));
+    glUniform1f(op.loc("u_width"), plan.style.outline_width_px);
+    glUniform3f(op.loc("u_color"), plan.style.outline_color.r, plan.style.outline_color.g,
+                plan.style.outline_color.b);
+    const GLint o_rect = op.loc("u_rect"), o_box = op.loc("u_box");
+    for (const RectUm& r : plan.outlines) {
+      const auto q = screen_rect(plan.viewport, r);
+      set_quad(o_rect, q[0], q[1], q[2], q[3], vw, vh);
+      glUniform4f(o_box, q[0], q[1], q[2], q[3]);
+      glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+      ++stats_.draw_calls;
+    }
+  }
+  glFinish();
+  stats_.upload_ms = upload_ms;
+  stats_.draw_ms = ms_since(t_start) - upload_ms;
+  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
+    return Status::internal("GL: drawing the frame failed with error 0x" + std::to_string(e));
+  }
+  return Status();
+}
+
+Result<RgbImage> GlRenderer::read_back() {
+  Impl& m = *impl_;
+  if (m.fbo == 0) return Status::failed_precondition("GL: no frame drawn yet");
+  const auto t0 = Clock::now();
+  const int w = m.fb_width, h = m.fb_height;
+  std::vector<uint8_t> rgba(size_t(w) * size_t(h) * 4);
+  glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
+  glPixelStorei(GL_PACK_ALIGNMENT, 4);
+  glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data());
+  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
+    return Status::internal("GL: reading the frame back failed with error " + std::to_string(e));
+  }
+  RgbImage out;
+  out.width = w;
+  out.height = h;
+  out.pixels.resize(size_t(w) * size_t(h) * 3);
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* src = &rgba[size_t(h - 1 - y) * size_t(w) * 4];  // GL rows are bottom-up
+    uint8_t* dst = out.at(0, y);
+    for (int x = 0; x < w; ++x) {
+      dst[3 * x + 0] = src[4 * x + 0];
+      dst[3 * x + 1] = src[4 * x + 1];
+      dst[3 * x + 2] = src[4 * x + 2];
+    }
+  }
+  stats_.readback_ms = ms_since(t0);
+  return out;
+}
+
+Result<RgbImage> GlRenderer::render(const FramePlan& plan) {
+  VSLIDE_RETURN_IF_ERROR(draw(plan));
+  return read_back();
+}
+
+}  // namespace vslide::view
