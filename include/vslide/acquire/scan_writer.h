@@ -1,0 +1,107 @@
+// ScanWriter: the slide writer half of a scan's writer process. It drains
+// the fields the slide proxy accepted, writes them into the virtual slide on
+// worker threads, flushes the file regularly (so that `vslide info` sees the
+// fields written so far, and so that spool segments can be deleted), and at
+// the end finishes the file and records it in the catalog.
+//
+// A field whose codec equals the file's codec is stored as sent
+// (SlideWriter::write_stored: no recompression); otherwise it is decoded and
+// re-encoded on the worker thread (write_plane), e.g. into gzip.
+//
+// Ownership: owns the Hdf5Slide and its worker threads; borrows the Spool
+// (must outlive it). Thread-safety: enqueue, counters and finish are safe
+// from any thread; finish is called once.
+// Failure modes: a field that cannot be written (corrupt after the proxy's
+// checks, storage error) is logged to stderr with its tile and counted in
+// failed_planes(); the rest of the scan goes on.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "vslide/acquire/protocol.h"
+#include "vslide/acquire/scan_dir.h"
+#include "vslide/acquire/spool.h"
+#include "vslide/core/tile.h"
+
+namespace vslide {
+class Hdf5Slide;
+}
+
+namespace vslide::acquire {
+
+// One accepted field on its way into the file.
+struct PendingField {
+  FieldMeta meta;
+  std::shared_ptr<const std::vector<uint8_t>> bytes;  // null when spilled: read back from the spool
+  SpoolRef ref;
+};
+
+struct FinishReport {
+  SlideState state = SlideState::kComplete;
+  std::string path;
+  int64_t planes = 0;
+  int64_t failed_planes = 0;
+  int64_t bytes_raw = 0, bytes_stored = 0;
+};
+
+class ScanWriter {
+ public:
+  // Creates the slide file (create == true; SWMR, so it is readable while
+  // scanning) or reopens an unfinished one to complete it.
+  static Result<std::unique_ptr<ScanWriter>> open(const ScanSettings& settings, bool create, Spool* spool);
+  ~ScanWriter();
+
+  // Planes the file already holds (after a reopen).
+  std::vector<TileKey> planes_in_file() const;
+
+  // Queues a field. Its bytes count against the memory buffer until written.
+  void enqueue(PendingField field);
+  // True when `bytes` more may be held in memory (else spill: pass null bytes).
+  bool may_buffer(uint64_t bytes) const;
+
+  uint64_t buffered_bytes() const { return buffered_bytes_; }
+  uint64_t queued_fields() const;
+  int64_t planes_written() const { return planes_written_; }
+  int64_t failed_planes() const { return failed_planes_; }
+  uint64_t peak_buffered_bytes() const { return peak_buffered_; }
+
+  // Waits for the queue to drain, finishes the file in `state`, updates the
+  // catalog record (adding it if absent). Stops the threads.
+  Result<FinishReport> finish(SlideState state);
+
+ private:
+  ScanWriter(const ScanSettings& settings, std::unique_ptr<Hdf5Slide> slide, Spool* spool);
+  void worker_loop();
+  void flusher_loop();
+  Status write_one(const PendingField& f);
+  Status update_catalog(SlideState state, double end_unix_s, int64_t planes, int64_t raw, int64_t stored);
+
+  ScanSettings settings_;
+  std::unique_ptr<Hdf5Slide> slide_;
+  Spool* spool_;
+
+  mutable std::mutex mu_;  // guards queue_, fields_written_, in_progress_, stopping_
+  std::condition_variable queue_cv_, drained_cv_;
+  std::deque<PendingField> queue_;
+  std::set<std::pair<int32_t, int32_t>> fields_written_;
+  int in_progress_ = 0;
+  bool stopping_ = false;
+
+  std::mutex flush_mu_;    // serialises flush + spool collection
+  std::condition_variable flush_cv_;
+  bool flusher_stop_ = false;  // guarded by flush_mu_
+
+  std::atomic<uint64_t> buffered_bytes_{0}, peak_buffered_{0};
+  std::atomic<int64_t> planes_written_{0}, failed_planes_{0};
+  std::vector<std::thread> workers_;
+  std::thread flusher_;
+};
+
+}  // namespace vslide::acquire

@@ -1,0 +1,86 @@
+// SlideManager: the long-lived process of a slide server. A scanner asks it
+// to begin a scan; it allocates the slide id and file, writes the scan
+// folder, catalogues the slide as "scanning", starts one slide writer
+// process for the scan (fork/exec of `vslide slide-writer`) and answers with
+// the endpoint of that scan's slide proxy. Several scans run at once, each in
+// its own writer process, so a batch never waits for the previous file.
+//
+// Supervision: a writer that dies before finishing is restarted in "resume"
+// mode (it replays its spool; the scanner reconnects and sends what is
+// missing), up to max_restarts times. Writers run in their own session, so
+// they outlive the manager; a restarted manager adopts the live ones (their
+// scan folder's lock is held) and starts a "recover" writer for every
+// unfinished scan without one, which completes the file as "recovered".
+//
+// Ownership: owns its ZeroMQ socket and its children's bookkeeping.
+// Thread-safety: run() on one thread; request_stop() from any thread or a
+// signal handler. Failure modes: start() fails with IOError when the data
+// folder or the socket cannot be set up, Unavailable when the catalog
+// cannot be opened; bad requests get error replies, never a crash.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "vslide/acquire/scan_dir.h"
+#include "vslide/acquire/writer_process.h"
+#include "vslide/catalog/catalog.h"
+
+namespace vslide::acquire {
+
+struct ManagerOptions {
+  std::string bind = "tcp://127.0.0.1:5560";
+  std::string data_dir;
+  std::string catalog_url;     // empty: sqlite://DATA/catalog.sqlite
+  std::string spool_dir;       // empty: the scan folder itself
+  uint64_t max_buffer_bytes = 2048ull << 20;
+  uint64_t spool_capacity_bytes = 64ull << 30;
+  SyncMode sync = SyncMode::kProcess;
+  CodecSpec file_codec = CodecSpec::fast_default();
+  int writer_threads = 2;
+  double idle_timeout_s = 0;   // a writer finishes a silent scan as failed after this; 0 = never
+  int max_restarts = 5;
+  std::string writer_binary;   // the vslide executable; empty: /proc/self/exe
+};
+
+class SlideManager {
+ public:
+  static Result<std::unique_ptr<SlideManager>> start(const ManagerOptions& options);
+  ~SlideManager();
+
+  // Serves requests until a "shutdown" request or request_stop().
+  Status run();
+  void request_stop() { stop_ = true; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  struct ScanEntry {
+    std::string slide_id, scan_dir;
+    pid_t pid = -1;
+    bool child = false;   // false: adopted from a previous manager
+    WriterMode mode = WriterMode::kNew;
+    int restarts = 0;
+  };
+  struct Impl;
+
+  explicit SlideManager(const ManagerOptions& options);
+  Status recover_scans();
+  Result<std::string> spawn_writer(ScanEntry& entry, WriterMode mode, bool wait_ready);
+  void supervise();
+  void on_writer_gone(ScanEntry& entry, bool permanent);
+  nlohmann::json handle(const nlohmann::json& request);
+  nlohmann::json begin_scan(const nlohmann::json& request);
+  nlohmann::json resume_scan(const nlohmann::json& request);
+  nlohmann::json status_reply() const;
+
+  ManagerOptions options_;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Catalog> catalog_;
+  std::string endpoint_;
+  std::map<std::string, ScanEntry> scans_;  // by slide id; run() thread only
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace vslide::acquire

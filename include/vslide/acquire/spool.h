@@ -1,0 +1,120 @@
+// Spool: the slide proxy's append-only log on disk, what makes an
+// acknowledgement safe.
+//
+// Every field the proxy accepts is appended here before it is acknowledged.
+// Records live in numbered segment files (spool-000001.log, ...):
+//
+//   u32 magic "VSP1" | u32 meta_len | u64 payload_len | u64 check | meta (JSON text) | payload
+//
+// little-endian; check = XXH3-64 of the payload seeded with XXH3-64 of the meta.
+// A record cut short by a crash (or failing its check) ends its segment:
+// replay stops there, and such a record was never acknowledged.
+//
+// Durability (see docs/ACQUISITION.md): commit() makes the records appended
+// so far safe. With SyncMode::kProcess that is the write(2) itself: the bytes
+// belong to the kernel, so a SIGKILL of any process (proxy, writer, manager,
+// scanner) cannot lose them. With SyncMode::kPower, commit() also calls
+// fdatasync once for all the records appended since the last commit (group
+// commit), so they survive a power cut too.
+//
+// Segments are deleted once the slide file holds every record in them:
+// the writer reports each written record (mark_written), and after flushing
+// the slide file calls collect() with the counts it saw before that flush.
+//
+// Thread-safety: append/commit from one thread (the proxy); read_payload,
+// mark_written, written_snapshot, collect and the accessors from any thread.
+// Failure modes: ResourceExhausted when the spool would exceed its capacity
+// or the disk is full (the partial record is cut off again, nothing is
+// acknowledged); IOError for other file errors, naming the segment file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vslide/core/status.h"
+
+namespace vslide::acquire {
+
+enum class SyncMode { kProcess, kPower };
+std::string_view sync_mode_name(SyncMode m);
+Result<SyncMode> parse_sync_mode(std::string_view s);
+
+// Where a record's payload lies.
+struct SpoolRef {
+  uint32_t segment = 0;
+  uint64_t offset = 0;  // of the payload in the segment file
+  uint64_t length = 0;
+};
+
+struct SpoolOptions {
+  std::string dir;                             // created if absent
+  uint64_t segment_bytes = 256ull << 20;       // roll over to a new segment past this size
+  uint64_t capacity_bytes = 64ull << 30;       // live segments may not exceed this
+  SyncMode sync = SyncMode::kProcess;
+};
+
+class Spool {
+ public:
+  // Opens the spool folder; existing segments are kept (for replay) and new
+  // records go to a fresh segment after the highest one found.
+  static Result<std::unique_ptr<Spool>> open(const SpoolOptions& options);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // Appends one record; not safe until commit().
+  Result<SpoolRef> append(std::string_view meta, std::span<const uint8_t> payload);
+  // Makes every appended record safe (see the durability note above).
+  Status commit();
+
+  // Reads a payload back (a field spilled out of memory). Corruption when the
+  // bytes no longer match the record's check.
+  Result<std::vector<uint8_t>> read_payload(const SpoolRef& ref) const;
+
+  // Calls fn for every complete record of the existing segments, oldest
+  // first. Used at start-up, before any append.
+  using ReplayFn = std::function<Status(const std::string& meta, std::vector<uint8_t> payload, const SpoolRef& ref)>;
+  Status replay(const ReplayFn& fn);
+
+  // The writer has put this record into the slide file.
+  void mark_written(const SpoolRef& ref);
+  // Records written per segment, taken BEFORE the slide file is flushed.
+  std::map<uint32_t, uint64_t> written_snapshot() const;
+  // Deletes every sealed segment whose records were all written according to
+  // the snapshot (the file was flushed after the snapshot). Returns the count.
+  int collect(const std::map<uint32_t, uint64_t>& snapshot);
+  // Deletes every segment (the slide is finished).
+  Status remove_all();
+
+  uint64_t live_bytes() const;      // bytes of segments not yet deleted
+  uint64_t capacity_bytes() const { return options_.capacity_bytes; }
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  struct Segment {
+    std::string path;
+    uint64_t bytes = 0;
+    uint64_t records = 0;
+    uint64_t written = 0;
+    bool sealed = false;
+  };
+  explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
+  std::string segment_path(uint32_t n) const;
+  Status roll_over();  // REQUIRES: mu_ not held; called from the append thread
+
+  SpoolOptions options_;
+  int fd_ = -1;                 // the open (last) segment; append thread only
+  uint32_t current_ = 0;        // its number
+  bool dirty_ = false;          // appended since the last commit; append thread only
+
+  mutable std::mutex mu_;       // guards segments_
+  std::map<uint32_t, Segment> segments_;
+};
+
+}  // namespace vslide::acquire

@@ -1,0 +1,338 @@
+#include "vslide/acquire/scanner_client.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "vslide/storage/codec.h"
+
+namespace vslide::acquire {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+Result<ScanTarget> target_from_reply(const json& r) {
+  if (Status st = status_from_reply(r); !st.ok()) return st;
+  ScanTarget t;
+  t.slide_id = r.value("slide_id", "");
+  t.path = r.value("path", "");
+  if (r.value("type", "") == "finished") {
+    t.finished = true;
+    t.state = r.value("state", "");
+    return t;
+  }
+  if (r.value("type", "") != "scan") return Status::internal("manager: unexpected reply " + r.dump());
+  t.proxy = r.value("proxy", "");
+  return t;
+}
+
+}  // namespace
+
+struct ScannerClient::Impl {
+  zmq::context_t ctx{1};
+  std::unique_ptr<zmq::socket_t> proxy;
+  int ack_fd = -1;
+  uint64_t seq = 0;
+
+  void connect(const std::string& endpoint) {
+    proxy = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    proxy->set(zmq::sockopt::linger, 0);
+    proxy->set(zmq::sockopt::sndhwm, 0);
+    proxy->connect(endpoint);
+  }
+  void send(const json& meta, const std::vector<uint8_t>* payload) {
+    std::vector<zmq::message_t> parts;
+    parts.emplace_back(meta.dump());
+    if (payload) parts.emplace_back(payload->data(), payload->size());
+    (void)zmq::send_multipart(*proxy, parts);
+  }
+  // One reply, or nullopt after timeout_ms.
+  std::optional<json> receive(int timeout_ms) {
+    zmq::pollitem_t item{proxy->handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+    if (!(item.revents & ZMQ_POLLIN)) return std::nullopt;
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(*proxy, std::back_inserter(parts), zmq::recv_flags::dontwait)) return std::nullopt;
+    json j = json::parse(parts.back().to_string_view(), nullptr, false);
+    if (j.is_discarded()) return json{{"type", "error"}, {"code", "Corruption"}, {"error", "reply is not JSON"}};
+    return j;
+  }
+};
+
+ScannerClient::ScannerClient(ScannerOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  if (!options_.ack_log.empty()) {
+    impl_->ack_fd = ::open(options_.ack_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
+}
+
+ScannerClient::~ScannerClient() {
+  if (impl_->ack_fd >= 0) ::close(impl_->ack_fd);
+}
+
+Result<json> ScannerClient::ask_manager(const json& request, double timeout_s) {
+  try {
+    zmq::socket_t sock(impl_->ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.connect(options_.manager);
+    std::array<zmq::message_t, 2> out{zmq::message_t(), zmq::message_t(request.dump())};
+    (void)zmq::send_multipart(sock, out);
+    zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(int(timeout_s * 1000)));
+    if (!(item.revents & ZMQ_POLLIN)) {
+      return Status::unavailable("manager " + options_.manager + ": no reply within " +
+                                 std::to_string(int(timeout_s)) + " s");
+    }
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(sock, std::back_inserter(parts))) return Status::unavailable("manager: no reply");
+    json j = json::parse(parts.back().to_string_view(), nullptr, false);
+    if (j.is_discarded()) return Status::corruption("manager " + options_.manager + ": reply is not JSON");
+    return j;
+  } catch (const zmq::error_t& e) {
+    return Status::unavailable("manager " + options_.manager + ": " + e.what());
+  }
+}
+
+Result<ScanTarget> ScannerClient::begin(const ScanSpec& spec) {
+  auto r = ask_manager(json{{"type", "begin_scan"}, {"version", kProtocolVersion}, {"spec", scan_spec_to_json(spec)}},
+                       30);
+  if (!r.ok()) return r.status();
+  return target_from_reply(*r);
+}
+
+Result<ScanTarget> ScannerClient::resume(const std::string& slide_id) {
+  auto deadline = Clock::now() + std::chrono::duration<double>(options_.reconnect_timeout_s);
+  for (;;) {
+    auto r = ask_manager(json{{"type", "resume_scan"}, {"slide_id", slide_id}}, options_.reply_timeout_s);
+    Result<ScanTarget> t = r.ok() ? target_from_reply(*r) : Result<ScanTarget>(r.status());
+    if (t.ok() || t.status().code() != StatusCode::kUnavailable || Clock::now() > deadline) return t;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+Status ScannerClient::abort(const ScanTarget& target) {
+  impl_->connect(target.proxy);
+  impl_->send(json{{"type", "abort"}, {"seq", ++impl_->seq}}, nullptr);
+  auto r = impl_->receive(int(options_.reply_timeout_s * 1000));
+  if (!r) return Status::unavailable("proxy " + target.proxy + ": no reply to abort");
+  return status_from_reply(*r);
+}
+
+Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const ScanSpec& spec,
+                                         const std::vector<PlaneToSend>& planes, const FrameFn& frame,
+                                         const ProgressFn& progress) {
+  ScanReport report;
+  report.slide_id = first_target.slide_id;
+  report.path = first_target.path;
+  if (first_target.finished) {
+    report.state = first_target.state;
+    return report;
+  }
+  ScanTarget target = first_target;
+  std::set<TileKey> acked;
+  const uint64_t plane_bytes = spec.geometry.plane_bytes();
+  ScanProgress prog;
+  prog.total = planes.size();
+
+  struct InFlight {
+    size_t index;
+    std::shared_ptr<const std::vector<uint8_t>> bytes;
+    Clock::time_point sent;
+  };
+  std::map<uint64_t, InFlight> inflight;
+  std::deque<InFlight> retry;
+  std::optional<json> finished_reply;
+
+  // Connects and learns what is acknowledged; false when the proxy is silent.
+  auto hello = [&]() -> Result<bool> {
+    impl_->connect(target.proxy);
+    impl_->send(json{{"type", "hello"}, {"version", kProtocolVersion}}, nullptr);
+    for (;;) {
+      auto r = impl_->receive(int(options_.reply_timeout_s * 1000));
+      if (!r) return false;
+      if (Status st = status_from_reply(*r); !st.ok()) return st;
+      if ((*r)["type"] == "finished") {
+        finished_reply = *r;
+        return true;
+      }
+      if ((*r)["type"] != "state") continue;  // a late reply from before
+      for (const auto& k : (*r)["acked"]) {
+        auto key = key_from_array(k);
+        if (key.ok()) acked.insert(*key);
+      }
+      return true;
+    }
+  };
+  // Finds the scan's live proxy through the manager and says hello again.
+  auto reconnect = [&]() -> Status {
+    ++report.reconnects;
+    auto deadline = Clock::now() + std::chrono::duration<double>(options_.reconnect_timeout_s);
+    while (Clock::now() < deadline) {
+      auto t = resume(target.slide_id);
+      if (t.ok() && t->finished) {
+        finished_reply = json{{"type", "finished"}, {"state", t->state}, {"path", t->path}};
+        return Status();
+      }
+      if (t.ok()) {
+        target = *t;
+        auto h = hello();
+        if (!h.ok()) return h.status();
+        if (*h) {
+          for (auto& [seq, f] : inflight) retry.push_back(std::move(f));
+          inflight.clear();
+          return Status();
+        }
+      } else if (t.status().code() != StatusCode::kUnavailable) {
+        return t.status();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return Status::unavailable("scan " + target.slide_id + ": no slide proxy reachable for " +
+                               std::to_string(int(options_.reconnect_timeout_s)) + " s");
+  };
+  auto send_field = [&](InFlight f) {
+    const PlaneToSend& p = planes[f.index];
+    FieldMeta m;
+    m.seq = ++impl_->seq;
+    m.key = p.key;
+    m.field = p.field;
+    m.codec = spec.codec;
+    m.width = spec.geometry.tile_width;
+    m.height = spec.geometry.tile_height;
+    m.checksum = chunk_checksum(*f.bytes);
+    f.sent = Clock::now();
+    impl_->send(field_meta_to_json(m), f.bytes.get());
+    inflight[m.seq] = std::move(f);
+    ++prog.sent;
+  };
+
+  {
+    auto h = hello();
+    if (!h.ok()) return h.status();
+    if (!*h) VSLIDE_RETURN_IF_ERROR(reconnect());
+  }
+  for (const auto& p : planes) report.planes_skipped += acked.count(p.key);
+
+  const auto start = Clock::now();
+  auto last_reply = Clock::now();
+  size_t next = 0, new_sent = 0;
+  auto all_acked = [&] {
+    return next >= planes.size() && inflight.empty() && retry.empty();
+  };
+  while (!finished_reply && !all_acked()) {
+    // Fill the window: retries first, then new planes at the requested rate.
+    while (int(inflight.size()) < options_.window) {
+      if (!retry.empty()) {
+        InFlight f = std::move(retry.front());
+        retry.pop_front();
+        if (!acked.count(planes[f.index].key)) send_field(std::move(f));
+        continue;
+      }
+      while (next < planes.size() && acked.count(planes[next].key)) ++next;
+      if (next >= planes.size()) break;
+      if (options_.fps > 0 && seconds_since(start) < double(new_sent) / options_.fps) break;
+      auto bytes = frame(next);
+      if (!bytes.ok()) return bytes.status().with_context("plane " + planes[next].key.to_string());
+      send_field(InFlight{next, std::move(bytes).value(), Clock::now()});
+      ++next;
+      ++new_sent;
+    }
+    if (inflight.empty() && retry.empty()) {
+      if (next >= planes.size()) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));  // pacing
+      continue;
+    }
+    auto r = impl_->receive(20);
+    if (!r) {
+      if (!inflight.empty() && seconds_since(last_reply) > options_.reply_timeout_s) {
+        VSLIDE_RETURN_IF_ERROR(reconnect());
+        last_reply = Clock::now();
+      }
+      continue;
+    }
+    last_reply = Clock::now();
+    const std::string type = r->value("type", "");
+    uint64_t seq = r->value("seq", uint64_t(0));
+    auto it = inflight.find(seq);
+    if (type == "finished") {
+      finished_reply = *r;
+      break;
+    }
+    if (it == inflight.end()) continue;  // a reply to a message resent since
+    if (type == "ack") {
+      const TileKey& key = planes[it->second.index].key;
+      acked.insert(key);
+      report.ack_latency_ms.push_back(seconds_since(it->second.sent) * 1000);
+      ++report.planes_acked;
+      ++prog.acked;
+      prog.raw_bytes_acked += plane_bytes;
+      prog.backlog_fields = r->value("backlog_fields", uint64_t(0));
+      prog.buffered_bytes = r->value("buffered_bytes", uint64_t(0));
+      prog.spool_bytes = r->value("spool_bytes", uint64_t(0));
+      if (impl_->ack_fd >= 0) {
+        std::string line = std::to_string(key.row) + " " + std::to_string(key.col) + " " +
+                           std::to_string(key.channel) + " " + std::to_string(key.z) + " " +
+                           std::to_string(key.t) + "\n";
+        ssize_t w = ::write(impl_->ack_fd, line.data(), line.size());
+        (void)w;
+      }
+      inflight.erase(it);
+      if (progress) progress(prog);
+    } else if (type == "busy") {
+      ++report.busy_replies;
+      retry.push_back(std::move(it->second));
+      inflight.erase(it);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } else {
+      ++report.rejected;
+      if (report.errors.size() < 20) report.errors.push_back(status_from_reply(*r).to_string());
+      inflight.erase(it);
+    }
+  }
+  report.seconds = seconds_since(start);
+
+  // End the scan and wait for the finished file.
+  const auto end_start = Clock::now();
+  auto send_end = [&] { impl_->send(json{{"type", "end"}, {"seq", ++impl_->seq}}, nullptr); };
+  if (!finished_reply) send_end();
+  last_reply = Clock::now();
+  auto last_ping = Clock::now();
+  while (!finished_reply) {
+    if (seconds_since(end_start) > options_.finish_timeout_s) {
+      return Status::deadline_exceeded("scan " + target.slide_id + ": file not finished within " +
+                                       std::to_string(int(options_.finish_timeout_s)) + " s");
+    }
+    auto r = impl_->receive(100);
+    if (r) {
+      last_reply = Clock::now();
+      if (Status st = status_from_reply(*r); !st.ok()) return st.with_context("end of scan " + target.slide_id);
+      if ((*r)["type"] == "finished") finished_reply = *r;
+      continue;
+    }
+    if (seconds_since(last_reply) > options_.reply_timeout_s) {
+      VSLIDE_RETURN_IF_ERROR(reconnect());
+      if (!finished_reply) send_end();
+      last_reply = last_ping = Clock::now();
+    } else if (seconds_since(last_ping) > options_.reply_timeout_s / 3) {
+      impl_->send(json{{"type", "hello"}}, nullptr);  // a liveness ping while the file is finished
+      last_ping = Clock::now();
+    }
+  }
+  report.finish_seconds = seconds_since(end_start);
+  report.state = finished_reply->value("state", "");
+  if (finished_reply->contains("path")) report.path = (*finished_reply)["path"];
+  report.planes_in_file = finished_reply->value("planes", int64_t(-1));
+  return report;
+}
+
+}  // namespace vslide::acquire

@@ -1,0 +1,299 @@
+#include "vslide/acquire/spool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace vslide::acquire {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint32_t kMagic = 0x31505356;  // "VSP1" little-endian
+constexpr size_t kRecordHeader = 24;
+constexpr uint64_t kMaxMeta = 1 << 20;
+constexpr uint64_t kMaxPayload = 1ull << 32;
+
+uint64_t record_check(std::string_view meta, std::span<const uint8_t> payload) {
+  uint64_t seed = XXH3_64bits(meta.data(), meta.size());
+  return XXH3_64bits_withSeed(payload.data(), payload.size(), seed);
+}
+
+Status write_all(int fd, const void* data, size_t n, const std::string& path) {
+  auto* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOSPC || errno == EDQUOT) {
+        return Status::resource_exhausted(path + ": disk full while spooling");
+      }
+      return Status::io_error(path + ": write: " + std::strerror(errno));
+    }
+    p += w;
+    n -= size_t(w);
+  }
+  return Status();
+}
+
+bool pread_all(int fd, void* data, size_t n, uint64_t offset) {
+  auto* p = static_cast<uint8_t*>(data);
+  while (n > 0) {
+    ssize_t r = ::pread(fd, p, n, off_t(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+    offset += uint64_t(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view sync_mode_name(SyncMode m) { return m == SyncMode::kPower ? "power" : "process"; }
+
+Result<SyncMode> parse_sync_mode(std::string_view s) {
+  if (s == "process") return SyncMode::kProcess;
+  if (s == "power") return SyncMode::kPower;
+  return Status::invalid_argument("durability '" + std::string(s) + "': expected process or power");
+}
+
+std::string Spool::segment_path(uint32_t n) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "spool-%06u.log", n);
+  return (fs::path(options_.dir) / name).string();
+}
+
+Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return Status::io_error("spool " + options.dir + ": " + ec.message());
+  std::unique_ptr<Spool> s(new Spool(options));
+  for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
+    std::string name = entry.path().filename().string();
+    unsigned n = 0;
+    if (std::sscanf(name.c_str(), "spool-%06u.log", &n) != 1) continue;
+    Segment seg;
+    seg.path = entry.path().string();
+    seg.bytes = entry.file_size(ec);
+    seg.sealed = true;  // old segments receive no more records
+    s->segments_[n] = seg;
+  }
+  if (ec) return Status::io_error("spool " + options.dir + ": " + ec.message());
+  s->current_ = s->segments_.empty() ? 0 : s->segments_.rbegin()->first;
+  VSLIDE_RETURN_IF_ERROR(s->roll_over());
+  return s;
+}
+
+Spool::~Spool() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status Spool::roll_over() {
+  if (fd_ >= 0) {
+    if (options_.sync == SyncMode::kPower && ::fdatasync(fd_) != 0) {
+      return Status::io_error(segment_path(current_) + ": fdatasync: " + std::strerror(errno));
+    }
+    ::close(fd_);
+    fd_ = -1;
+    std::lock_guard lock(mu_);
+    segments_[current_].sealed = true;
+  }
+  uint32_t next = current_ + 1;
+  std::string path = segment_path(next);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::io_error(path + ": create: " + std::strerror(errno));
+  fd_ = fd;
+  current_ = next;
+  std::lock_guard lock(mu_);
+  segments_[next] = Segment{path, 0, 0, 0, false};
+  return Status();
+}
+
+Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> payload) {
+  const uint64_t size = kRecordHeader + meta.size() + payload.size();
+  bool roll = false;
+  {
+    std::lock_guard lock(mu_);
+    uint64_t live = 0;
+    for (const auto& [n, seg] : segments_) live += seg.bytes;
+    if (live + size > options_.capacity_bytes) {
+      return Status::resource_exhausted("spool " + options_.dir + " is full (" + std::to_string(live >> 20) +
+                                        " MB of " + std::to_string(options_.capacity_bytes >> 20) + " MB)");
+    }
+    const Segment& cur = segments_[current_];
+    roll = cur.bytes > 0 && cur.bytes + size > options_.segment_bytes;
+  }
+  if (roll) VSLIDE_RETURN_IF_ERROR(roll_over());
+  uint8_t head[kRecordHeader];
+  uint32_t meta_len = uint32_t(meta.size());
+  uint64_t payload_len = payload.size();
+  uint64_t check = record_check(meta, payload);
+  std::memcpy(head, &kMagic, 4);
+  std::memcpy(head + 4, &meta_len, 4);
+  std::memcpy(head + 8, &payload_len, 8);
+  std::memcpy(head + 16, &check, 8);
+
+  uint64_t start;
+  std::string path;
+  {
+    std::lock_guard lock(mu_);
+    start = segments_[current_].bytes;
+    path = segments_[current_].path;
+  }
+  Status st = write_all(fd_, head, sizeof(head), path);
+  if (st.ok()) st = write_all(fd_, meta.data(), meta.size(), path);
+  if (st.ok()) st = write_all(fd_, payload.data(), payload.size(), path);
+  if (!st.ok()) {
+    // Cut the partial record off so that the segment stays a clean log.
+    if (::ftruncate(fd_, off_t(start)) != 0 || ::lseek(fd_, off_t(start), SEEK_SET) < 0) {
+      return Status::io_error(path + ": cannot cut a partial record: " + std::strerror(errno));
+    }
+    return st;
+  }
+  dirty_ = true;
+  std::lock_guard lock(mu_);
+  Segment& seg = segments_[current_];
+  seg.bytes += size;
+  seg.records += 1;
+  return SpoolRef{current_, start + kRecordHeader + meta.size(), payload_len};
+}
+
+Status Spool::commit() {
+  if (!dirty_) return Status();
+  dirty_ = false;
+  if (options_.sync == SyncMode::kPower && ::fdatasync(fd_) != 0) {
+    return Status::io_error(segment_path(current_) + ": fdatasync: " + std::strerror(errno));
+  }
+  return Status();
+}
+
+Result<std::vector<uint8_t>> Spool::read_payload(const SpoolRef& ref) const {
+  std::string path = segment_path(ref.segment);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error(path + ": open: " + std::strerror(errno));
+  std::vector<uint8_t> out(ref.length);
+  bool ok = pread_all(fd, out.data(), out.size(), ref.offset);
+  ::close(fd);
+  if (!ok) {
+    return Status::io_error(path + ": short read of " + std::to_string(ref.length) + " bytes at " +
+                            std::to_string(ref.offset));
+  }
+  return out;
+}
+
+Status Spool::replay(const ReplayFn& fn) {
+  std::vector<std::pair<uint32_t, std::string>> old;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [n, seg] : segments_) {
+      if (n != current_) old.emplace_back(n, seg.path);
+    }
+  }
+  for (const auto& [n, path] : old) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::io_error(path + ": open: " + std::strerror(errno));
+    struct stat st {};
+    ::fstat(fd, &st);
+    uint64_t off = 0, records = 0;
+    const uint64_t size = uint64_t(st.st_size);
+    Status result;
+    while (off + kRecordHeader <= size) {
+      uint8_t head[kRecordHeader];
+      if (!pread_all(fd, head, sizeof(head), off)) break;
+      uint32_t magic, meta_len;
+      uint64_t payload_len, check;
+      std::memcpy(&magic, head, 4);
+      std::memcpy(&meta_len, head + 4, 4);
+      std::memcpy(&payload_len, head + 8, 8);
+      std::memcpy(&check, head + 16, 8);
+      if (magic != kMagic || meta_len > kMaxMeta || payload_len > kMaxPayload ||
+          off + kRecordHeader + meta_len + payload_len > size) {
+        break;  // a torn tail: never acknowledged
+      }
+      std::string meta(meta_len, '\0');
+      std::vector<uint8_t> payload(payload_len);
+      if (!pread_all(fd, meta.data(), meta_len, off + kRecordHeader) ||
+          !pread_all(fd, payload.data(), payload_len, off + kRecordHeader + meta_len)) {
+        break;
+      }
+      if (record_check(meta, payload) != check) break;
+      SpoolRef ref{n, off + kRecordHeader + meta_len, payload_len};
+      off += kRecordHeader + meta_len + payload_len;
+      ++records;
+      result = fn(meta, std::move(payload), ref);
+      if (!result.ok()) break;
+    }
+    ::close(fd);
+    {
+      std::lock_guard lock(mu_);
+      segments_[n].records = records;
+    }
+    VSLIDE_RETURN_IF_ERROR(result.with_context(path));
+  }
+  return Status();
+}
+
+void Spool::mark_written(const SpoolRef& ref) {
+  std::lock_guard lock(mu_);
+  auto it = segments_.find(ref.segment);
+  if (it != segments_.end()) it->second.written += 1;
+}
+
+std::map<uint32_t, uint64_t> Spool::written_snapshot() const {
+  std::lock_guard lock(mu_);
+  std::map<uint32_t, uint64_t> snap;
+  for (const auto& [n, seg] : segments_) snap[n] = seg.written;
+  return snap;
+}
+
+int Spool::collect(const std::map<uint32_t, uint64_t>& snapshot) {
+  std::lock_guard lock(mu_);
+  int removed = 0;
+  for (auto it = segments_.begin(); it != segments_.end();) {
+    auto snap = snapshot.find(it->first);
+    const Segment& seg = it->second;
+    if (seg.sealed && snap != snapshot.end() && snap->second >= seg.records) {
+      std::error_code ec;
+      fs::remove(seg.path, ec);
+      if (!ec) {
+        it = segments_.erase(it);
+        ++removed;
+        continue;
+      }
+    }
+    ++it;
+  }
+  return removed;
+}
+
+Status Spool::remove_all() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [n, seg] : segments_) {
+    std::error_code ec;
+    fs::remove(seg.path, ec);
+    if (ec) return Status::io_error(seg.path + ": remove: " + ec.message());
+  }
+  segments_.clear();
+  return Status();
+}
+
+uint64_t Spool::live_bytes() const {
+  std::lock_guard lock(mu_);
+  uint64_t live = 0;
+  for (const auto& [n, seg] : segments_) live += seg.bytes;
+  return live;
+}
+
+}  // namespace vslide::acquire

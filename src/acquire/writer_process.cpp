@@ -1,0 +1,119 @@
+#include "vslide/acquire/writer_process.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "vslide/acquire/scan_dir.h"
+#include "vslide/acquire/scan_writer.h"
+#include "vslide/acquire/slide_proxy.h"
+#include "vslide/acquire/spool.h"
+
+namespace vslide::acquire {
+
+namespace fs = std::filesystem;
+
+std::string_view writer_mode_name(WriterMode m) {
+  switch (m) {
+    case WriterMode::kNew: return "new";
+    case WriterMode::kResume: return "resume";
+    case WriterMode::kRecover: return "recover";
+  }
+  return "?";
+}
+
+Result<WriterMode> parse_writer_mode(std::string_view s) {
+  if (s == "new") return WriterMode::kNew;
+  if (s == "resume") return WriterMode::kResume;
+  if (s == "recover") return WriterMode::kRecover;
+  return Status::invalid_argument("writer mode '" + std::string(s) + "': expected new, resume or recover");
+}
+
+namespace {
+
+void say_ready(int fd, const std::string& endpoint) {
+  if (fd < 0) return;
+  std::string line = "ready " + endpoint + "\n";
+  ssize_t w = ::write(fd, line.data(), line.size());
+  (void)w;  // the manager may be gone; the endpoint file says the same
+  ::close(fd);
+}
+
+int fail(const std::string& scan_dir, const Status& st, int code) {
+  std::fprintf(stderr, "slide writer %s: %s\n", scan_dir.c_str(), st.to_string().c_str());
+  return code;
+}
+
+}  // namespace
+
+int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_fd) {
+  auto settings = read_scan_settings(scan_dir);
+  if (!settings.ok()) return fail(scan_dir, settings.status(), kExitPermanent);
+  if (auto done = finished_state(scan_dir)) {
+    std::fprintf(stderr, "slide writer %s: already finished (%s)\n", settings->slide_id.c_str(),
+                 std::string(slide_state_name(*done)).c_str());
+    return 0;
+  }
+  // A writer that just died may still hold the lock for an instant.
+  Result<WriterLock> lock = Status::unavailable("");
+  for (int i = 0; i < 30; ++i) {
+    lock = WriterLock::acquire(scan_dir);
+    if (lock.ok() || lock.status().code() != StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!lock.ok()) return fail(scan_dir, lock.status(), kExitPermanent);
+  (void)write_scan_file(scan_dir, "writer.pid", std::to_string(getpid()));
+
+  SpoolOptions so;
+  so.dir = settings->spool_dir;
+  so.capacity_bytes = settings->spool_capacity_bytes;
+  so.segment_bytes = std::min<uint64_t>(256ull << 20, std::max<uint64_t>(1 << 20, so.capacity_bytes / 8));
+  so.sync = settings->sync;
+  auto spool = Spool::open(so);
+  if (!spool.ok()) return fail(scan_dir, spool.status(), kExitRetry);
+
+  const bool file_exists = fs::exists(settings->slide_path);
+  if (mode == WriterMode::kNew && file_exists) {
+    std::fprintf(stderr, "slide writer %s: %s exists: continuing it as a resumed scan\n",
+                 settings->slide_id.c_str(), settings->slide_path.c_str());
+  }
+  auto writer = ScanWriter::open(*settings, !file_exists, spool->get());
+  if (!writer.ok()) return fail(scan_dir, writer.status(), file_exists ? kExitRetry : kExitPermanent);
+  SlideProxy proxy(*settings, spool->get(), writer->get());
+  auto ended = proxy.restore();
+  if (!ended.ok()) return fail(scan_dir, ended.status(), kExitRetry);
+  const SlideState final_state = file_exists ? SlideState::kRecovered : SlideState::kComplete;
+
+  FinishReport report;
+  if (mode == WriterMode::kRecover) {
+    auto r = proxy.finish_now(SlideState::kRecovered);
+    if (!r.ok()) return fail(scan_dir, r.status(), kExitRetry);
+    report = *r;
+  } else {
+    auto endpoint = proxy.bind();
+    if (!endpoint.ok()) return fail(scan_dir, endpoint.status(), kExitRetry);
+    Status st = write_scan_file(scan_dir, "proxy.endpoint", *endpoint);
+    if (!st.ok()) return fail(scan_dir, st, kExitRetry);
+    std::fprintf(stderr, "slide writer %s: %s mode, proxy at %s, file %s\n", settings->slide_id.c_str(),
+                 std::string(writer_mode_name(mode)).c_str(), endpoint->c_str(), settings->slide_path.c_str());
+    say_ready(ready_fd, *endpoint);
+    auto r = proxy.run(final_state);
+    if (!r.ok()) return fail(scan_dir, r.status(), kExitRetry);
+    report = r->report;
+  }
+  Status st = write_scan_file(scan_dir, "finished", std::string(slide_state_name(report.state)));
+  if (!st.ok()) return fail(scan_dir, st, kExitRetry);
+  st = (*spool)->remove_all();
+  if (!st.ok()) std::fprintf(stderr, "slide writer %s: %s\n", settings->slide_id.c_str(), st.to_string().c_str());
+  std::error_code ec;
+  if (fs::path(settings->spool_dir) != fs::path(scan_dir)) fs::remove(settings->spool_dir, ec);
+  std::fprintf(stderr, "slide writer %s: finished %s: %lld planes (%lld failed), %s\n", settings->slide_id.c_str(),
+               std::string(slide_state_name(report.state)).c_str(), (long long)report.planes,
+               (long long)report.failed_planes, report.path.c_str());
+  return 0;
+}
+
+}  // namespace vslide::acquire

@@ -1,0 +1,126 @@
+// vslide scan: plays the microscope. Asks the slide manager for a scan,
+// streams every colour field to the scan's slide proxy, ends the scan and
+// prints the slide id and file. See docs/ACQUISITION.md.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "args.h"
+#include "command.h"
+#include "progress.h"
+#include "vslide/acquire/frame_prefetcher.h"
+#include "vslide/acquire/scanner_client.h"
+#include "vslide/acquire/simulated_scan.h"
+
+namespace vslide::cli {
+namespace {
+
+int run_scan(int argc, char** argv) {
+  acquire::ScannerOptions so;
+  ScanConfig cfg;
+  std::string tile = "2560x2160", codec_s = "blosc-lz4-bitshuffle", name, resume_id;
+  int64_t seed = int64_t(cfg.seed);
+  int threads = 0;
+  bool simulate = false, json_out = false, quiet = false;
+  ArgParser p("vslide scan --manager tcp://HOST:PORT --simulate [--rows 10 --cols 12 --channels 4 ...]",
+              "Plays the microscope: begins a scan at the slide manager, streams every colour field\n"
+              "(JSON metadata + Blosc-compressed pixels) to the scan's slide proxy, ends the scan and\n"
+              "prints the slide id and file. --resume ID continues a scan after a crash of the scanner,\n"
+              "sending only the planes the proxy has not acknowledged (same simulate options).");
+  p.option("--manager", "ENDPOINT", "slide manager (default tcp://127.0.0.1:5560)", &so.manager);
+  p.flag("--simulate", "use the synthetic scanner (the only camera this build has)", &simulate);
+  p.option("--rows", "N", "mosaic rows (default 6)", &cfg.rows);
+  p.option("--cols", "N", "mosaic columns (default 8)", &cfg.cols);
+  p.option("--channels", "N", "colour channels (default 3)", &cfg.channels);
+  p.option("--tile", "WxH", "tile size in pixels (default 2560x2160)", &tile);
+  p.option("--z", "N", "z planes (default 1)", &cfg.z_planes);
+  p.option("--timepoints", "N", "time points (default 1)", &cfg.timepoints);
+  p.option("--overlap", "F", "overlap fraction between neighbours (default 0.1)", &cfg.overlap);
+  p.option("--stage-jitter-um", "UM", "stage position error sd (default 1.5)", &cfg.stage_jitter_um);
+  p.option("--shear-deg", "DEG", "camera rotation against the stage (default 0.3)", &cfg.shear_deg);
+  p.option("--sparse", "F", "fraction of fields skipped (default 0)", &cfg.sparse);
+  p.option("--seed", "N", "random seed (default 7)", &seed);
+  p.option("--name", "TEXT", "slide name (e.g. \"plate 3 well B4\")", &name);
+  p.option("--fps", "F", "planes per second; 0 = as fast as possible (default 0)", &so.fps);
+  p.option("--codec", "C", "wire codec: blosc-lz4-bitshuffle (default), blosc-zstd-bitshuffle, none", &codec_s);
+  p.option("--window", "N", "planes in flight before waiting for acknowledgements (default 16)", &so.window);
+  p.option("--threads", "N", "render/compress threads (default: one per core)", &threads);
+  p.option("--reply-timeout", "S", "proxy silence that triggers a reconnect (default 3)", &so.reply_timeout_s);
+  p.option("--reconnect-timeout", "S", "give up after this long without a proxy (default 60)",
+           &so.reconnect_timeout_s);
+  p.option("--resume", "ID", "continue scan ID after a scanner crash", &resume_id);
+  p.option("--ack-log", "FILE", "append \"row col channel z t\" per acknowledged plane", &so.ack_log);
+  p.flag("--json", "print the result as JSON", &json_out);
+  p.flag("--quiet", "no progress bar", &quiet);
+  if (int rc = p.parse(argc, argv); rc >= 0) return rc;
+  if (!simulate) {
+    return p.usage_error("--simulate is required: this build has no camera driver "
+                         "(a real driver speaks the protocol in docs/ACQUISITION.md)");
+  }
+  if (!parse_size(tile, &cfg.tile_width, &cfg.tile_height)) return p.usage_error("bad --tile '" + tile + "'");
+  cfg.seed = uint64_t(seed);
+  if (Status s = validate(cfg); !s.ok()) return p.usage_error(s.message());
+  auto codec = CodecSpec::parse(codec_s);
+  if (!codec.ok()) return p.usage_error(codec.status().message());
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+
+  SyntheticScanner scanner(cfg);
+  acquire::ScanSpec spec = acquire::scan_spec_for(scanner, *codec);
+  if (!name.empty()) spec.header.name = name;
+  auto planes = acquire::planes_in_order(scanner);
+
+  acquire::ScannerClient client(so);
+  auto target = resume_id.empty() ? client.begin(spec) : client.resume(resume_id);
+  if (!target.ok()) {
+    std::cerr << "vslide scan: " << target.status().to_string() << "\n";
+    return 1;
+  }
+  if (!quiet && !json_out) {
+    std::cerr << "vslide scan: slide " << target->slide_id << " -> " << target->path << " via "
+              << (target->proxy.empty() ? "(finished)" : target->proxy) << "\n";
+  }
+  acquire::FramePrefetcher frames(
+      planes.size(),
+      [&](size_t i) { return acquire::render_encoded(scanner, planes[i].key, *codec); }, threads,
+      size_t(so.window + 2 * threads));
+  ProgressBar bar("scan", planes.size(), !quiet && !json_out);
+  auto t0 = std::chrono::steady_clock::now();
+  auto report = client.stream(
+      *target, spec, planes, [&](size_t i) { return frames.get(i); },
+      [&](const acquire::ScanProgress& pr) {
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        char note[160];
+        std::snprintf(note, sizeof(note), "sent %zu acked %zu  %.0f MB/s  backlog %llu fields, spool %llu MB",
+                      pr.sent, pr.acked, s > 0 ? double(pr.raw_bytes_acked) / 1e6 / s : 0.0,
+                      (unsigned long long)pr.backlog_fields, (unsigned long long)(pr.spool_bytes >> 20));
+        bar.update(pr.acked, note);
+      });
+  bar.finish();
+  if (!report.ok()) {
+    std::cerr << "vslide scan: slide " << target->slide_id << ": " << report.status().to_string() << "\n";
+    return 1;
+  }
+  for (const auto& e : report->errors) std::cerr << "vslide scan: rejected: " << e << "\n";
+  if (json_out) {
+    nlohmann::json j{{"slide_id", report->slide_id}, {"path", report->path},
+                     {"state", report->state},       {"planes_acked", report->planes_acked},
+                     {"planes_skipped", report->planes_skipped}, {"rejected", report->rejected},
+                     {"reconnects", report->reconnects}, {"busy_replies", report->busy_replies},
+                     {"planes_in_file", report->planes_in_file}, {"seconds", report->seconds},
+                     {"errors", report->errors}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("slide %s  %s  state %s  %zu planes acknowledged (%zu already), %zu rejected, %.1f s\n",
+                report->slide_id.c_str(), report->path.c_str(), report->state.c_str(), report->planes_acked,
+                report->planes_skipped, report->rejected, report->seconds);
+  }
+  return report->rejected == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace vslide::cli
+
+VSLIDE_COMMAND("scan", "play the microscope: stream a (simulated) scan to the slide manager",
+               vslide::cli::run_scan);
