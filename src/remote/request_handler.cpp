@@ -252,11 +252,6 @@ Status RequestHandler::add_tile(const SlideSource& slide, const TileKey& key, js
     return Status::out_of_range(slide.describe() + ": tile " + key.to_string() + " outside the " +
                                 std::to_string(g.rows) + "x" + std::to_string(g.cols) + " mosaic");
   }
-  const auto levels = slide.zoom_levels();
-  if (std::find(levels.begin(), levels.end(), key.level) == levels.end()) {
-    return Status::out_of_range(slide.describe() + ": tile " + key.to_string() + ": no zoom level " +
-                                std::to_string(key.level));
-  }
   StoredTile tile;
   if (options_.mode == ServeMode::kStored) {
     VSLIDE_ASSIGN_OR_RETURN(tile, slide.read_chunk(key));

@@ -1,0 +1,313 @@
+// vslide bench remote: the tile dealer on loopback against local reads, and
+// against a server that decompresses and recompresses (the paper's path).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "command.h"
+#include "progress.h"
+#include "vslide/remote/remote_slide.h"
+#include "vslide/remote/tile_server.h"
+#include "vslide/storage/hdf5_slide.h"
+
+namespace vslide::cli {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p / 100.0 * double(v.size() - 1) + 0.5))];
+}
+
+// Fluorescence-like 12-bit content: dim noisy background, bright round cells.
+Image16 synthetic_tile(int width, int height, uint64_t seed) {
+  Image16 img(width, height);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  auto next = [&] { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s; };
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    uint64_t r = next();
+    img.data()[i] = uint16_t(150 + (r & 63) + ((r >> 6) & 31));
+  }
+  const int cells = std::max(1, width * height / 90000);
+  for (int c = 0; c < cells; ++c) {
+    const int cx = int(next() % uint64_t(width)), cy = int(next() % uint64_t(height));
+    const int radius = 15 + int(next() % 25), peak = 800 + int(next() % 2200);
+    for (int y = std::max(0, cy - radius); y < std::min(height, cy + radius); ++y)
+      for (int x = std::max(0, cx - radius); x < std::min(width, cx + radius); ++x) {
+        const int d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+        if (d2 < radius * radius) {
+          const int v = img.at(x, y) + peak * (radius * radius - d2) / (radius * radius);
+          img.at(x, y) = uint16_t(std::min(v, 4095));
+        }
+      }
+  }
+  return img;
+}
+
+Status write_bench_slide(const std::string& path, const std::string& id, int rows, int cols, int width, int height,
+                         const CodecSpec& codec, bool quiet) {
+  MosaicGeometry g;
+  g.rows = rows;
+  g.cols = cols;
+  g.tile_width = width;
+  g.tile_height = height;
+  SlideHeader h;
+  h.slide_id = id;
+  h.name = "bench remote";
+  CreateOptions opt;
+  opt.codec = codec;
+  opt.overwrite = true;
+  VSLIDE_ASSIGN_OR_RETURN(auto slide, Hdf5Slide::create(path, h, g, default_channels(1), opt));
+  ProgressBar bar("writing " + path, uint64_t(rows * cols), !quiet);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      VSLIDE_RETURN_IF_ERROR(slide->write_field(FieldOfView{r, c, c * 400.0, r * 340.0, 0, 0}));
+      VSLIDE_RETURN_IF_ERROR(slide->write_plane(TileKey{r, c, 0, 0, 0, 0}, synthetic_tile(width, height, uint64_t(r * cols + c))));
+      bar.add();
+    }
+  bar.finish();
+  return slide->finish();
+}
+
+struct Latency {
+  double p50 = 0, p99 = 0, mean = 0;
+};
+
+template <typename Fn>
+Result<Latency> measure_latency(int samples, int tiles, int cols, Fn read) {
+  std::vector<double> ms;
+  for (int i = 0; i < samples; ++i) {
+    const int n = i % tiles;
+    auto t0 = Clock::now();
+    Status s = read(TileKey{n / cols, n % cols, 0, 0, 0, 0});
+    if (!s.ok()) return s;
+    ms.push_back(ms_since(t0));
+  }
+  double sum = 0;
+  for (double x : ms) sum += x;
+  return Latency{percentile(ms, 50), percentile(ms, 99), sum / double(ms.size())};
+}
+
+// Each of `clients` threads opens its own RemoteSlide and reads `per_client`
+// tiles (stored chunks when `decode` is false). Returns raw-pixel MB/s.
+Result<double> measure_throughput(const std::string& url, int clients, int per_client, int tiles, int cols,
+                                  size_t plane_bytes, bool decode) {
+  std::vector<std::unique_ptr<remote::RemoteSlide>> slides;
+  remote::RemoteSlideOptions opt;
+  opt.cache_bytes = 0;
+  opt.timeout_ms = 30000;
+  for (int c = 0; c < clients; ++c) {
+    VSLIDE_ASSIGN_OR_RETURN(auto s, remote::RemoteSlide::open(url, opt));
+    slides.push_back(std::move(s));
+  }
+  std::atomic<int> errors{0};
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < per_client; ++i) {
+        const int n = (c * 7 + i) % tiles;
+        const TileKey k{n / cols, n % cols, 0, 0, 0, 0};
+        bool ok = decode ? slides[size_t(c)]->read(k).ok() : slides[size_t(c)]->read_chunk(k).ok();
+        if (!ok) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double seconds = ms_since(t0) / 1000.0;
+  if (errors > 0) return Status::unavailable(url + ": " + std::to_string(errors.load()) + " failed reads");
+  return double(clients) * per_client * double(plane_bytes) / 1e6 / seconds;
+}
+
+std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote::ServeMode mode, int workers) {
+  auto library = std::make_shared<remote::SlideLibrary>();
+  if (Status s = library->add_file(path); !s.ok()) {
+    std::cerr << "vslide bench remote: " << s.message() << "\n";
+    return nullptr;
+  }
+  remote::TileServerOptions o;
+  o.bind = "tcp://127.0.0.1:*";
+  o.workers = workers;
+  o.mode = mode;
+  o.log = [](const std::string&) {};
+  auto server = remote::TileServer::start(library, o);
+  if (!server.ok()) {
+    std::cerr << "vslide bench remote: " << server.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(server).value();
+}
+
+int run_bench_remote(int argc, char** argv) {
+  std::string size = "2560x2160", codec_name = "blosc-lz4-bitshuffle", dir = "";
+  int tiles_side = 4, samples = 40, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
+  std::string load_size = "512x512";
+  bool json_out = false;
+  ArgParser p("vslide bench remote [--json] [--tile WxH] [--codec NAME] [--samples N] [--workers N]",
+              "Loopback tile dealer against local reads: latency p50/p99 (target remote <= 1.5x local),\n"
+              "throughput in MB/s of raw pixels with 1 and 4 clients (target >= 1000 with 4), both for a\n"
+              "server sending stored chunks and for one that decompresses and recompresses (the paper's\n"
+              "path, the baseline); then a load run of many clients with zero errors allowed.");
+  p.option("--tile", "WxH", "tile size (default 2560x2160)", &size);
+  p.option("--codec", "NAME", "codec of the bench slide (default blosc-lz4-bitshuffle)", &codec_name);
+  p.option("--samples", "N", "latency samples per path (default 40)", &samples);
+  p.option("--per-client", "N", "tiles each throughput client reads (default 24)", &per_client);
+  p.option("--workers", "N", "server worker threads (default 2)", &workers);
+  p.option("--load-clients", "N", "clients in the load run (default 64)", &load_clients);
+  p.option("--load-requests", "N", "requests per load client (default 200)", &load_requests);
+  p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
+  p.option("--dir", "DIR", "folder for the bench slides (default $TMPDIR or /tmp)", &dir);
+  p.flag("--json", "print the results as JSON", &json_out);
+  if (int rc = p.parse(argc, argv); rc >= 0) return rc;
+  int width = 0, height = 0, lw = 0, lh = 0;
+  if (!parse_size(size, &width, &height)) return p.usage_error("bad --tile '" + size + "'");
+  if (!parse_size(load_size, &lw, &lh)) return p.usage_error("bad --load-tile '" + load_size + "'");
+  if (samples < 1 || per_client < 1 || workers < 1 || load_clients < 1 || load_requests < 1) {
+    return p.usage_error("counts must be positive");
+  }
+  auto codec = CodecSpec::parse(codec_name);
+  if (!codec.ok()) return p.usage_error(codec.status().message());
+  if (dir.empty()) dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  const std::string tag = std::to_string(::getpid());
+  const std::string path = dir + "/vslide-bench-remote-" + tag + ".h5";
+  const std::string load_path = dir + "/vslide-bench-remote-load-" + tag + ".h5";
+  struct Cleanup {
+    std::vector<std::string> files;
+    ~Cleanup() { for (auto& f : files) std::filesystem::remove(f); }
+  } cleanup{{path, load_path}};
+  auto fail = [](const Status& s) {
+    std::cerr << "vslide bench remote: " << s.message() << "\n";
+    return 1;
+  };
+
+  const int tiles = tiles_side * tiles_side;
+  if (Status s = write_bench_slide(path, "vs-bench-remote", tiles_side, tiles_side, width, height, *codec, json_out); !s.ok()) return fail(s);
+  if (Status s = write_bench_slide(load_path, "vs-bench-load", 8, 8, lw, lh, *codec, json_out); !s.ok()) return fail(s);
+  auto local = Hdf5Slide::open(path);
+  if (!local.ok()) return fail(local.status());
+  const size_t plane_bytes = (*local)->geometry().plane_bytes();
+  const double ratio = double((*local)->bytes_raw()) / double(std::max<uint64_t>(1, (*local)->bytes_stored()));
+
+  // Warm the page cache, then local latency.
+  for (int n = 0; n < tiles; ++n) (void)(*local)->read_chunk(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+  auto local_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read(k).status(); });
+  if (!local_lat.ok()) return fail(local_lat.status());
+
+  json out{{"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio}, {"workers", workers},
+           {"local", {{"p50_ms", local_lat->p50}, {"p99_ms", local_lat->p99}}}};
+  ProgressBar bar("bench remote", 2, !json_out);
+  for (auto mode : {remote::ServeMode::kStored, remote::ServeMode::kRecompress}) {
+    const char* name = mode == remote::ServeMode::kStored ? "stored" : "recompress";
+    auto server = start_server(path, mode, workers);
+    if (!server) return 1;
+    const std::string url = server->endpoint() + "/vs-bench-remote";
+    remote::RemoteSlideOptions opt;
+    opt.cache_bytes = 0;
+    opt.timeout_ms = 30000;
+    auto remote = remote::RemoteSlide::open(url, opt);
+    if (!remote.ok()) return fail(remote.status());
+    (void)(*remote)->read(TileKey{0, 0, 0, 0, 0, 0});
+    auto lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read(k).status(); });
+    if (!lat.ok()) return fail(lat.status());
+    auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false);
+    auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false);
+    auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true);
+    if (!t1.ok()) return fail(t1.status());
+    if (!t4.ok()) return fail(t4.status());
+    if (!t4d.ok()) return fail(t4d.status());
+    out[name] = json{{"p50_ms", lat->p50}, {"p99_ms", lat->p99}, {"p50_vs_local", lat->p50 / local_lat->p50},
+                     {"p99_vs_local", lat->p99 / local_lat->p99}, {"chunks_1_client_MBps", *t1},
+                     {"chunks_4_clients_MBps", *t4}, {"decoded_4_clients_MBps", *t4d}};
+    bar.add();
+  }
+  bar.finish();
+  out["stored_vs_recompress_4_clients"] =
+      out["stored"]["chunks_4_clients_MBps"].get<double>() / out["recompress"]["chunks_4_clients_MBps"].get<double>();
+
+  // Load run: many clients, small tiles, no error allowed.
+  {
+    auto server = start_server(load_path, remote::ServeMode::kStored, workers);
+    if (!server) return 1;
+    const std::string url = server->endpoint() + "/vs-bench-load";
+    std::vector<std::unique_ptr<remote::RemoteSlide>> clients;
+    remote::RemoteSlideOptions opt;
+    opt.cache_bytes = 0;
+    opt.timeout_ms = 30000;
+    for (int c = 0; c < load_clients; ++c) {
+      auto r = remote::RemoteSlide::open(url, opt);
+      if (!r.ok()) return fail(r.status());
+      clients.push_back(std::move(r).value());
+    }
+    std::vector<std::vector<double>> lat(static_cast<size_t>(load_clients));
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    auto t0 = Clock::now();
+    for (int c = 0; c < load_clients; ++c) {
+      threads.emplace_back([&, c] {
+        for (int i = 0; i < load_requests; ++i) {
+          const int n = (c * 13 + i) % 64;
+          auto t = Clock::now();
+          if (!clients[size_t(c)]->read_chunk(TileKey{n / 8, n % 8, 0, 0, 0, 0}).ok()) ++errors;
+          lat[size_t(c)].push_back(ms_since(t));
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double seconds = ms_since(t0) / 1000.0;
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    const double n = double(load_clients) * load_requests;
+    out["load"] = json{{"clients", load_clients}, {"requests_per_client", load_requests}, {"tile", load_size},
+                       {"errors", errors.load()}, {"p50_ms", percentile(all, 50)}, {"p99_ms", percentile(all, 99)},
+                       {"requests_per_s", n / seconds},
+                       {"MBps", n * double(lw) * double(lh) * 2 / 1e6 / seconds}};
+  }
+
+  if (json_out) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    const auto& st = out["stored"];
+    const auto& rc = out["recompress"];
+    std::printf("vslide bench remote: %s tiles, %s (ratio %.2f), %d server workers, loopback\n", size.c_str(),
+                codec->name().c_str(), ratio, workers);
+    std::printf("  latency p50 / p99 (ms)      local %7.2f / %7.2f\n", local_lat->p50, local_lat->p99);
+    std::printf("                              remote %6.2f / %7.2f   (%.2fx / %.2fx local; target <= 1.5x)\n",
+                st["p50_ms"].get<double>(), st["p99_ms"].get<double>(), st["p50_vs_local"].get<double>(),
+                st["p99_vs_local"].get<double>());
+    std::printf("                              recompress %6.2f / %7.2f  (%.2fx / %.2fx local)\n",
+                rc["p50_ms"].get<double>(), rc["p99_ms"].get<double>(), rc["p50_vs_local"].get<double>(),
+                rc["p99_vs_local"].get<double>());
+    std::printf("  throughput, raw MB/s        stored: 1 client %7.0f, 4 clients %7.0f (target >= 1000), 4 decoding %7.0f\n",
+                st["chunks_1_client_MBps"].get<double>(), st["chunks_4_clients_MBps"].get<double>(),
+                st["decoded_4_clients_MBps"].get<double>());
+    std::printf("                              recompress: 1 client %7.0f, 4 clients %7.0f, 4 decoding %7.0f\n",
+                rc["chunks_1_client_MBps"].get<double>(), rc["chunks_4_clients_MBps"].get<double>(),
+                rc["decoded_4_clients_MBps"].get<double>());
+    std::printf("  stored / recompress, 4 clients: %.1fx\n", out["stored_vs_recompress_4_clients"].get<double>());
+    const auto& ld = out["load"];
+    std::printf("  load: %d clients x %d requests of %s tiles: %d errors, p50 %.2f ms, p99 %.2f ms, %.0f req/s\n",
+                load_clients, load_requests, load_size.c_str(), ld["errors"].get<int>(), ld["p50_ms"].get<double>(),
+                ld["p99_ms"].get<double>(), ld["requests_per_s"].get<double>());
+  }
+  return out["load"]["errors"].get<int>() == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace vslide::cli
+
+VSLIDE_BENCH("remote", "tile dealer on loopback vs local reads and a recompressing server", vslide::cli::run_bench_remote);

@@ -1,0 +1,270 @@
+// Every request type against a live server, tiles bit-exact against the file.
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <zmq_addon.hpp>
+
+#include "remote_fixture.h"
+#include "vslide/remote/protocol.h"
+
+namespace vslide {
+namespace {
+
+using remote::RemoteSlide;
+using testing::TempDir;
+
+struct Served {
+  TempDir dir;
+  std::string path;
+  std::unique_ptr<Hdf5Slide> local;
+  std::unique_ptr<remote::TileServer> server;
+
+  explicit Served(testing::RemoteSlideSpec spec = {}, remote::TileServerOptions options = {}) {
+    path = testing::make_remote_test_slide(dir, spec);
+    auto l = Hdf5Slide::open(path);
+    EXPECT_TRUE(l.ok()) << l.status().to_string();
+    if (l.ok()) local = std::move(l).value();
+    server = testing::start_test_server({path}, options);
+  }
+  std::string url(const std::string& id) const { return server->endpoint() + "/" + id; }
+};
+
+void expect_same_slide(const SlideSource& local, const RemoteSlide& remote) {
+  EXPECT_EQ(remote.header(), local.header());
+  EXPECT_EQ(remote.geometry(), local.geometry());
+  EXPECT_EQ(remote.channels(), local.channels());
+  EXPECT_EQ(remote.state(), local.state());
+  EXPECT_EQ(remote.codec(), local.codec());
+  EXPECT_EQ(remote.zoom_levels(), local.zoom_levels());
+  EXPECT_EQ(remote.detection_layers(), local.detection_layers());
+  const auto li = local.index(), ri = remote.index();
+  ASSERT_EQ(ri->entries().size(), li->entries().size());
+  for (size_t i = 0; i < li->entries().size(); ++i) {
+    EXPECT_EQ(ri->entries()[i].field, li->entries()[i].field);
+    EXPECT_EQ(ri->entries()[i].slot, li->entries()[i].slot);
+    EXPECT_EQ(ri->entries()[i].planes, li->entries()[i].planes);
+  }
+}
+
+void expect_tiles_bit_exact(const SlideSource& local, const RemoteSlide& remote) {
+  for (const auto& key : testing::all_keys(local.geometry(), true)) {
+    auto l = local.read_chunk(key);
+    auto r = remote.read_chunk(key);
+    ASSERT_EQ(l.ok(), r.ok()) << key.to_string() << ": " << l.status().to_string() << " vs " << r.status().to_string();
+    if (!l.ok()) {
+      EXPECT_EQ(r.status().code(), l.status().code()) << key.to_string();
+      continue;
+    }
+    EXPECT_EQ(r->key, l->key);
+    EXPECT_EQ(r->codec, l->codec);
+    EXPECT_EQ(r->height, l->height);
+    ASSERT_EQ(r->blocks.size(), l->blocks.size());
+    for (size_t b = 0; b < l->blocks.size(); ++b) {
+      EXPECT_EQ(r->blocks[b].bytes, l->blocks[b].bytes) << key.to_string() << " block " << b;
+      EXPECT_EQ(r->blocks[b].checksum, l->blocks[b].checksum);
+      EXPECT_EQ(r->blocks[b].y, l->blocks[b].y);
+      EXPECT_EQ(r->blocks[b].x, l->blocks[b].x);
+    }
+    auto li = local.read(key);
+    auto ri = remote.read(key);
+    ASSERT_TRUE(ri.ok()) << ri.status().to_string();
+    EXPECT_TRUE(*ri == *li) << key.to_string();
+  }
+}
+
+TEST(RemoteRoundTrip, HeaderIndexAndEveryTileBitExact) {
+  Served s;
+  ASSERT_NE(s.server, nullptr);
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"));
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  expect_same_slide(*s.local, **remote);
+  expect_tiles_bit_exact(*s.local, **remote);
+  EXPECT_EQ((*remote)->describe(), s.url("vs-remote-0001"));
+}
+
+TEST(RemoteRoundTrip, SubTileBlocksBitExact) {
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-blocks";
+  spec.chunk_height = 24;
+  spec.chunk_width = 20;
+  spec.with_level1 = false;
+  Served s(spec);
+  auto remote = RemoteSlide::open(s.url("vs-blocks"));
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  auto chunk = (*remote)->read_chunk(TileKey{0, 1, 1, 0, 0, 0});
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(chunk->blocks.size(), 4u);
+  expect_tiles_bit_exact(*s.local, **remote);
+}
+
+TEST(RemoteRoundTrip, SlideFoundByFileStem) {
+  Served s;
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"));
+  auto by_stem = RemoteSlide::open(s.url(std::filesystem::path(s.path).stem().string()));
+  ASSERT_TRUE(by_stem.ok()) << by_stem.status().to_string();
+  EXPECT_EQ((*by_stem)->header().slide_id, "vs-remote-0001");
+}
+
+TEST(RemoteRoundTrip, BatchStatusListOverviewLabelsObjects) {
+  Served s;
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"));
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  const auto& r = **remote;
+  std::vector<TileKey> keys = {{0, 0, 0, 0, 0, 0}, {1, 2, 0, 0, 0, 0}, {0, 1, 1, 0, 0, 0}, {5, 0, 0, 0, 0, 0}};
+  auto batch = r.read_chunks(keys);
+  ASSERT_EQ(batch.size(), 4u);
+  ASSERT_TRUE(batch[0].ok()) << batch[0].status().to_string();
+  EXPECT_EQ(batch[0]->blocks[0].bytes, s.local->read_chunk(keys[0])->blocks[0].bytes);
+  EXPECT_EQ(batch[1].status().code(), StatusCode::kNotFound);  // the hole
+  ASSERT_TRUE(batch[2].ok());
+  EXPECT_EQ(batch[2]->blocks[0].bytes, s.local->read_chunk(keys[2])->blocks[0].bytes);
+  EXPECT_EQ(batch[3].status().code(), StatusCode::kOutOfRange);
+
+  auto status = r.server_status();
+  ASSERT_TRUE(status.ok()) << status.status().to_string();
+  EXPECT_EQ((*status)["protocol"], remote::kProtocolVersion);
+  EXPECT_GE((*status)["requests"].get<uint64_t>(), 4u);
+  EXPECT_EQ((*status)["slides"], 1);
+
+  auto list = r.list_slides();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0]["slide_id"], "vs-remote-0001");
+
+  auto ov = r.read_overview(0);
+  ASSERT_TRUE(ov.ok()) << ov.status().to_string();
+  auto lov = s.local->read_overview(0);
+  EXPECT_TRUE(ov->image == lov->image);
+  EXPECT_DOUBLE_EQ(ov->um_per_px, 4.5);
+  EXPECT_EQ(r.read_overview(1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.read_overview(7).status().code(), StatusCode::kOutOfRange);
+
+  auto labels = r.read_labels("nuclei", TileKey{0, 0, 0, 0, 0, 0});
+  ASSERT_TRUE(labels.ok()) << labels.status().to_string();
+  EXPECT_EQ(labels->labels, s.local->read_labels("nuclei", TileKey{0, 0, 0, 0, 0, 0})->labels);
+  EXPECT_EQ(r.read_labels("cells", TileKey{0, 0, 0, 0, 0, 0}).status().code(), StatusCode::kNotFound);
+  auto objects = r.read_objects_json("nuclei");
+  ASSERT_TRUE(objects.ok());
+  EXPECT_EQ(*objects, *s.local->read_objects_json("nuclei"));
+}
+
+TEST(RemoteRoundTrip, ErrorsCarryCodeAndMessage) {
+  Served s;
+  auto unknown = RemoteSlide::open(s.url("vs-nobody"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find("unknown_slide"), std::string::npos) << unknown.status().message();
+  EXPECT_NE(unknown.status().message().find("vs-nobody"), std::string::npos);
+
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"));
+  ASSERT_TRUE(remote.ok());
+  auto out = (*remote)->read(TileKey{0, 9, 0, 0, 0, 0});
+  EXPECT_EQ(out.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(out.status().message().find("(0,9)"), std::string::npos) << out.status().message();
+  // A zoom level the slide lacks: NotFound, as the local file says.
+  EXPECT_EQ((*remote)->read(TileKey{0, 0, 0, 0, 0, 4}).status().code(), s.local->read(TileKey{0, 0, 0, 0, 0, 4}).status().code());
+  auto hole = (*remote)->read(TileKey{1, 2, 0, 0, 0, 0});
+  EXPECT_EQ(hole.status().code(), StatusCode::kNotFound) << hole.status().to_string();
+
+  // Version mismatch, spoken raw.
+  zmq::context_t ctx;
+  zmq::socket_t sock(ctx, zmq::socket_type::req);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(s.server->endpoint());
+  sock.send(zmq::str_buffer(R"({"v":2,"op":"status","id":7})"));
+  zmq::message_t reply;
+  ASSERT_TRUE(sock.recv(reply));
+  auto j = nlohmann::json::parse(reply.to_string());
+  EXPECT_EQ(j["ok"], false);
+  EXPECT_EQ(j["id"], 7);
+  EXPECT_EQ(j["error"]["code"], "version_mismatch");
+  EXPECT_EQ(j["supported"], nlohmann::json::array({1}));
+}
+
+TEST(RemoteRoundTrip, ConcurrentReadersAndPrefetch) {
+  Served s;
+  remote::RemoteSlideOptions opt;
+  opt.cache_bytes = 1 << 20;
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"), opt);
+  ASSERT_TRUE(remote.ok());
+  const auto keys = testing::all_keys(s.local->geometry(), true);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const auto& key = keys[size_t(t * 7 + i) % keys.size()];
+        auto r = (*remote)->read(key);
+        auto l = s.local->read(key);
+        if (r.ok() != l.ok() || (r.ok() && !(*r == *l))) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+
+  std::vector<TileKey> ring = {{0, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 0, 0}, {1, 0, 1, 0, 0, 0}};
+  for (const auto& k : ring) EXPECT_FALSE((*remote)->cached(k));
+  (*remote)->prefetch(ring);
+  (*remote)->wait_prefetch();
+  for (const auto& k : ring) EXPECT_TRUE((*remote)->cached(k)) << k.to_string();
+  const auto before = (*remote)->stats();
+  auto img = (*remote)->read(ring[1]);
+  ASSERT_TRUE(img.ok());
+  EXPECT_TRUE(*img == *s.local->read(ring[1]));
+  EXPECT_EQ((*remote)->stats().cache_hits, before.cache_hits + 1);
+  EXPECT_EQ((*remote)->stats().requests, before.requests);  // served from the cache
+}
+
+TEST(RemoteRoundTrip, CacheStaysWithinItsBound) {
+  Served s;
+  remote::RemoteSlideOptions opt;
+  const size_t one_tile = s.local->read_chunk(TileKey{0, 0, 0, 0, 0, 0})->stored_bytes();
+  opt.cache_bytes = one_tile * 2 + one_tile / 2;
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"), opt);
+  ASSERT_TRUE(remote.ok());
+  std::vector<TileKey> keys = {{0, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 0, 0}, {0, 2, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0}};
+  (*remote)->prefetch(keys);
+  (*remote)->wait_prefetch();
+  int cached = 0;
+  for (const auto& k : keys) cached += (*remote)->cached(k);
+  EXPECT_LE(cached, 2);
+  EXPECT_GE(cached, 1);
+}
+
+TEST(RemoteRoundTrip, RecompressingServerSendsSamePixels) {
+  remote::TileServerOptions options;
+  options.mode = remote::ServeMode::kRecompress;
+  Served s({}, options);
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"));
+  ASSERT_TRUE(remote.ok());
+  for (const auto& key : testing::all_keys(s.local->geometry(), false)) {
+    auto l = s.local->read(key);
+    auto r = (*remote)->read(key);
+    ASSERT_EQ(l.ok(), r.ok()) << key.to_string();
+    if (l.ok()) {
+      EXPECT_TRUE(*l == *r) << key.to_string();
+    }
+  }
+}
+
+TEST(RemoteRoundTrip, NoServerMeansUnavailableAfterRetry) {
+  remote::RemoteSlideOptions opt;
+  opt.timeout_ms = 150;
+  // A port nobody listens on: bind and close one to find it.
+  std::string endpoint;
+  {
+    zmq::context_t ctx;
+    zmq::socket_t probe(ctx, zmq::socket_type::router);
+    probe.bind("tcp://127.0.0.1:*");
+    endpoint = probe.get(zmq::sockopt::last_endpoint);
+  }
+  auto r = RemoteSlide::open(endpoint + "/vs-x", opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("2 tries"), std::string::npos) << r.status().message();
+  EXPECT_EQ(RemoteSlide::open("tcp://127.0.0.1/vs").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace vslide
