@@ -11,14 +11,56 @@ uint64_t cell_hash(uint64_t seed, int64_t cx, int64_t cy, uint64_t salt) {
 
 }  // namespace
 
-bool Specimen::nucleus_in_cell(int64_t cx, int64_t cy, Nucleus* out) const {
-  const uint64_t h = cell_hash(seed_, cx, cy, 0x6e75636cULL);
-  if (unit(h) >= kOccupancy) return false;
-  auto draw = [h, k = uint64_t(1)]() mutable { return mix64(h + 0x9e37 * k++); };
+namespace {
 
-  Nucleus n;
-  n.hash = h;
-  n.id = int64_t((uint64_t(uint32_t(int32_t(cy))) << 32) | uint64_t(uint32_t(int32_t(cx))));
+// Stains, cytoplasm and identity of a nucleus whose shape and place are set.
+void finish_nucleus(Nucleus* n, uint64_t h, int64_t cell_id, int k) {
+  auto draw = [h, i = uint64_t(100)]() mutable { return mix64(h + 0x9e37 * i++); };
+  n->hash = h;
+  n->id = cell_id * 2 + k;
+  n->amplitude = uniform(draw(), 700.0, 1500.0);
+  const double r = n->radius_um(), off = 0.3 * r, dir = uniform(draw(), 0.0, 6.283185307179586);
+  n->cyto_x_um = n->x_um + off * std::cos(dir);
+  n->cyto_y_um = n->y_um + off * std::sin(dir);
+  n->cyto_r_um = r * uniform(draw(), 1.6, 2.1);
+  n->cyto_amplitude = uniform(draw(), 150.0, 350.0);
+}
+
+}  // namespace
+
+int Specimen::nuclei_in_cell(int64_t cx, int64_t cy, Nucleus out[2]) const {
+  const uint64_t h = cell_hash(seed_, cx, cy, 0x6e75636cULL);
+  const double occupied = unit(h);
+  if (occupied >= kOccupancy) return 0;
+  auto draw = [h, k = uint64_t(1)]() mutable { return mix64(h + 0x9e37 * k++); };
+  // Unique per cell (cells are far fewer than 2^31 along either axis).
+  const int64_t cell_id = int64_t((uint64_t(uint32_t(int32_t(cy))) << 31) ^ uint64_t(uint32_t(int32_t(cx))));
+
+  if (occupied < kOccupancy * kDoublet) {
+    // Two near-round daughters, centres 0.9-1.02 radii-sums apart: they touch
+    // through a neck that split_touching-style methods can cut.
+    const double r1 = uniform(draw(), 3.5, 5.0), r2 = uniform(draw(), 3.5, 5.0);
+    const double d = (r1 + r2) * uniform(draw(), 0.9, 1.02), dir = uniform(draw(), 0.0, 3.141592653589793);
+    const double ux = std::cos(dir), uy = std::sin(dir);
+    // The pair's centre (weighted so both bodies fit) and its bounding radius.
+    const double reach = std::max(d / 2 + r1, d / 2 + r2) * 1.06 + kGapUm;
+    const double mx = double(cx) * kCellUm + uniform(draw(), reach, kCellUm - reach);
+    const double my = double(cy) * kCellUm + uniform(draw(), reach, kCellUm - reach);
+    const double radii[2] = {r1, r2}, sign[2] = {-1, 1};
+    for (int k = 0; k < 2; ++k) {
+      Nucleus& n = out[k];
+      const double e = uniform(draw(), 0.0, 0.05);
+      n.a_um = radii[k] * std::sqrt((1 + e) / (1 - e));
+      n.b_um = radii[k] * std::sqrt((1 - e) / (1 + e));
+      n.angle_rad = dir;
+      n.x_um = mx + sign[k] * ux * d / 2;
+      n.y_um = my + sign[k] * uy * d / 2;
+      finish_nucleus(&n, mix64(h ^ (0xd0b1e7ULL + uint64_t(k))), cell_id, k);
+    }
+    return 2;
+  }
+
+  Nucleus& n = out[0];
   const double r = uniform(draw(), 4.0, 6.5);
   const double e = uniform(draw(), 0.0, 0.2);  // a/b = (1 + e) / (1 - e), a * b = r^2
   n.a_um = r * std::sqrt((1 + e) / (1 - e));
@@ -28,14 +70,8 @@ bool Specimen::nucleus_in_cell(int64_t cx, int64_t cy, Nucleus* out) const {
   const double margin = n.a_um + kGapUm;
   n.x_um = double(cx) * kCellUm + uniform(draw(), margin, kCellUm - margin);
   n.y_um = double(cy) * kCellUm + uniform(draw(), margin, kCellUm - margin);
-  n.amplitude = uniform(draw(), 700.0, 1500.0);
-  const double off = 0.3 * r, dir = uniform(draw(), 0.0, 6.283185307179586);
-  n.cyto_x_um = n.x_um + off * std::cos(dir);
-  n.cyto_y_um = n.y_um + off * std::sin(dir);
-  n.cyto_r_um = r * uniform(draw(), 1.6, 2.1);
-  n.cyto_amplitude = uniform(draw(), 150.0, 350.0);
-  *out = n;
-  return true;
+  finish_nucleus(&n, h, cell_id, 0);
+  return 1;
 }
 
 bool Specimen::bead_in_cell(int64_t cx, int64_t cy, Spot* out) const {

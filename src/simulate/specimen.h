@@ -1,10 +1,12 @@
 // The virtual specimen behind the synthetic scanner (internal to simulate).
 //
 // Everything is a pure function of (seed, position): nuclei live on a grid of
-// kCellUm cells, at most one per cell, generated from hash(seed, cell); beads
-// on a coarser grid. A region is enumerated by visiting the cells that
-// overlap it, so no slide-sized state exists. Nuclei never overlap: each
-// ellipse stays at least kGapUm inside its own cell.
+// kCellUm cells, generated from hash(seed, cell); beads on a coarser grid. A
+// region is enumerated by visiting the cells that overlap it, so no
+// slide-sized state exists. A cell holds nothing, one nucleus, or (with
+// probability kDoublet) two smaller nuclei touching through a narrow neck,
+// like daughter cells after division. Content of different cells never
+// overlaps: everything stays at least kGapUm inside its own cell.
 // Thread-safety: immutable after construction.
 #pragma once
 
@@ -52,6 +54,7 @@ class Specimen {
   static constexpr double kCellUm = 24.0;
   static constexpr double kGapUm = 0.6;
   static constexpr double kOccupancy = 0.72;
+  static constexpr double kDoublet = 0.12;  // fraction of occupied cells holding a touching pair
   static constexpr double kBeadCellUm = 160.0;
   static constexpr double kBeadProbability = 0.3;
   // The furthest any drawn content reaches beyond its cell (cytoplasm plus
@@ -60,8 +63,8 @@ class Specimen {
 
   explicit Specimen(uint64_t seed) : seed_(mix64(seed ^ 0x5eed5eed5eedULL)) {}
 
-  // The nucleus of cell (cx, cy), if the cell has one.
-  bool nucleus_in_cell(int64_t cx, int64_t cy, Nucleus* out) const;
+  // The nuclei of cell (cx, cy): writes 0, 1 or 2 into `out` and returns the count.
+  int nuclei_in_cell(int64_t cx, int64_t cy, Nucleus out[2]) const;
 
   // Calls fn(const Nucleus&) for every nucleus whose cell overlaps
   // [x0, x1) x [y0, y1), in row-major cell order.
@@ -69,10 +72,12 @@ class Specimen {
   void for_each_nucleus(double x0, double y0, double x1, double y1, Fn&& fn) const {
     const int64_t cx0 = int64_t(std::floor(x0 / kCellUm)), cx1 = int64_t(std::floor(x1 / kCellUm));
     const int64_t cy0 = int64_t(std::floor(y0 / kCellUm)), cy1 = int64_t(std::floor(y1 / kCellUm));
-    Nucleus n;
+    Nucleus n[2];
     for (int64_t cy = cy0; cy <= cy1; ++cy)
-      for (int64_t cx = cx0; cx <= cx1; ++cx)
-        if (nucleus_in_cell(cx, cy, &n)) fn(n);
+      for (int64_t cx = cx0; cx <= cx1; ++cx) {
+        const int count = nuclei_in_cell(cx, cy, n);
+        for (int i = 0; i < count; ++i) fn(n[i]);
+      }
   }
 
   // Calls fn(const Spot&) for every bead whose cell overlaps the region.

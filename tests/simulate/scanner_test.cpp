@@ -287,3 +287,29 @@ TEST(SyntheticScanner, HeaderChannelsAndTruthJson) {
 
 }  // namespace
 }  // namespace vslide
+
+namespace vslide {
+namespace {
+
+TEST(SyntheticScanner, SomeNucleiTouchNoneOverlapMuch) {
+  const SyntheticScanner s(small_config());
+  const auto nuclei = s.nuclei_in(0, 0, 1000, 1000);
+  ASSERT_GT(nuclei.size(), 1000u);
+  size_t touching = 0;
+  for (size_t i = 0; i < nuclei.size(); ++i)
+    for (size_t j = i + 1; j < nuclei.size(); ++j) {
+      const NucleusTruth &a = nuclei[i], &b = nuclei[j];
+      const double d = std::hypot(a.x_um - b.x_um, a.y_um - b.y_um);
+      if (d > a.major_um + b.major_um + 1) continue;
+      ++touching;
+      // Daughter pairs touch through a neck; their centres never get closer
+      // than 0.85 of the radii's sum (so each keeps most of its body).
+      EXPECT_GT(d, 0.85 * (a.radius_um + b.radius_um)) << a.id << " / " << b.id;
+    }
+  const double fraction = double(2 * touching) / double(nuclei.size());
+  EXPECT_GT(fraction, 0.1);
+  EXPECT_LT(fraction, 0.35);
+}
+
+}  // namespace
+}  // namespace vslide

@@ -19,7 +19,7 @@ struct NucleiParams {
   double foreground_fraction = 0.5;
   double min_area_um2 = 12.0;    // smaller objects are debris or cut-off slivers
   double max_area_um2 = 600.0;   // larger ones are clumps or artefacts
-  double split_level = 0.5;      // core depth for split_touching; <= 0 or >= 1 disables splitting
+  double split_level = 0.65;      // core depth for split_touching; <= 0 or >= 1 disables splitting
 };
 
 class NucleiPipeline final : public ImagePipeline {
