@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vslide/view/cpu_renderer.h"
+#include "gl_texture_pool.h"
 #include "vslide_view_shaders.h"
 
 namespace vslide::view {
@@ -67,32 +68,34 @@ struct Program {
 
 }  // namespace
 
+// One instance of tile.vert/tile.frag (std430 layout).
+struct TileInstance {
+  float rect[4];
+  float xform[4];
+  int32_t size[4];
+  int32_t layers[4];
+};
+
 struct GlRenderer::Impl {
   explicit Impl(size_t cache_bytes)
-      : textures(cache_bytes, [this](const TileKey&, CachedTexture& t) { pending_delete.push_back(t.id); }) {}
+      : textures(cache_bytes, [this](const TileKey&, CachedTexture& t) { pool.release(t.slot); }) {}
 
   // A texture remembers the pixels it was made from, so a key reused for
   // other pixels (another slide, a refreshed tile) is uploaded again.
   struct CachedTexture {
-    GLuint id = 0;
+    TexSlot slot;
     std::weak_ptr<const void> source;
   };
 
   Program tile, resolve, label, outline;
   GLuint vao = 0;
-  GLuint zero_texture = 0;  // 1x1 R16UI for channel slots with no plane
+  GLuint zero_array = 0;  // 1x1x1 R16UI array for channel slots with no plane
+  GLuint instances = 0;   // SSBO of TileInstance
   GLuint fbo = 0, color = 0;
   GLuint accum_fbo = 0, accum = 0;
   int fb_width = 0, fb_height = 0, accum_width = 0, accum_height = 0;
+  TexturePool pool;
   LruCache<TileKey, CachedTexture, TileKeyHash> textures;
-  std::vector<GLuint> pending_delete;  // evicted, deleted after the current draw
-
-  void flush_deletes() {
-    if (!pending_delete.empty()) {
-      glDeleteTextures(GLsizei(pending_delete.size()), pending_delete.data());
-      pending_delete.clear();
-    }
-  }
 };
 
 Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_t texture_cache_bytes) {
@@ -101,23 +104,23 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   r->impl_ = std::make_unique<Impl>(texture_cache_bytes);
   Impl& m = *r->impl_;
   namespace sh = shaders;
-  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link(sh::k_quad_vert, sh::k_tile_frag, "tile"));
+  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link(sh::k_tile_vert, sh::k_tile_frag, "tile"));
   VSLIDE_ASSIGN_OR_RETURN(m.resolve.id, link(sh::k_quad_vert, sh::k_resolve_frag, "resolve"));
   VSLIDE_ASSIGN_OR_RETURN(m.label.id, link(sh::k_quad_vert, sh::k_label_frag, "label"));
   VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link(sh::k_quad_vert, sh::k_outline_frag, "outline"));
   glGenVertexArrays(1, &m.vao);
   glBindVertexArray(m.vao);
   const uint16_t zero = 0;
-  glGenTextures(1, &m.zero_texture);
-  glBindTexture(GL_TEXTURE_2D, m.zero_texture);
-  glTexStorage2D(GL_TEXTURE_2D, 1, GL_R16UI, 1, 1);
+  glGenTextures(1, &m.zero_array);
+  glBindTexture(GL_TEXTURE_2D_ARRAY, m.zero_array);
+  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, GL_R16UI, 1, 1, 1);
   glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-  glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, 1, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, &zero);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, 0, 1, 1, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, &zero);
+  glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+  glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+  glGenBuffers(1, &m.instances);
   glUseProgram(m.tile.id);
-  const GLint units[kChannelsPerPass] = {0, 1, 2, 3};
-  glUniform1iv(m.tile.loc("u_tex"), kChannelsPerPass, units);
+  for (int i = 0; i < kChannelsPerPass; ++i) glUniform1i(m.tile.loc(("u_tex" + std::to_string(i)).c_str()), i);
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
     return Status::internal("GL: set-up failed with error " + std::to_string(e));
   }
@@ -128,9 +131,10 @@ GlRenderer::~GlRenderer() {
   if (!impl_) return;
   Impl& m = *impl_;
   m.textures.clear();
-  m.flush_deletes();
+  m.pool.clear();
   for (GLuint p : {m.tile.id, m.resolve.id, m.label.id, m.outline.id}) glDeleteProgram(p);
-  glDeleteTextures(1, &m.zero_texture);
+  glDeleteTextures(1, &m.zero_array);
+  glDeleteBuffers(1, &m.instances);
   if (m.fbo) glDeleteFramebuffers(1, &m.fbo);
   if (m.color) glDeleteTextures(1, &m.color);
   if (m.accum_fbo) glDeleteFramebuffers(1, &m.accum_fbo);
@@ -142,7 +146,7 @@ CacheStats GlRenderer::texture_cache_stats() const { return impl_->textures.stat
 
 void GlRenderer::clear_textures() {
   impl_->textures.clear();
-  impl_->flush_deletes();
+  impl_->pool.commit_releases();
 }
 
 namespace {
@@ -207,31 +211,24 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glClear(GL_COLOR_BUFFER_BIT);
   }
 
+  // The texture array layer holding `key`'s pixels, uploaded on a miss.
   auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal, GLenum type,
-                         int w, int h, const void* data, size_t bytes, int unit) {
-    glActiveTexture(GLenum(GL_TEXTURE0 + unit));
-    if (auto t = m.textures.get(key); t && t->source.lock() == source) {
-      glBindTexture(GL_TEXTURE_2D, t->id);
-      return;
-    }
+                         int w, int h, const void* data, size_t bytes) -> TexSlot {
+    if (auto t = m.textures.get(key); t && t->source.lock() == source) return t->slot;
     const auto t0 = Clock::now();
-    GLuint tex = 0;
-    glGenTextures(1, &tex);
-    glBindTexture(GL_TEXTURE_2D, tex);
-    glTexStorage2D(GL_TEXTURE_2D, 1, internal, w, h);
-    glPixelStorei(GL_UNPACK_ALIGNMENT, type == GL_UNSIGNED_SHORT ? 2 : 4);
-    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, w, h, GL_RED_INTEGER, type, data);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-    if (!m.textures.put(key, Impl::CachedTexture{tex, source}, bytes)) {
-      m.pending_delete.push_back(tex);  // larger than the whole cache: used once
-    }
+    const TexSlot slot = m.pool.allocate(internal, w, h);
+    m.pool.upload(slot, type, data);
+    if (!m.textures.put(key, Impl::CachedTexture{slot, source}, bytes)) m.pool.release(slot);  // larger than the cache
     ++stats_.textures_uploaded;
     stats_.bytes_uploaded += bytes;
     upload_ms += ms_since(t0);
+    return slot;
   };
 
-  // Tiles (and the overview) with the channel shader.
+  // Tiles (and the overview) with the channel shader, batched into
+  // instanced draws: a batch ends when a channel slot needs another texture
+  // array, and after every tile when channels take several passes (each
+  // tile's passes must finish before the next tile covers it).
   const Program& tp = m.tile;
   glUseProgram(tp.id);
   glUniform2f(tp.loc("u_viewport"), float(vw), float(vh));
@@ -239,59 +236,118 @@ Status GlRenderer::draw(const FramePlan& plan) {
   glUniform3f(tp.loc("u_placeholder_color"), plan.style.placeholder_color.r, plan.style.placeholder_color.g,
               plan.style.placeholder_color.b);
   glUniform1i(tp.loc("u_accumulate"), multipass ? 1 : 0);
-  const GLint l_rect = tp.loc("u_rect"), l_origin = tp.loc("u_origin"), l_inv = tp.loc("u_inv_scale"),
-              l_size = tp.loc("u_size"), l_ph = tp.loc("u_placeholder"), l_low = tp.loc("u_low"),
-              l_high = tp.loc("u_high"), l_gamma = tp.loc("u_gamma"), l_status = tp.loc("u_status"),
-              l_mix = tp.loc("u_mix");
+  const GLint l_low = tp.loc("u_low"), l_high = tp.loc("u_high"), l_gamma = tp.loc("u_gamma"),
+              l_status = tp.loc("u_status"), l_mix = tp.loc("u_mix");
+  glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 0, m.instances);
   const int groups = (n + kChannelsPerPass - 1) / kChannelsPerPass;
+  std::vector<TileInstance> batch;
+  int batch_chunks[kChannelsPerPass] = {-1, -1, -1, -1};
+  int batch_group = 0;
+  auto set_group_uniforms = [&](int g) {
+    float low[4] = {0, 0, 0, 0}, high[4] = {1, 1, 1, 1}, gamma[4] = {1, 1, 1, 1}, status[4] = {0, 0, 0, 0};
+    float mix[12] = {0};
+    for (int i = 0; i < kChannelsPerPass; ++i) {
+      const int c = g * kChannelsPerPass + i;
+      if (c >= n) continue;
+      const ChannelDisplay& cd = plan.display.channels[size_t(c)];
+      low[i] = cd.low;
+      high[i] = cd.high;
+      gamma[i] = cd.gamma;
+      status[i] = cd.enabled ? 1.0f : 0.0f;
+      mix[i * 3 + 0] = cd.color.r;
+      mix[i * 3 + 1] = cd.color.g;
+      mix[i * 3 + 2] = cd.color.b;
+    }
+    glUniform4fv(l_low, 1, low);
+    glUniform4fv(l_high, 1, high);
+    glUniform4fv(l_gamma, 1, gamma);
+    glUniform4fv(l_status, 1, status);
+    glUniform3fv(l_mix, kChannelsPerPass, mix);
+  };
+  set_group_uniforms(0);
+  auto flush = [&] {
+    if (batch.empty()) return;
+    for (int i = 0; i < kChannelsPerPass; ++i) {
+      glActiveTexture(GLenum(GL_TEXTURE0 + i));
+      glBindTexture(GL_TEXTURE_2D_ARRAY, batch_chunks[i] >= 0 ? m.pool.texture(batch_chunks[i]) : m.zero_array);
+    }
+    if (multipass) {
+      if (batch_group == 0) {
+        glDisable(GL_BLEND);
+      } else {
+        glEnable(GL_BLEND);
+        glBlendFunc(GL_ONE, GL_ONE);
+      }
+    }
+    glBufferData(GL_SHADER_STORAGE_BUFFER, GLsizeiptr(batch.size() * sizeof(TileInstance)), batch.data(),
+                 GL_STREAM_DRAW);
+    glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, GLsizei(batch.size()));
+    ++stats_.draw_calls;
+    batch.clear();
+    for (int& c : batch_chunks) c = -1;
+  };
+  auto quad = [&](float x0, float y0, float x1, float y1, float* out) {
+    auto cx = [&](float v) { return std::clamp(v, -2.0f, float(vw) + 2.0f); };
+    auto cy = [&](float v) { return std::clamp(v, -2.0f, float(vh) + 2.0f); };
+    out[0] = cx(std::floor(x0) - 1);
+    out[1] = cy(std::floor(y0) - 1);
+    out[2] = cx(std::ceil(x1) + 1);
+    out[3] = cy(std::ceil(y1) + 1);
+  };
+  // Upload every missing plane before the first draw: a software
+  // rasteriser would otherwise finish the queued draws before each upload
+  // into a texture array they sample.
+  std::vector<TexSlot> slots;
+  slots.reserve(plan.tiles.size() * size_t(n));
   for (const TileDraw& d : plan.tiles) {
-    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
-    set_quad(l_rect, t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale,
-             t.origin_y + float(d.height) * t.scale, vw, vh);
-    glUniform2f(l_origin, t.origin_x, t.origin_y);
-    glUniform1f(l_inv, t.inv_scale);
-    glUniform2i(l_size, d.width, d.height);
-    glUniform1i(l_ph, d.placeholder ? 1 : 0);
-    for (int g = 0; g < (d.placeholder ? 1 : groups); ++g) {
-      float low[4] = {0, 0, 0, 0}, high[4] = {1, 1, 1, 1}, gamma[4] = {1, 1, 1, 1}, status[4] = {0, 0, 0, 0};
-      float mix[12] = {0};
-      for (int i = 0; i < kChannelsPerPass; ++i) {
-        const int c = g * kChannelsPerPass + i;
-        const PlaneRef* p = (c < n && !d.placeholder) ? &d.planes[size_t(c)] : nullptr;
-        if (p == nullptr || !p->image) {
-          glActiveTexture(GLenum(GL_TEXTURE0 + i));
-          glBindTexture(GL_TEXTURE_2D, m.zero_texture);
-          continue;
-        }
-        const Image16& img = *p->image;
-        texture_for(p->key, p->image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(), img.data(), img.byte_size(), i);
-        const ChannelDisplay& cd = plan.display.channels[size_t(c)];
-        low[i] = cd.low;
-        high[i] = cd.high;
-        gamma[i] = cd.gamma;
-        status[i] = cd.enabled ? 1.0f : 0.0f;
-        mix[i * 3 + 0] = cd.color.r;
-        mix[i * 3 + 1] = cd.color.g;
-        mix[i * 3 + 2] = cd.color.b;
+    for (int c = 0; c < n; ++c) {
+      const PlaneRef& p = d.planes[size_t(c)];
+      if (d.placeholder || !p.image) {
+        slots.push_back(TexSlot{});
+        continue;
       }
-      glUniform4fv(l_low, 1, low);
-      glUniform4fv(l_high, 1, high);
-      glUniform4fv(l_gamma, 1, gamma);
-      glUniform4fv(l_status, 1, status);
-      glUniform3fv(l_mix, kChannelsPerPass, mix);
-      if (multipass) {
-        if (g == 0) {
-          glDisable(GL_BLEND);
-        } else {
-          glEnable(GL_BLEND);
-          glBlendFunc(GL_ONE, GL_ONE);
-        }
-      }
-      glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
-      ++stats_.draw_calls;
-      m.flush_deletes();
+      const Image16& img = *p.image;
+      slots.push_back(texture_for(p.key, p.image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(), img.data(),
+                                  img.byte_size()));
     }
   }
+  for (size_t k = 0; k < plan.tiles.size(); ++k) {
+    const TileDraw& d = plan.tiles[k];
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    for (int g = 0; g < (d.placeholder ? 1 : groups); ++g) {
+      TileInstance inst{};
+      quad(t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale, t.origin_y + float(d.height) * t.scale,
+           inst.rect);
+      inst.xform[0] = t.origin_x;
+      inst.xform[1] = t.origin_y;
+      inst.xform[2] = t.inv_scale;
+      inst.xform[3] = d.placeholder ? 1.0f : 0.0f;
+      inst.size[0] = d.width;
+      inst.size[1] = d.height;
+      int chunks[kChannelsPerPass] = {-1, -1, -1, -1};
+      for (int i = 0; i < kChannelsPerPass; ++i) {
+        const int c = g * kChannelsPerPass + i;
+        const TexSlot slot = c < n ? slots[k * size_t(n) + size_t(c)] : TexSlot{};
+        chunks[i] = slot.chunk;
+        inst.layers[i] = slot.layer;
+      }
+      bool fits = !multipass || batch.empty();
+      for (int i = 0; i < kChannelsPerPass && fits; ++i) {
+        if (chunks[i] >= 0 && batch_chunks[i] >= 0 && chunks[i] != batch_chunks[i]) fits = false;
+      }
+      if (!fits) flush();
+      if (multipass && g != batch_group) {
+        batch_group = g;
+        set_group_uniforms(g);
+      }
+      for (int i = 0; i < kChannelsPerPass; ++i) {
+        if (chunks[i] >= 0) batch_chunks[i] = chunks[i];
+      }
+      batch.push_back(inst);
+      if (multipass) flush();
+    }
+  }
+  flush();
 
   if (multipass) {
     glDisable(GL_BLEND);
@@ -316,12 +372,17 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glUniform3f(lp.loc("u_color"), plan.style.label_color.r, plan.style.label_color.g, plan.style.label_color.b);
     glUniform1f(lp.loc("u_fill_alpha"), plan.style.label_fill_alpha);
     glUniform1i(lp.loc("u_labels"), 0);
+    const GLint r_layer = lp.loc("u_layer");
     const GLint r_rect = lp.loc("u_rect"), r_origin = lp.loc("u_origin"), r_inv = lp.loc("u_inv_scale"),
                 r_size = lp.loc("u_size");
     for (const LabelDraw& l : plan.labels) {
       const LabelTile& lt = *l.labels;
       const DrawTransform t = draw_transform(plan.viewport, l.x_um, l.y_um, l.um_per_texel);
-      texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4, 0);
+      const TexSlot slot =
+          texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4);
+      glActiveTexture(GL_TEXTURE0);
+      glBindTexture(GL_TEXTURE_2D_ARRAY, m.pool.texture(slot.chunk));
+      glUniform1i(r_layer, slot.layer);
       set_quad(r_rect, t.origin_x, t.origin_y, t.origin_x + float(lt.width) * t.scale,
                t.origin_y + float(lt.height) * t.scale, vw, vh);
       glUniform2f(r_origin, t.origin_x, t.origin_y);
@@ -329,7 +390,6 @@ Status GlRenderer::draw(const FramePlan& plan) {
       glUniform2i(r_size, lt.width, lt.height);
       glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
       ++stats_.draw_calls;
-      m.flush_deletes();
     }
     glDisable(GL_BLEND);
   }
@@ -352,6 +412,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
     }
   }
   glFinish();
+  m.pool.commit_releases();
   stats_.upload_ms = upload_ms;
   stats_.draw_ms = ms_since(t_start) - upload_ms;
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
