@@ -208,8 +208,12 @@ int run_bench_remote(int argc, char** argv) {
   auto local_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read(k).status(); });
   if (!local_lat.ok()) return fail(local_lat.status());
 
+  auto local_chunk = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read_chunk(k).status(); });
+  if (!local_chunk.ok()) return fail(local_chunk.status());
+
   json out{{"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio}, {"workers", workers},
-           {"local", {{"p50_ms", local_lat->p50}, {"p99_ms", local_lat->p99}}}};
+           {"local", {{"p50_ms", local_lat->p50}, {"p99_ms", local_lat->p99},
+                      {"chunk_p50_ms", local_chunk->p50}, {"chunk_p99_ms", local_chunk->p99}}}};
   ProgressBar bar("bench remote", 2, !json_out);
   for (auto mode : {remote::ServeMode::kStored, remote::ServeMode::kRecompress}) {
     const char* name = mode == remote::ServeMode::kStored ? "stored" : "recompress";
@@ -224,6 +228,9 @@ int run_bench_remote(int argc, char** argv) {
     (void)(*remote)->read(TileKey{0, 0, 0, 0, 0, 0});
     auto lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read(k).status(); });
     if (!lat.ok()) return fail(lat.status());
+    // Transport alone: the stored chunk, not decoded.
+    auto chunk_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read_chunk(k).status(); });
+    if (!chunk_lat.ok()) return fail(chunk_lat.status());
     auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false);
     auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false);
     auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true);
@@ -231,7 +238,8 @@ int run_bench_remote(int argc, char** argv) {
     if (!t4.ok()) return fail(t4.status());
     if (!t4d.ok()) return fail(t4d.status());
     out[name] = json{{"p50_ms", lat->p50}, {"p99_ms", lat->p99}, {"p50_vs_local", lat->p50 / local_lat->p50},
-                     {"p99_vs_local", lat->p99 / local_lat->p99}, {"chunks_1_client_MBps", *t1},
+                     {"p99_vs_local", lat->p99 / local_lat->p99}, {"chunk_p50_ms", chunk_lat->p50},
+                     {"chunk_p99_ms", chunk_lat->p99}, {"chunks_1_client_MBps", *t1},
                      {"chunks_4_clients_MBps", *t4}, {"decoded_4_clients_MBps", *t4d}};
     bar.add();
   }
@@ -292,6 +300,9 @@ int run_bench_remote(int argc, char** argv) {
     std::printf("                              recompress %6.2f / %7.2f  (%.2fx / %.2fx local)\n",
                 rc["p50_ms"].get<double>(), rc["p99_ms"].get<double>(), rc["p50_vs_local"].get<double>(),
                 rc["p99_vs_local"].get<double>());
+    std::printf("  stored chunk only, p50 / p99 (ms): local %.2f / %.2f, remote %.2f / %.2f, recompress %.2f / %.2f\n",
+                local_chunk->p50, local_chunk->p99, st["chunk_p50_ms"].get<double>(), st["chunk_p99_ms"].get<double>(),
+                rc["chunk_p50_ms"].get<double>(), rc["chunk_p99_ms"].get<double>());
     std::printf("  throughput, raw MB/s        stored: 1 client %7.0f, 4 clients %7.0f (target >= 1000), 4 decoding %7.0f\n",
                 st["chunks_1_client_MBps"].get<double>(), st["chunks_4_clients_MBps"].get<double>(),
                 st["decoded_4_clients_MBps"].get<double>());

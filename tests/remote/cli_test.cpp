@@ -1,0 +1,146 @@
+// The verbs end to end: `vslide serve` (by path and by catalog id), `vslide
+// keygen`, and info / export-tile / verify on tcp:// URLs.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "remote_fixture.h"
+#include "vslide/catalog/catalog.h"
+#include "vslide/remote/curve.h"
+
+extern char** environ;
+
+namespace vslide {
+namespace {
+
+using testing::run_command;
+using testing::TempDir;
+
+// `vslide serve ARGS --json` as a child process; reads its start-up line.
+class ServeProcess {
+ public:
+  explicit ServeProcess(std::vector<std::string> args) {
+    std::vector<std::string> all = {testing::vslide_binary(), "serve", "--json"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+    close(fds[0]);
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("endpoint")) endpoint_ = j["endpoint"].get<std::string>();
+  }
+  ~ServeProcess() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string endpoint_;
+};
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST(RemoteCli, InfoExportVerifyTakeUrls) {
+  TempDir dir;
+  auto path = testing::make_remote_test_slide(dir);
+  ServeProcess server({path, "--bind", "tcp://127.0.0.1:*"});
+  ASSERT_FALSE(server.endpoint().empty()) << "vslide serve printed no endpoint";
+  const std::string url = server.endpoint() + "/vs-remote-0001";
+  const std::string bin = testing::vslide_binary();
+
+  auto info = run_command(bin + " info " + url + " --json");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find("vs-remote-0001"), std::string::npos) << info.output;
+
+  auto remote_tif = dir.file("remote.tif"), local_tif = dir.file("local.tif");
+  auto ex = run_command(bin + " export-tile " + url + " --row 0 --col 1 --channel 1 --out " + remote_tif);
+  ASSERT_EQ(ex.exit_code, 0) << ex.output;
+  auto ex_local = run_command(bin + " export-tile " + path + " --row 0 --col 1 --channel 1 --out " + local_tif);
+  ASSERT_EQ(ex_local.exit_code, 0) << ex_local.output;
+  EXPECT_EQ(file_bytes(remote_tif), file_bytes(local_tif));
+
+  auto verify = run_command(bin + " verify " + url);
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+
+  auto unknown = run_command(bin + " info " + server.endpoint() + "/vs-nobody");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find("vs-nobody"), std::string::npos) << unknown.output;
+}
+
+TEST(RemoteCli, ServesByCatalogId) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-catalogued-7";
+  spec.with_layers = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  const std::string catalog_url = "sqlite://" + dir.file("catalog.sqlite");
+  {
+    auto catalog = open_catalog(catalog_url);
+    ASSERT_TRUE(catalog.ok()) << catalog.status().to_string();
+    SlideRecord r;
+    r.id = spec.id;
+    r.name = "catalogued";
+    r.path = path;
+    r.host = "localhost";
+    r.state = SlideState::kComplete;
+    ASSERT_TRUE((*catalog)->add(r).ok());
+  }
+  ServeProcess server({"--catalog", catalog_url, "--bind", "tcp://127.0.0.1:*"});
+  ASSERT_FALSE(server.endpoint().empty());
+  auto remote = remote::RemoteSlide::open(server.endpoint() + "/" + spec.id);
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  auto local = Hdf5Slide::open(path);
+  EXPECT_TRUE(*(*remote)->read(TileKey{1, 0, 1, 0, 0, 0}) == *(*local)->read(TileKey{1, 0, 1, 0, 0, 0}));
+  auto missing = remote::RemoteSlide::open(server.endpoint() + "/vs-not-in-catalog");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().to_string();
+}
+
+TEST(RemoteCli, KeygenWritesAKeyPairAndRefusesToOverwrite) {
+  TempDir dir;
+  const std::string bin = testing::vslide_binary();
+  auto r = run_command(bin + " keygen " + dir.file("alice") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto keys = remote::read_key_file(dir.file("alice.key_secret"));
+  ASSERT_TRUE(keys.ok()) << keys.status().to_string();
+  EXPECT_EQ(keys->public_key.size(), 40u);
+  EXPECT_EQ(keys->secret_key.size(), 40u);
+  EXPECT_NE(r.output.find(keys->public_key), std::string::npos);
+  auto pub = remote::read_key_file(dir.file("alice.key"));
+  ASSERT_TRUE(pub.ok());
+  EXPECT_TRUE(pub->secret_key.empty());
+  EXPECT_NE(run_command(bin + " keygen " + dir.file("alice")).exit_code, 0);
+  auto help = run_command(bin + " serve --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--connect"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vslide
