@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "vslide/view/cpu_renderer.h"
@@ -21,6 +23,7 @@ double ms_since(Clock::time_point t0) {
 }
 
 constexpr int kChannelsPerPass = 4;
+constexpr size_t kMaxUploadRun = 64;  // layers per glTexSubImage3D
 
 Result<GLuint> compile(GLenum kind, const char* source, const char* name) {
   GLuint s = glCreateShader(kind);
@@ -212,17 +215,56 @@ Status GlRenderer::draw(const FramePlan& plan) {
   }
 
   // The texture array layer holding `key`'s pixels, uploaded on a miss.
+  struct DeferredUpload {
+    TexSlot slot;
+    const Image16* image;
+  };
+  std::vector<DeferredUpload> deferred;  // tile planes, uploaded in runs of layers
   auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal, GLenum type,
-                         int w, int h, const void* data, size_t bytes) -> TexSlot {
+                         int w, int h, const void* data, size_t bytes, const Image16* defer) -> TexSlot {
     if (auto t = m.textures.get(key); t && t->source.lock() == source) return t->slot;
     const auto t0 = Clock::now();
     const TexSlot slot = m.pool.allocate(internal, w, h);
-    m.pool.upload(slot, type, data);
+    if (defer) {
+      deferred.push_back(DeferredUpload{slot, defer});
+    } else {
+      m.pool.upload(slot, type, data);
+    }
     if (!m.textures.put(key, Impl::CachedTexture{slot, source}, bytes)) m.pool.release(slot);  // larger than the cache
     ++stats_.textures_uploaded;
     stats_.bytes_uploaded += bytes;
     upload_ms += ms_since(t0);
     return slot;
+  };
+  // One glTexSubImage3D per run of consecutive layers: per-call overhead,
+  // not bandwidth, is what uploads of small tiles cost.
+  auto upload_deferred = [&] {
+    const auto t0 = Clock::now();
+    std::sort(deferred.begin(), deferred.end(), [](const DeferredUpload& a, const DeferredUpload& b) {
+      return std::tie(a.slot.chunk, a.slot.layer) < std::tie(b.slot.chunk, b.slot.layer);
+    });
+    std::vector<uint16_t> staging;
+    for (size_t i = 0; i < deferred.size();) {
+      size_t j = i + 1;
+      while (j < deferred.size() && deferred[j].slot.chunk == deferred[i].slot.chunk &&
+             deferred[j].slot.layer == deferred[j - 1].slot.layer + 1 && (j - i) < kMaxUploadRun) {
+        ++j;
+      }
+      if (j - i == 1) {
+        m.pool.upload(deferred[i].slot, GL_UNSIGNED_SHORT, deferred[i].image->data());
+      } else {
+        const size_t px = deferred[i].image->pixel_count();
+        staging.resize(px * (j - i));
+        for (size_t k = i; k < j; ++k) {
+          std::memcpy(staging.data() + (k - i) * px, deferred[k].image->data(), px * sizeof(uint16_t));
+        }
+        m.pool.upload_layers(deferred[i].slot.chunk, deferred[i].slot.layer, int(j - i), GL_UNSIGNED_SHORT,
+                             staging.data());
+      }
+      i = j;
+    }
+    deferred.clear();
+    upload_ms += ms_since(t0);
   };
 
   // Tiles (and the overview) with the channel shader, batched into
@@ -308,9 +350,10 @@ Status GlRenderer::draw(const FramePlan& plan) {
       }
       const Image16& img = *p.image;
       slots.push_back(texture_for(p.key, p.image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(), img.data(),
-                                  img.byte_size()));
+                                  img.byte_size(), &img));
     }
   }
+  upload_deferred();
   for (size_t k = 0; k < plan.tiles.size(); ++k) {
     const TileDraw& d = plan.tiles[k];
     const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
@@ -379,7 +422,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
       const LabelTile& lt = *l.labels;
       const DrawTransform t = draw_transform(plan.viewport, l.x_um, l.y_um, l.um_per_texel);
       const TexSlot slot =
-          texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4);
+          texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4, nullptr);
       glActiveTexture(GL_TEXTURE0);
       glBindTexture(GL_TEXTURE_2D_ARRAY, m.pool.texture(slot.chunk));
       glUniform1i(r_layer, slot.layer);

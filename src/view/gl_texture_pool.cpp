@@ -75,6 +75,13 @@ void TexturePool::upload(const TexSlot& slot, GLenum type, const void* data) {
   glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, slot.layer, c.w, c.h, 1, GL_RED_INTEGER, type, data);
 }
 
+void TexturePool::upload_layers(int chunk, int first, int count, GLenum type, const void* data) {
+  const Chunk& c = chunks_[size_t(chunk)];
+  glBindTexture(GL_TEXTURE_2D_ARRAY, c.tex);
+  glPixelStorei(GL_UNPACK_ALIGNMENT, type == GL_UNSIGNED_SHORT ? 2 : 4);
+  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, first, c.w, c.h, count, GL_RED_INTEGER, type, data);
+}
+
 void TexturePool::commit_releases() {
   for (const TexSlot& s : pending_) {
     Chunk& c = chunks_[size_t(s.chunk)];

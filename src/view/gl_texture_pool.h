@@ -33,6 +33,8 @@ class TexturePool {
   TexSlot allocate(GLenum internal, int w, int h);
   // Uploads pixels (GL_RED_INTEGER of `type`) into the slot.
   void upload(const TexSlot& slot, GLenum type, const void* data);
+  // Uploads `count` consecutive layers from `first` (pixels packed layer after layer).
+  void upload_layers(int chunk, int first, int count, GLenum type, const void* data);
   void release(const TexSlot& slot) { pending_.push_back(slot); }
   void commit_releases();
   GLuint texture(int chunk) const { return chunks_[size_t(chunk)].tex; }
