@@ -64,7 +64,7 @@ ScanConfig bench_config() {
 
 // Writes the bench slide (raw planes from the synthetic scanner) unless a
 // complete one with the same geometry is already there, then its pyramid.
-Status prepare_slide(const std::string& path, bool fresh, bool quiet) {
+Status prepare_slide(const std::string& path, bool fresh, bool quiet, int threads) {
   const ScanConfig config = bench_config();
   const SyntheticScanner scanner(config);
   bool have = false;
@@ -97,7 +97,7 @@ Status prepare_slide(const std::string& path, bool fresh, bool quiet) {
       }
     };
     std::vector<std::thread> pool;
-    for (int i = 0; i < 2; ++i) pool.emplace_back(worker);
+    for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
     for (auto& t : pool) t.join();
     bar.finish();
     VSLIDE_RETURN_IF_ERROR(first);
@@ -106,7 +106,7 @@ Status prepare_slide(const std::string& path, bool fresh, bool quiet) {
   VSLIDE_ASSIGN_OR_RETURN(auto slide, Hdf5Slide::open(path, OpenMode::kAppend));
   ProgressBar bar("bench pyramid", scanner.fields().size() * size_t(config.channels), !quiet);
   PyramidResult r;
-  return write_pyramid(*slide, {1, 2, 3, 4, 5}, 64, 2, false, &bar, &r);
+  return write_pyramid(*slide, {1, 2, 3, 4, 5}, 64, std::max(1, threads), false, &bar, &r);
 }
 
 struct SceneResult {
@@ -180,7 +180,7 @@ Status cold_frame(const SlideSource& slide, GlRenderer& gl, const Viewport& v, b
 int bench_render(int argc, char** argv) {
   std::string path = "/tmp/vslide-bench-render.h5";
   bool json = false, fresh = false, no_baseline = false;
-  int runs = 3, pan_frames = 120;
+  int runs = 3, pan_frames = 120, prepare_threads = 2;
   ArgParser p("vslide bench render [--slide PATH] [--fresh] [--runs N] [--pan-frames N] [--json]",
               "The paper's viewer scenes on a synthetic 19x22-tile, 4-colour slide of 1392x1040 tiles: cold and warm "
               "frame times, loads, bytes, and FPS over a scripted pan; baseline: the same frames computed from "
@@ -188,6 +188,7 @@ int bench_render(int argc, char** argv) {
   p.option("--slide", "PATH", "bench slide, created (about 2.4 GB) when absent (default /tmp/vslide-bench-render.h5)",
            &path);
   p.flag("--fresh", "rewrite the bench slide even if present", &fresh);
+  p.option("--prepare-threads", "N", "threads writing the bench slide and its pyramid (default 2)", &prepare_threads);
   p.option("--runs", "N", "cold runs per scene; medians are reported (default 3)", &runs);
   p.option("--pan-frames", "N", "frames in the scripted pan (default 120)", &pan_frames);
   p.flag("--no-baseline", "skip the (slow) raw-tile baseline", &no_baseline);
@@ -195,7 +196,7 @@ int bench_render(int argc, char** argv) {
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   if (runs < 1 || pan_frames < 2) return p.usage_error("--runs must be >= 1 and --pan-frames >= 2");
 
-  if (Status s = prepare_slide(path, fresh, json); !s.ok()) {
+  if (Status s = prepare_slide(path, fresh, json, prepare_threads); !s.ok()) {
     std::cerr << "vslide bench render: " << s.to_string() << "\n";
     return 1;
   }
