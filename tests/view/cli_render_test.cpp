@@ -1,7 +1,14 @@
 // `vslide pyramid` and `vslide render` as a user runs them.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "common/testing.h"
 #include "vslide/storage/hdf5_slide.h"
@@ -14,6 +21,44 @@ namespace {
 using testing::run_command;
 using testing::TempDir;
 using testing::vslide_binary;
+
+// `vslide serve SLIDE --json` as a child process (the tile dealer); reads
+// the endpoint from its start-up line, stops it with SIGTERM.
+class Dealer {
+ public:
+  explicit Dealer(const std::string& slide) {
+    std::vector<std::string> all = {vslide_binary(), "serve", "--json", slide, "--bind", "tcp://127.0.0.1:*"};
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+    close(fds[0]);
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("endpoint")) endpoint_ = j["endpoint"].get<std::string>();
+  }
+  ~Dealer() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string endpoint_;
+};
 
 class CliRenderTest : public ::testing::Test {
  protected:
@@ -75,6 +120,31 @@ TEST_F(CliRenderTest, GpuAndCpuRenderersAgree) {
   auto b = read_png(dir_.file("cpu.png"));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_LE(compare_images(*a, *b).max_abs, 1);
+}
+
+TEST_F(CliRenderTest, ARemoteSlideRendersIdenticallyToTheFile) {
+  auto p = run_command(vslide_binary() + " pyramid " + slide_ + " --factors 2 --overview 8");
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+  std::string id;
+  {
+    auto slide = Hdf5Slide::open(slide_);
+    ASSERT_TRUE(slide.ok());
+    id = (*slide)->header().slide_id;
+  }
+  Dealer dealer(slide_);
+  ASSERT_FALSE(dealer.endpoint().empty()) << "vslide serve printed no endpoint";
+  const std::string args = " --size 220x140 --channels 0,1 --overlay tile-outlines";
+  int code = 0;
+  std::string out = render("--out " + dir_.file("local.png") + args, &code);
+  ASSERT_EQ(code, 0) << out;
+  auto r = run_command(vslide_binary() + " render " + dealer.endpoint() + "/" + id + " --out " + dir_.file("remote.png") +
+                       args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto a = read_png(dir_.file("local.png"));
+  auto b = read_png(dir_.file("remote.png"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const ImageDiff d = compare_images(*a, *b);
+  EXPECT_EQ(d.max_abs, 0) << d.pixels_differing << " pixels differ";
 }
 
 TEST_F(CliRenderTest, BadInputsExitNonZeroWithAClearMessage) {
