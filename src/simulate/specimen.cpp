@@ -14,10 +14,10 @@ uint64_t cell_hash(uint64_t seed, int64_t cx, int64_t cy, uint64_t salt) {
 namespace {
 
 // Stains, cytoplasm and identity of a nucleus whose shape and place are set.
-void finish_nucleus(Nucleus* n, uint64_t h, int64_t cell_id, int k) {
+void finish_nucleus(Nucleus* n, uint64_t h, uint64_t cell_key, int k) {
   auto draw = [h, i = uint64_t(100)]() mutable { return mix64(h + 0x9e37 * i++); };
   n->hash = h;
-  n->id = cell_id * 2 + k;
+  n->id = int64_t(cell_key * 2 + uint64_t(k));  // unsigned: wraps instead of overflowing
   n->amplitude = uniform(draw(), 700.0, 1500.0);
   const double r = n->radius_um(), off = 0.3 * r, dir = uniform(draw(), 0.0, 6.283185307179586);
   n->cyto_x_um = n->x_um + off * std::cos(dir);
@@ -33,8 +33,8 @@ int Specimen::nuclei_in_cell(int64_t cx, int64_t cy, Nucleus out[2]) const {
   const double occupied = unit(h);
   if (occupied >= kOccupancy) return 0;
   auto draw = [h, k = uint64_t(1)]() mutable { return mix64(h + 0x9e37 * k++); };
-  // Unique per cell (cells are far fewer than 2^31 along either axis).
-  const int64_t cell_id = int64_t((uint64_t(uint32_t(int32_t(cy))) << 31) ^ uint64_t(uint32_t(int32_t(cx))));
+  // Unique per cell while |cx|, |cy| < 2^31 (an 18 mm slide has ~750 cells a side).
+  const uint64_t cell_key = (uint64_t(uint32_t(int32_t(cy))) << 32) | uint64_t(uint32_t(int32_t(cx)));
 
   if (occupied < kOccupancy * kDoublet) {
     // Two near-round daughters, centres 0.9-1.02 radii-sums apart: they touch
@@ -55,7 +55,7 @@ int Specimen::nuclei_in_cell(int64_t cx, int64_t cy, Nucleus out[2]) const {
       n.angle_rad = dir;
       n.x_um = mx + sign[k] * ux * d / 2;
       n.y_um = my + sign[k] * uy * d / 2;
-      finish_nucleus(&n, mix64(h ^ (0xd0b1e7ULL + uint64_t(k))), cell_id, k);
+      finish_nucleus(&n, mix64(h ^ (0xd0b1e7ULL + uint64_t(k))), cell_key, k);
     }
     return 2;
   }
@@ -70,7 +70,7 @@ int Specimen::nuclei_in_cell(int64_t cx, int64_t cy, Nucleus out[2]) const {
   const double margin = n.a_um + kGapUm;
   n.x_um = double(cx) * kCellUm + uniform(draw(), margin, kCellUm - margin);
   n.y_um = double(cy) * kCellUm + uniform(draw(), margin, kCellUm - margin);
-  finish_nucleus(&n, h, cell_id, 0);
+  finish_nucleus(&n, h, cell_key, 0);
   return 1;
 }
 
