@@ -273,6 +273,8 @@ Result<FinishReport> ScanWriter::finish(SlideState state) {
   double end = now_unix_s();
   // The catalog must not say "complete" before the file is.
   VSLIDE_RETURN_IF_ERROR(slide_->finish(state));
+  // Close the file now: readers (and the scanner, told "finished") may open it at once.
+  slide_.reset();
   VSLIDE_RETURN_IF_ERROR(update_catalog(state, end, report.planes, report.bytes_raw, report.bytes_stored));
   return report;
 }
