@@ -106,11 +106,12 @@ Result<Latency> measure_latency(int samples, int tiles, int cols, Fn read) {
 // Each of `clients` threads opens its own RemoteSlide and reads `per_client`
 // tiles (stored chunks when `decode` is false). Returns raw-pixel MB/s.
 Result<double> measure_throughput(const std::string& url, int clients, int per_client, int tiles, int cols,
-                                  size_t plane_bytes, bool decode) {
+                                  size_t plane_bytes, bool decode, bool tune_allocator) {
   std::vector<std::unique_ptr<remote::RemoteSlide>> slides;
   remote::RemoteSlideOptions opt;
   opt.cache_bytes = 0;
   opt.timeout_ms = 30000;
+  opt.tune_allocator = tune_allocator;
   for (int c = 0; c < clients; ++c) {
     VSLIDE_ASSIGN_OR_RETURN(auto s, remote::RemoteSlide::open(url, opt));
     slides.push_back(std::move(s));
@@ -155,7 +156,7 @@ std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote
 
 int run_bench_remote(int argc, char** argv) {
   std::string size = "2560x2160", codec_name = "blosc-lz4-bitshuffle", dir = "";
-  int tiles_side = 4, samples = 40, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
+  int tiles_side = 4, samples = 100, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
   std::string load_size = "512x512";
   bool json_out = false;
   ArgParser p("vslide bench remote [--json] [--tile WxH] [--codec NAME] [--samples N] [--workers N]",
@@ -165,7 +166,7 @@ int run_bench_remote(int argc, char** argv) {
               "path, the baseline); then a load run of many clients with zero errors allowed.");
   p.option("--tile", "WxH", "tile size (default 2560x2160)", &size);
   p.option("--codec", "NAME", "codec of the bench slide (default blosc-lz4-bitshuffle)", &codec_name);
-  p.option("--samples", "N", "latency samples per path (default 40)", &samples);
+  p.option("--samples", "N", "latency samples per path (default 100)", &samples);
   p.option("--per-client", "N", "tiles each throughput client reads (default 24)", &per_client);
   p.option("--workers", "N", "server worker threads (default 2)", &workers);
   p.option("--load-clients", "N", "clients in the load run (default 64)", &load_clients);
@@ -173,6 +174,8 @@ int run_bench_remote(int argc, char** argv) {
   p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
   p.option("--dir", "DIR", "folder for the bench slides (default $TMPDIR or /tmp)", &dir);
   p.flag("--json", "print the results as JSON", &json_out);
+  bool no_tune = false;
+  p.flag("--no-allocator-tuning", "leave glibc's malloc thresholds alone (RemoteSlideOptions::tune_allocator)", &no_tune);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   int width = 0, height = 0, lw = 0, lh = 0;
   if (!parse_size(size, &width, &height)) return p.usage_error("bad --tile '" + size + "'");
@@ -198,20 +201,21 @@ int run_bench_remote(int argc, char** argv) {
   const int tiles = tiles_side * tiles_side;
   if (Status s = write_bench_slide(path, "vs-bench-remote", tiles_side, tiles_side, width, height, *codec, json_out); !s.ok()) return fail(s);
   if (Status s = write_bench_slide(load_path, "vs-bench-load", 8, 8, lw, lh, *codec, json_out); !s.ok()) return fail(s);
+  if (!no_tune) remote::tune_allocator_for_tiles();  // before any measurement, local ones included
   auto local = Hdf5Slide::open(path);
   if (!local.ok()) return fail(local.status());
   const size_t plane_bytes = (*local)->geometry().plane_bytes();
   const double ratio = double((*local)->bytes_raw()) / double(std::max<uint64_t>(1, (*local)->bytes_stored()));
 
-  // Warm the page cache, then local latency.
-  for (int n = 0; n < tiles; ++n) (void)(*local)->read_chunk(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+  // Warm the page cache and the allocator, then local latency.
+  for (int n = 0; n < tiles; ++n) (void)(*local)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
   auto local_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read(k).status(); });
   if (!local_lat.ok()) return fail(local_lat.status());
 
   auto local_chunk = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read_chunk(k).status(); });
   if (!local_chunk.ok()) return fail(local_chunk.status());
 
-  json out{{"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio}, {"workers", workers},
+  json out{{"allocator_tuning", !no_tune}, {"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio}, {"workers", workers},
            {"local", {{"p50_ms", local_lat->p50}, {"p99_ms", local_lat->p99},
                       {"chunk_p50_ms", local_chunk->p50}, {"chunk_p99_ms", local_chunk->p99}}}};
   ProgressBar bar("bench remote", 2, !json_out);
@@ -223,17 +227,18 @@ int run_bench_remote(int argc, char** argv) {
     remote::RemoteSlideOptions opt;
     opt.cache_bytes = 0;
     opt.timeout_ms = 30000;
+    opt.tune_allocator = !no_tune;
     auto remote = remote::RemoteSlide::open(url, opt);
     if (!remote.ok()) return fail(remote.status());
-    (void)(*remote)->read(TileKey{0, 0, 0, 0, 0, 0});
+    for (int n = 0; n < tiles; ++n) (void)(*remote)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
     auto lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read(k).status(); });
     if (!lat.ok()) return fail(lat.status());
     // Transport alone: the stored chunk, not decoded.
     auto chunk_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read_chunk(k).status(); });
     if (!chunk_lat.ok()) return fail(chunk_lat.status());
-    auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false);
-    auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false);
-    auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true);
+    auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
+    auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
+    auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true, !no_tune);
     if (!t1.ok()) return fail(t1.status());
     if (!t4.ok()) return fail(t4.status());
     if (!t4d.ok()) return fail(t4d.status());
@@ -256,6 +261,7 @@ int run_bench_remote(int argc, char** argv) {
     remote::RemoteSlideOptions opt;
     opt.cache_bytes = 0;
     opt.timeout_ms = 30000;
+    opt.tune_allocator = !no_tune;
     for (int c = 0; c < load_clients; ++c) {
       auto r = remote::RemoteSlide::open(url, opt);
       if (!r.ok()) return fail(r.status());

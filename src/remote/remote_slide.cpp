@@ -1,5 +1,7 @@
 #include "vslide/remote/remote_slide.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +77,15 @@ Result<Image16> decode_blocks(const StoredTile& tile, const std::vector<std::spa
 }
 
 }  // namespace
+
+void tune_allocator_for_tiles() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Return values ignored on purpose: a refused hint leaves glibc's defaults, which work, slower.
+    (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    (void)mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  });
+}
 
 Result<Image16> decode_stored_tile(const StoredTile& tile, const std::string& where) {
   std::vector<std::span<const uint8_t>> data;
@@ -319,6 +330,7 @@ void RemoteSlide::Impl::prefetch_loop() const {
 
 Result<std::unique_ptr<RemoteSlide>> RemoteSlide::open(const std::string& url, RemoteSlideOptions options) {
   VSLIDE_ASSIGN_OR_RETURN(auto address, parse_remote_url(url));
+  if (options.tune_allocator) tune_allocator_for_tiles();
   auto impl = std::make_unique<Impl>();
   impl->url = url;
   impl->address = std::move(address);

@@ -188,5 +188,86 @@ TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
   EXPECT_GE(server->status()["refused_clients"].get<uint64_t>(), 1u);
 }
 
+TEST(RemoteHardening, SlowClientNeverStallsOthers) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-big";
+  spec.height = 512;
+  spec.width = 512;
+  spec.with_layers = false;
+  spec.with_level1 = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  auto server = testing::start_test_server({path});
+  ASSERT_NE(server, nullptr);
+
+  // A client that asks for 200 tiles (~100 MB of replies; fewer than the queue bound) and never reads one.
+  zmq::context_t ctx;
+  auto slow = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+  slow->set(zmq::sockopt::linger, 0);
+  slow->set(zmq::sockopt::rcvhwm, 1);
+  slow->set(zmq::sockopt::rcvbuf, 64 * 1024);
+  slow->connect(server->endpoint());
+  const std::string req = R"({"v":1,"op":"tile","slide":"vs-big","key":{"row":0,"col":0}})";
+  for (int i = 0; i < 200; ++i) {
+    slow->send(zmq::message_t(), zmq::send_flags::sndmore);
+    slow->send(zmq::buffer(req));
+  }
+  remote::RemoteSlideOptions opt;
+  opt.timeout_ms = 3000;
+  opt.retries = 0;
+  auto good = RemoteSlide::open(server->endpoint() + "/vs-big", opt);
+  ASSERT_TRUE(good.ok()) << good.status().to_string();
+  auto local = Hdf5Slide::open(path);
+  for (int i = 0; i < 20; ++i) {
+    TileKey k{i % 2, (i / 2) % 3, i % 2, 0, 0, 0};
+    if (k.row == 1 && k.col == 2) continue;  // the hole
+    auto img = (*good)->read(k);
+    ASSERT_TRUE(img.ok()) << img.status().to_string();
+    EXPECT_TRUE(*img == *(*local)->read(k));
+  }
+  slow.reset();  // and now it vanishes
+  EXPECT_TRUE((*good)->read(TileKey{0, 0, 0, 0, 0, 0}).ok());
+  EXPECT_EQ((*good)->stats().retries, 0u);
+}
+
+TEST(RemoteHardening, FullQueueAnswersBusy) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.with_layers = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  remote::TileServerOptions options;
+  options.workers = 1;
+  options.max_queue = 2;
+  options.fault_delay_ms = 100;
+  options.send_hwm = 16;  // room for every reply: this test is about the queue, not dropping
+  auto server = testing::start_test_server({path}, options);
+  ASSERT_NE(server, nullptr);
+  zmq::context_t ctx;
+  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(server->endpoint());
+  for (int i = 1; i <= 8; ++i) {
+    const std::string req = R"({"v":1,"op":"status","id":)" + std::to_string(i) + "}";
+    sock.send(zmq::message_t(), zmq::send_flags::sndmore);
+    sock.send(zmq::buffer(req));
+  }
+  int ok = 0, busy = 0;
+  std::set<uint64_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(5000)), 1);
+    std::vector<zmq::message_t> reply;
+    ASSERT_TRUE(zmq::recv_multipart(sock, std::back_inserter(reply)));
+    auto j = json::parse(reply.at(1).to_string());
+    ids.insert(j["id"].get<uint64_t>());
+    if (j["ok"] == true) ++ok;
+    else if (j["error"]["code"] == "busy") ++busy;
+  }
+  EXPECT_EQ(ids.size(), 8u);  // every request answered, each by its own id
+  EXPECT_GE(ok, 3);           // one at the worker, two queued
+  EXPECT_GE(busy, 1);
+  EXPECT_EQ(ok + busy, 8);
+}
+
 }  // namespace
 }  // namespace vslide

@@ -36,7 +36,7 @@ struct BrokerOptions {
   int heartbeat_ms = 250;
   int heartbeat_liveness = 4;
   size_t max_queue = 1024;
-  int send_hwm = 4;
+  int send_hwm = 8;
   // Optional CURVE on the frontend (see TileServerOptions).
   std::string curve_secret_key_file;
   std::string authorized_keys_dir;

@@ -41,6 +41,13 @@ struct RemoteSlideOptions {
   std::string server_public_key;    // Z85; empty = no CURVE
   std::string client_public_key;
   std::string client_secret_key;
+  // Process-wide, once: raise glibc's mmap threshold to 32 MiB (and the trim
+  // threshold to 128 MiB) so that the multi-megabyte reply buffers libzmq
+  // allocates for every tile are recycled from the heap instead of being
+  // mapped and page-faulted afresh each time. Measured (docs/PERFORMANCE.md):
+  // remote read p50 1.9x -> 1.4x local on 2560x2160 tiles. Costs up to the
+  // trim threshold of freed memory kept per malloc arena.
+  bool tune_allocator = true;
 };
 
 class RemoteSlide final : public SlideSource {
@@ -90,6 +97,11 @@ class RemoteSlide final : public SlideSource {
   explicit RemoteSlide(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The process-wide allocator tuning of RemoteSlideOptions::tune_allocator
+// (idempotent, thread-safe). Benchmarks call it before measuring local reads
+// too, so that both sides of a comparison run under the same allocator.
+void tune_allocator_for_tiles();
 
 // Decodes a stored tile into its plane: every block checked against its
 // checksum, decoded with storage's codecs and placed; Corruption naming

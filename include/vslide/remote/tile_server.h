@@ -45,7 +45,7 @@ struct TileServerOptions {
   std::string connect;  // broker backend, e.g. "tcp://127.0.0.1:5556" (instead of bind)
   int workers = 2;
   size_t max_queue = 256;  // requests waiting for a worker
-  int send_hwm = 4;        // replies queued per client before they are dropped
+  int send_hwm = 8;        // replies queued per client before they are dropped
   ServeMode mode = ServeMode::kStored;
   // CURVE (bind mode): the server's key pair file (`vslide keygen`) and a
   // folder of authorised client public key files. Both or neither.
