@@ -113,12 +113,14 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link(sh::k_quad_vert, sh::k_outline_frag, "outline"));
   glGenVertexArrays(1, &m.vao);
   glBindVertexArray(m.vao);
-  const uint16_t zero = 0;
+  // 3x3, not 1x1: software rasterisers key shader variants on whether
+  // texture sizes are powers of two, and tiles rarely are.
+  const uint16_t zero[9] = {0};
   glGenTextures(1, &m.zero_array);
   glBindTexture(GL_TEXTURE_2D_ARRAY, m.zero_array);
-  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, GL_R16UI, 1, 1, 1);
-  glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, 0, 1, 1, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, &zero);
+  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, GL_R16UI, 3, 3, 1);
+  glPixelStorei(GL_UNPACK_ALIGNMENT, 2);
+  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, 0, 3, 3, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, zero);
   glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
   glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
   glGenBuffers(1, &m.instances);
@@ -127,6 +129,20 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
     return Status::internal("GL: set-up failed with error " + std::to_string(e));
   }
+  // Drivers compile shader variants at the first draw (hundreds of ms on
+  // llvmpipe): pay it here, where callers overlap it with tile loading.
+  FramePlan warmup;
+  warmup.viewport = Viewport{2, 2, 1, 8, 8, 1};
+  auto img = std::make_shared<Image16>(3, 3);  // not a power of two, like tiles
+  TileDraw d;
+  d.width = d.height = 3;
+  for (int c = 0; c < kChannelsPerPass; ++c) {
+    warmup.display.channels.push_back(ChannelDisplay{c, Rgb{}, 0, 1, 1, true});
+    d.planes.push_back(PlaneRef{TileKey{-2, -2, c, 0, 0, 0}, img});
+  }
+  warmup.tiles.push_back(d);
+  VSLIDE_RETURN_IF_ERROR(r->render(warmup).status());
+  r->clear_textures();
   return r;
 }
 

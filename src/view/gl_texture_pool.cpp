@@ -7,7 +7,7 @@ namespace vslide::view {
 namespace {
 constexpr int kFirstCapacity = 64;
 constexpr int kMaxCapacity = 1024;
-constexpr size_t kMaxChunkBytes = size_t(128) << 20;
+constexpr size_t kMaxChunkBytes = size_t(32) << 20;  // full-resolution planes: a few per chunk
 
 size_t texel_bytes(GLenum internal) { return internal == GL_R32UI ? 4 : 2; }
 }  // namespace
