@@ -307,7 +307,12 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
   }
 
   std::stable_sort(missing.begin(), missing.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  for (auto& [dist, k] : missing) wanted.push_back(k);
+  // Until the overview is known, ask for it alone: at coarse zooms it is
+  // all the frame needs, and loading the tiles first would be wasted.
+  const bool overview_first = overview_pending && forced_level_ < 0;
+  if (!overview_first) {
+    for (auto& [dist, k] : missing) wanted.push_back(k);
+  }
   loader_->request(wanted);
 
   info.complete = !any_missing && !labels_pending && !(overview_pending && info.overview_only);

@@ -346,3 +346,31 @@ TEST(SlideViewTest, DetectionLayerIsDrawnOverItsTiles) {
 
 }  // namespace
 }  // namespace vslide::view
+
+namespace vslide::view {
+namespace {
+
+TEST(SlideViewTest, TheOverviewStandsInForTilesNotLoadedYet) {
+  testing::TempDir dir;
+  const auto path = write_slide(dir, small_config(), {}, /*overview=*/true);
+  auto slide = open_slide(path);
+  SlideView view(*slide);
+  FrameInfo info;
+  ASSERT_TRUE(view.plan_complete(centred(view, 0.02), &info).ok());
+  EXPECT_TRUE(info.overview_only);  // coarser than the overview's pixels: nothing else needed
+  EXPECT_EQ(view.loader_stats().planes_loaded, 0u);
+
+  auto plan = view.plan_frame(centred(view, 1.0), &info);  // no tile loaded yet
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(info.complete);
+  ASSERT_FALSE(plan->tiles.empty());
+  EXPECT_EQ(plan->tiles.front().level, -1);  // the overview, under everything
+  auto img = render_cpu(*plan);
+  ASSERT_TRUE(img.ok());
+  size_t lit = 0;
+  for (uint8_t v : img->pixels) lit += v != 0;
+  EXPECT_GT(lit, img->pixels.size() / 4);  // the screen is not left black meanwhile
+}
+
+}  // namespace
+}  // namespace vslide::view
