@@ -11,6 +11,7 @@
 
 #include "vslide/view/cpu_renderer.h"
 #include "gl_texture_pool.h"
+#include "gl_util.h"
 #include "vslide_view_shaders.h"
 
 namespace vslide::view {
@@ -24,50 +25,6 @@ double ms_since(Clock::time_point t0) {
 
 constexpr int kChannelsPerPass = 4;
 constexpr size_t kMaxUploadRun = 64;  // layers per glTexSubImage3D
-
-Result<GLuint> compile(GLenum kind, const char* source, const char* name) {
-  GLuint s = glCreateShader(kind);
-  glShaderSource(s, 1, &source, nullptr);
-  glCompileShader(s);
-  GLint ok = 0;
-  glGetShaderiv(s, GL_COMPILE_STATUS, &ok);
-  if (!ok) {
-    char log[2048] = {0};
-    glGetShaderInfoLog(s, sizeof log, nullptr, log);
-    glDeleteShader(s);
-    return Status::internal(std::string("GL: shader ") + name + " does not compile: " + log);
-  }
-  return s;
-}
-
-Result<GLuint> link(const char* vert, const char* frag, const char* name) {
-  VSLIDE_ASSIGN_OR_RETURN(GLuint vs, compile(GL_VERTEX_SHADER, vert, name));
-  auto fs = compile(GL_FRAGMENT_SHADER, frag, name);
-  if (!fs.ok()) {
-    glDeleteShader(vs);
-    return fs.status();
-  }
-  GLuint p = glCreateProgram();
-  glAttachShader(p, vs);
-  glAttachShader(p, *fs);
-  glLinkProgram(p);
-  glDeleteShader(vs);
-  glDeleteShader(*fs);
-  GLint ok = 0;
-  glGetProgramiv(p, GL_LINK_STATUS, &ok);
-  if (!ok) {
-    char log[2048] = {0};
-    glGetProgramInfoLog(p, sizeof log, nullptr, log);
-    glDeleteProgram(p);
-    return Status::internal(std::string("GL: program ") + name + " does not link: " + log);
-  }
-  return p;
-}
-
-struct Program {
-  GLuint id = 0;
-  GLint loc(const char* name) const { return glGetUniformLocation(id, name); }
-};
 
 }  // namespace
 
@@ -107,10 +64,10 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   r->impl_ = std::make_unique<Impl>(texture_cache_bytes);
   Impl& m = *r->impl_;
   namespace sh = shaders;
-  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link(sh::k_tile_vert, sh::k_tile_frag, "tile"));
-  VSLIDE_ASSIGN_OR_RETURN(m.resolve.id, link(sh::k_quad_vert, sh::k_resolve_frag, "resolve"));
-  VSLIDE_ASSIGN_OR_RETURN(m.label.id, link(sh::k_quad_vert, sh::k_label_frag, "label"));
-  VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link(sh::k_quad_vert, sh::k_outline_frag, "outline"));
+  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link_program(sh::k_tile_vert, sh::k_tile_frag, "tile"));
+  VSLIDE_ASSIGN_OR_RETURN(m.resolve.id, link_program(sh::k_quad_vert, sh::k_resolve_frag, "resolve"));
+  VSLIDE_ASSIGN_OR_RETURN(m.label.id, link_program(sh::k_quad_vert, sh::k_label_frag, "label"));
+  VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link_program(sh::k_quad_vert, sh::k_outline_frag, "outline"));
   glGenVertexArrays(1, &m.vao);
   glBindVertexArray(m.vao);
   // 3x3, not 1x1: software rasterisers key shader variants on whether
@@ -168,35 +125,6 @@ void GlRenderer::clear_textures() {
   impl_->pool.commit_releases();
 }
 
-namespace {
-
-Status make_target(GLuint* fbo, GLuint* tex, GLenum format, int w, int h, const char* what) {
-  if (*fbo) glDeleteFramebuffers(1, fbo);
-  if (*tex) glDeleteTextures(1, tex);
-  glGenTextures(1, tex);
-  glBindTexture(GL_TEXTURE_2D, *tex);
-  glTexStorage2D(GL_TEXTURE_2D, 1, format, w, h);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-  glGenFramebuffers(1, fbo);
-  glBindFramebuffer(GL_FRAMEBUFFER, *fbo);
-  glFramebufferTexture2D(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, *tex, 0);
-  if (glCheckFramebufferStatus(GL_FRAMEBUFFER) != GL_FRAMEBUFFER_COMPLETE) {
-    return Status::internal(std::string("GL: the ") + what + " framebuffer of " + std::to_string(w) + "x" +
-                            std::to_string(h) + " is incomplete");
-  }
-  return Status();
-}
-
-// The quad for a draw: its screen rectangle grown by a pixel, kept near the
-// viewport so huge draws (the overview) keep float precision.
-void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh) {
-  auto cx = [&](float v) { return std::clamp(v, -2.0f, float(vw) + 2.0f); };
-  auto cy = [&](float v) { return std::clamp(v, -2.0f, float(vh) + 2.0f); };
-  glUniform4f(loc, cx(std::floor(x0) - 1), cy(std::floor(y0) - 1), cx(std::ceil(x1) + 1), cy(std::ceil(y1) + 1));
-}
-
-}  // namespace
 
 Status GlRenderer::draw(const FramePlan& plan) {
   VSLIDE_RETURN_IF_ERROR(validate_plan(plan));
@@ -484,27 +412,7 @@ Result<RgbImage> GlRenderer::read_back() {
   Impl& m = *impl_;
   if (m.fbo == 0) return Status::failed_precondition("GL: no frame drawn yet");
   const auto t0 = Clock::now();
-  const int w = m.fb_width, h = m.fb_height;
-  std::vector<uint8_t> rgba(size_t(w) * size_t(h) * 4);
-  glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
-  glPixelStorei(GL_PACK_ALIGNMENT, 4);
-  glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data());
-  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
-    return Status::internal("GL: reading the frame back failed with error " + std::to_string(e));
-  }
-  RgbImage out;
-  out.width = w;
-  out.height = h;
-  out.pixels.resize(size_t(w) * size_t(h) * 3);
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* src = &rgba[size_t(h - 1 - y) * size_t(w) * 4];  // GL rows are bottom-up
-    uint8_t* dst = out.at(0, y);
-    for (int x = 0; x < w; ++x) {
-      dst[3 * x + 0] = src[4 * x + 0];
-      dst[3 * x + 1] = src[4 * x + 1];
-      dst[3 * x + 2] = src[4 * x + 2];
-    }
-  }
+  auto out = read_frame_rgb(m.fbo, m.fb_width, m.fb_height);
   stats_.readback_ms = ms_since(t0);
   return out;
 }
