@@ -68,12 +68,14 @@ Status TileServer::Impl::open_front() {
       front->set(zmq::sockopt::curve_secretkey, keys.secret_key);
       front->set(zmq::sockopt::zap_domain, "vslide");
     }
+    // endpoint is written only here, before the front thread starts (reconnects
+    // keep it: it is the broker's address either way).
     if (bound) {
       front->bind(options.bind);
       endpoint = front->get(zmq::sockopt::last_endpoint);
     } else {
       front->connect(options.connect);
-      endpoint = options.connect;
+      if (endpoint.empty()) endpoint = options.connect;
     }
   } catch (const zmq::error_t& e) {
     return Status::io_error("tile server: cannot " + std::string(options.bind.empty() ? "connect to " : "bind ") +

@@ -10,6 +10,7 @@
 
 #include "remote_fixture.h"
 #include "vslide/remote/broker.h"
+#include "vslide/remote/curve.h"
 
 extern char** environ;
 
@@ -130,6 +131,52 @@ TEST(RemoteBroker, DealerKilledMidRequestIsAnsweredByAnother) {
   auto local = Hdf5Slide::open(path);
   EXPECT_TRUE(*result == *(*local)->read(key));
   EXPECT_GE(broker->status()["redispatched"].get<uint64_t>(), 1u);
+}
+
+TEST(RemoteBroker, CurveOnTheFrontendAdmitsAuthorisedClientsOnly) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.with_layers = false;
+  spec.with_level1 = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  auto broker_keys = remote::generate_curve_keypair();
+  auto client_keys = remote::generate_curve_keypair();
+  auto stranger_keys = remote::generate_curve_keypair();
+  ASSERT_TRUE(broker_keys.ok() && client_keys.ok() && stranger_keys.ok());
+  std::filesystem::create_directory(dir.path() / "authorized");
+  ASSERT_TRUE(remote::write_key_files(*broker_keys, dir.file("broker")).ok());
+  ASSERT_TRUE(remote::write_key_files(*client_keys, dir.file("authorized/client")).ok());
+  std::atomic<int> refusals{0};
+  remote::BrokerOptions o;
+  o.frontend = "tcp://127.0.0.1:*";
+  o.backend = "tcp://127.0.0.1:*";
+  o.curve_secret_key_file = dir.file("broker.key_secret");
+  o.authorized_keys_dir = (dir.path() / "authorized").string();
+  o.log = [&](const std::string& line) { if (line.find("refused") != std::string::npos) ++refusals; };
+  auto broker = remote::Broker::start(o);
+  ASSERT_TRUE(broker.ok()) << broker.status().to_string();
+  remote::TileServerOptions so;
+  so.connect = (*broker)->backend_endpoint();
+  auto dealer = testing::start_test_server({path}, so);
+  ASSERT_NE(dealer, nullptr);
+  ASSERT_TRUE(wait_for_dealers(**broker, 1, 5000));
+
+  const std::string url = (*broker)->frontend_endpoint() + "/" + spec.id;
+  remote::RemoteSlideOptions good;
+  good.server_public_key = broker_keys->public_key;
+  good.client_public_key = client_keys->public_key;
+  good.client_secret_key = client_keys->secret_key;
+  auto client = RemoteSlide::open(url, good);
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  EXPECT_TRUE((*client)->read(TileKey{0, 1, 0, 0, 0, 0}).ok());
+
+  remote::RemoteSlideOptions bad = good;
+  bad.client_public_key = stranger_keys->public_key;
+  bad.client_secret_key = stranger_keys->secret_key;
+  bad.timeout_ms = 300;
+  bad.retries = 0;
+  EXPECT_EQ(RemoteSlide::open(url, bad).status().code(), StatusCode::kUnavailable);
+  EXPECT_GE(refusals.load(), 1);
 }
 
 }  // namespace
