@@ -52,7 +52,9 @@ struct Hdf5Slide::Impl {
   bool swmr_writer = false;
   bool swmr_reader = false;
   bool finished = false;
-  int fd = -1;  // for pread of chunks of a complete file opened to read
+  int fd = -1;  // a complete file opened to read: chunks come from here, not HDF5
+  const uint8_t* map = nullptr;  // the whole file mapped read-only (when mmap works)
+  size_t map_size = 0;
 
   SlideHeader header;
   MosaicGeometry geometry;
@@ -97,10 +99,11 @@ struct Hdf5Slide::Impl {
   Status load_index();  // rebuilds index and chunk maps from the tables
   Status write_blocks(const TileKey& key, int64_t slot, const std::vector<std::vector<uint8_t>>& blocks,
                       const std::vector<uint64_t>& sums);
-  // Reads a chunk's stored bytes into *bytes (reusing its capacity); takes
-  // h5_mu itself when it must enter HDF5.
-  Status fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry, const ChunkKey& key,
-                     std::vector<uint8_t>* bytes) const;
+  // A chunk's stored bytes: a view into the mapped file, or into *scratch
+  // (reusing its capacity) after pread or H5Dread_chunk. Takes h5_mu itself
+  // when it must enter HDF5.
+  Result<std::span<const uint8_t>> fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry,
+                                               const ChunkKey& key, std::vector<uint8_t>* scratch) const;
   // Finds the level, slot and chunk records of a stored plane.
   struct Located {
     const Level* level = nullptr;

@@ -204,8 +204,9 @@ Status Hdf5Slide::write_stored(const StoredTile& tile) {
   return m.write_blocks(key, slot, blocks, sums);
 }
 
-Status Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset, ChunkEntry entry,
-                                   const ChunkKey& key, std::vector<uint8_t>* bytes) const {
+Result<std::span<const uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset,
+                                                             ChunkEntry entry, const ChunkKey& key,
+                                                             std::vector<uint8_t>* bytes) const {
   if (fd >= 0) {
     uint64_t addr = entry.address;
     if (addr == ChunkEntry::kUnknownAddress) {
@@ -229,6 +230,12 @@ Status Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>&
       auto it = const_cast<Impl*>(this)->chunks.find(key);
       if (it != chunks.end()) it->second.address = addr;
     }
+    if (map != nullptr) {
+      if (addr > map_size || entry.stored_bytes > map_size - addr) {
+        return Status::corruption("chunk at byte " + std::to_string(addr) + " lies beyond the end of the file (truncated?)");
+      }
+      return std::span<const uint8_t>(map + addr, entry.stored_bytes);
+    }
     bytes->resize(entry.stored_bytes);
     size_t done = 0;
     while (done < bytes->size()) {
@@ -237,7 +244,7 @@ Status Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>&
       if (n <= 0) return Status::io_error(std::string("read chunk: ") + (n == 0 ? "file is truncated" : strerror(errno)));
       done += size_t(n);
     }
-    return Status();
+    return std::span<const uint8_t>(*bytes);
   }
   std::lock_guard lock(h5_mu);
   hsize_t size = 0;
@@ -251,7 +258,7 @@ Status Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>&
   if (H5Dread_chunk(lv.dset.get(), H5P_DEFAULT, offset.data(), &mask, bytes->data()) < 0) {
     return h5::error("read chunk");
   }
-  return Status();
+  return std::span<const uint8_t>(*bytes);
 }
 
 Result<Hdf5Slide::Impl::Located> Hdf5Slide::Impl::locate(const TileKey& key) const {
@@ -291,9 +298,10 @@ Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   for (int32_t b = 0; b < shape.blocks(); ++b) {
     auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
     ChunkBlock blk;
-    Status st = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
-                              &blk.bytes);
-    if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
+    auto got = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
+                             &blk.bytes);
+    if (!got.ok()) return got.status().with_context(m.where(key) + " block " + std::to_string(b));
+    if (got->data() != blk.bytes.data()) blk.bytes.assign(got->begin(), got->end());
     blk.y = (b / shape.blocks_x()) * shape.chunk_h;
     blk.x = (b % shape.blocks_x()) * shape.chunk_w;
     blk.height = shape.chunk_h;
@@ -323,12 +331,13 @@ Status Hdf5Slide::read_into(const TileKey& key, std::span<uint16_t> out) const {
   const bool whole = shape.blocks() == 1;
   for (int32_t b = 0; b < shape.blocks(); ++b) {
     auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
-    Status st = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
-                              &bytes);
-    if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
-    if (chunk_checksum(bytes) != loc.entries[size_t(b)].checksum) {
+    auto got = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
+                             &bytes);
+    if (!got.ok()) return got.status().with_context(m.where(key) + " block " + std::to_string(b));
+    const std::span<const uint8_t> stored = *got;
+    if (chunk_checksum(stored) != loc.entries[size_t(b)].checksum) {
       return Status::corruption(m.where(key) + " block " + std::to_string(b) + ": checksum mismatch in stored chunk of " +
-                                std::to_string(bytes.size()) + " bytes");
+                                std::to_string(stored.size()) + " bytes");
     }
     std::span<uint8_t> dst;
     if (whole) {
@@ -337,7 +346,7 @@ Status Hdf5Slide::read_into(const TileKey& key, std::span<uint16_t> out) const {
       scratch.resize(size_t(shape.chunk_h) * size_t(shape.chunk_w) * 2);
       dst = scratch;
     }
-    st = decode_chunk(m.codec, bytes, dst);
+    Status st = decode_chunk(m.codec, stored, dst);
     if (!st.ok()) return st.with_context(m.where(key) + " block " + std::to_string(b));
     if (!whole) {
       const int32_t y0 = (b / shape.blocks_x()) * shape.chunk_h, x0 = (b % shape.blocks_x()) * shape.chunk_w;
