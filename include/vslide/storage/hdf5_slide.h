@@ -4,7 +4,7 @@
 // from many threads: HDF5 (built thread-safe, one global lock) is entered only
 // to fetch a chunk's stored bytes with H5Dread_chunk, or, for a finished file,
 // only once per chunk to learn its file address, after which chunks are read
-// with pread and never enter HDF5 again. Decoding always runs in the calling
+// from a read-only mapping of the file and never enter HDF5 again. Decoding always runs in the calling
 // thread, so N threads decode N tiles at once. No HDF5 filter plugin is needed
 // to read: vslide decodes Blosc and gzip itself.
 //
