@@ -12,10 +12,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "command.h"
@@ -39,7 +38,9 @@ namespace {
 using namespace vslide::view;
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -76,8 +77,8 @@ Status prepare_slide(const std::string& path, bool fresh, bool quiet, int thread
   if (!have) {
     CreateOptions opt;
     opt.overwrite = true;
-    VSLIDE_ASSIGN_OR_RETURN(auto slide, Hdf5Slide::create(path, scanner.header(), scanner.geometry(),
-                                                          scanner.channels(), opt));
+    VSLIDE_ASSIGN_OR_RETURN(
+        auto slide, Hdf5Slide::create(path, scanner.header(), scanner.geometry(), scanner.channels(), opt));
     const auto& fields = scanner.fields();
     for (const auto& f : fields) VSLIDE_RETURN_IF_ERROR(slide->write_field(f));
     ProgressBar bar("bench slide", fields.size() * size_t(config.channels), !quiet);
@@ -123,8 +124,8 @@ struct SceneResult {
 };
 
 // One cold frame: fresh view (empty tile cache), empty texture cache.
-Status cold_frame(const SlideSource& slide, GlRenderer& gl, const Viewport& v, bool stored_levels, SceneResult* r,
-                  bool baseline) {
+Status cold_frame(const SlideSource& slide, GlRenderer& gl, const Viewport& v, bool stored_levels,
+                  SceneResult* r, bool baseline) {
   ViewOptions vo;
   vo.use_stored_levels = stored_levels;
   vo.use_overview = stored_levels;
@@ -181,14 +182,16 @@ int bench_render(int argc, char** argv) {
   std::string path = "/tmp/vslide-bench-render.h5";
   bool json = false, fresh = false, no_baseline = false;
   int runs = 3, pan_frames = 120, prepare_threads = 2;
-  ArgParser p("vslide bench render [--slide PATH] [--fresh] [--runs N] [--pan-frames N] [--json]",
-              "The paper's viewer scenes on a synthetic 19x22-tile, 4-colour slide of 1392x1040 tiles: cold and warm "
-              "frame times, loads, bytes, and FPS over a scripted pan; baseline: the same frames computed from "
-              "full-resolution tiles.");
-  p.option("--slide", "PATH", "bench slide, created (about 2.4 GB) when absent (default /tmp/vslide-bench-render.h5)",
-           &path);
+  ArgParser p(
+      "vslide bench render [--slide PATH] [--fresh] [--runs N] [--pan-frames N] [--json]",
+      "The paper's viewer scenes on a synthetic 19x22-tile, 4-colour slide of 1392x1040 tiles: cold and warm "
+      "frame times, loads, bytes, and FPS over a scripted pan; baseline: the same frames computed from "
+      "full-resolution tiles.");
+  p.option("--slide", "PATH",
+           "bench slide, created (about 2.4 GB) when absent (default /tmp/vslide-bench-render.h5)", &path);
   p.flag("--fresh", "rewrite the bench slide even if present", &fresh);
-  p.option("--prepare-threads", "N", "threads writing the bench slide and its pyramid (default 2)", &prepare_threads);
+  p.option("--prepare-threads", "N", "threads writing the bench slide and its pyramid (default 2)",
+           &prepare_threads);
   p.option("--runs", "N", "cold runs per scene; medians are reported (default 3)", &runs);
   p.option("--pan-frames", "N", "frames in the scripted pan (default 120)", &pan_frames);
   p.flag("--no-baseline", "skip the (slow) raw-tile baseline", &no_baseline);
@@ -313,66 +316,79 @@ int bench_render(int argc, char** argv) {
   }
 
   nlohmann::json j;
-  j["machine"] = {{"gl_renderer", (*ctx)->renderer()}, {"gl_version", (*ctx)->version()},
-                  {"egl_platform", (*ctx)->platform()}, {"cpu_threads", std::thread::hardware_concurrency()}};
-  j["slide"] = {{"path", path}, {"tiles", slide.index()->field_count()}, {"tile", {g.tile_width, g.tile_height}},
+  j["machine"] = {{"gl_renderer", (*ctx)->renderer()},
+                  {"gl_version", (*ctx)->version()},
+                  {"egl_platform", (*ctx)->platform()},
+                  {"cpu_threads", std::thread::hardware_concurrency()}};
+  j["slide"] = {{"path", path},
+                {"tiles", slide.index()->field_count()},
+                {"tile", {g.tile_width, g.tile_height}},
                 {"channels", g.channels}};
   for (size_t i = 0; i < results.size(); ++i) {
     const SceneResult& r = results[i];
     const Scene& sc = scenes[i];
-    j["scenes"].push_back({{"name", r.name},
-                           {"viewport", {r.width, r.height}},
-                           {"tiles", r.tiles},
-                           {"planes", r.planes},
-                           {"level", r.level},
-                           {"cold_ms", r.cold_ms},
-                           {"cold_load_ms", r.cold_load_ms},
-                           {"cold_draw_ms", r.cold_draw_ms},
-                           {"warm_ms", r.warm_ms},
-                           {"warm_draw_ms", r.warm_draw_ms},
-                           {"warm_readback_ms", r.warm_readback_ms},
-                           {"planes_loaded", r.planes_loaded},
-                           {"bytes_decoded", r.bytes_decoded},
-                           {"bytes_stored", r.bytes_stored},
-                           {"textures_uploaded", r.textures_uploaded},
-                           {"bytes_uploaded", r.bytes_uploaded},
-                           {"baseline_from_raw_cold_ms", r.baseline_cold_ms},
-                           {"baseline_bytes_decoded", r.baseline_bytes_decoded},
-                           {"speedup_vs_baseline", r.baseline_cold_ms / r.cold_ms},
-                           {"paper_ms", sc.paper_ms},
-                           {"speedup_vs_paper", sc.paper_ms / r.cold_ms},
-                           {"target_cold_ms", sc.target_cold_ms},
-                           {"target_warm_ms", sc.target_warm_ms},
-                           {"meets_targets", r.cold_ms <= sc.target_cold_ms &&
-                                                 (sc.target_warm_ms == 0 || r.warm_ms <= sc.target_warm_ms)}});
+    j["scenes"].push_back(
+        {{"name", r.name},
+         {"viewport", {r.width, r.height}},
+         {"tiles", r.tiles},
+         {"planes", r.planes},
+         {"level", r.level},
+         {"cold_ms", r.cold_ms},
+         {"cold_load_ms", r.cold_load_ms},
+         {"cold_draw_ms", r.cold_draw_ms},
+         {"warm_ms", r.warm_ms},
+         {"warm_draw_ms", r.warm_draw_ms},
+         {"warm_readback_ms", r.warm_readback_ms},
+         {"planes_loaded", r.planes_loaded},
+         {"bytes_decoded", r.bytes_decoded},
+         {"bytes_stored", r.bytes_stored},
+         {"textures_uploaded", r.textures_uploaded},
+         {"bytes_uploaded", r.bytes_uploaded},
+         {"baseline_from_raw_cold_ms", r.baseline_cold_ms},
+         {"baseline_bytes_decoded", r.baseline_bytes_decoded},
+         {"speedup_vs_baseline", r.baseline_cold_ms / r.cold_ms},
+         {"paper_ms", sc.paper_ms},
+         {"speedup_vs_paper", sc.paper_ms / r.cold_ms},
+         {"target_cold_ms", sc.target_cold_ms},
+         {"target_warm_ms", sc.target_warm_ms},
+         {"meets_targets",
+          r.cold_ms <= sc.target_cold_ms && (sc.target_warm_ms == 0 || r.warm_ms <= sc.target_warm_ms)}});
   }
-  j["pan"] = {{"frames", pan_frames}, {"viewport", {1920, 1080}}, {"zoom", 1.0 / 8}, {"fps", pan_fps},
+  j["pan"] = {{"frames", pan_frames},
+              {"viewport", {1920, 1080}},
+              {"zoom", 1.0 / 8},
+              {"fps", pan_fps},
               {"complete_fraction", pan_complete_fraction}};
   if (json) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::printf("bench render: %s (%s), slide %zu tiles of %dx%d, %d colours\n", (*ctx)->renderer().c_str(),
-              (*ctx)->platform().c_str(), slide.index()->field_count(), g.tile_width, g.tile_height, g.channels);
+              (*ctx)->platform().c_str(), slide.index()->field_count(), g.tile_width, g.tile_height,
+              g.channels);
   for (size_t i = 0; i < results.size(); ++i) {
     const SceneResult& r = results[i];
     const Scene& sc = scenes[i];
-    std::printf("%s: viewport %dx%d, %zu tiles, %zu planes at layer %d (factor %d)\n", r.name.c_str(), r.width,
-                r.height, r.tiles, r.planes, r.level, 1 << r.level);
-    std::printf("  cold %.1f ms (load %.1f + draw/read-back %.1f), warm %.1f ms (draw %.1f, read-back %.1f)"
-                "  [targets: cold <= %.0f%s]\n",
-                r.cold_ms, r.cold_load_ms, r.cold_draw_ms, r.warm_ms, r.warm_draw_ms, r.warm_readback_ms,
-                sc.target_cold_ms,
-                sc.target_warm_ms > 0 ? (", warm <= " + std::to_string(int(sc.target_warm_ms))).c_str() : "");
-    std::printf("  loaded %llu planes: %.1f MB decoded from %.1f MB stored; %llu textures, %.1f MB uploaded\n",
-                (unsigned long long)r.planes_loaded, r.bytes_decoded / 1e6, r.bytes_stored / 1e6,
-                (unsigned long long)r.textures_uploaded, r.bytes_uploaded / 1e6);
-    std::printf("  baseline (layers computed from raw tiles): cold %.1f ms, %.1f MB decoded -> %.1fx faster\n",
-                r.baseline_cold_ms, r.baseline_bytes_decoded / 1e6, r.baseline_cold_ms / r.cold_ms);
+    std::printf("%s: viewport %dx%d, %zu tiles, %zu planes at layer %d (factor %d)\n", r.name.c_str(),
+                r.width, r.height, r.tiles, r.planes, r.level, 1 << r.level);
+    std::printf(
+        "  cold %.1f ms (load %.1f + draw/read-back %.1f), warm %.1f ms (draw %.1f, read-back %.1f)"
+        "  [targets: cold <= %.0f%s]\n",
+        r.cold_ms, r.cold_load_ms, r.cold_draw_ms, r.warm_ms, r.warm_draw_ms, r.warm_readback_ms,
+        sc.target_cold_ms,
+        sc.target_warm_ms > 0 ? (", warm <= " + std::to_string(int(sc.target_warm_ms))).c_str() : "");
+    std::printf(
+        "  loaded %llu planes: %.1f MB decoded from %.1f MB stored; %llu textures, %.1f MB uploaded\n",
+        (unsigned long long)r.planes_loaded, r.bytes_decoded / 1e6, r.bytes_stored / 1e6,
+        (unsigned long long)r.textures_uploaded, r.bytes_uploaded / 1e6);
+    std::printf(
+        "  baseline (layers computed from raw tiles): cold %.1f ms, %.1f MB decoded -> %.1fx faster\n",
+        r.baseline_cold_ms, r.baseline_bytes_decoded / 1e6, r.baseline_cold_ms / r.cold_ms);
     std::printf("  paper: %.0f ms -> %.1fx faster\n", sc.paper_ms, sc.paper_ms / r.cold_ms);
   }
-  std::printf("pan: %d frames of 1920x1080 at zoom 1/8 from cold caches: %.1f FPS, %.0f%% of frames complete\n",
-              pan_frames, pan_fps, pan_complete_fraction * 100);
+  std::printf(
+      "pan: %d frames of 1920x1080 at zoom 1/8 from cold caches: %.1f FPS, %.0f%% of frames complete\n",
+      pan_frames, pan_fps, pan_complete_fraction * 100);
   return 0;
 }
 

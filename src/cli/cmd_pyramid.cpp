@@ -8,11 +8,10 @@
 #include <cmath>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "command.h"
@@ -52,7 +51,8 @@ struct WorkItem {
 
 // The plane at `level` for the overview: a stored level as close below as
 // possible, downsampled the rest of the way.
-Result<Image16> plane_at(const Hdf5Slide& slide, TileKey key, int32_t level, const std::vector<int32_t>& stored) {
+Result<Image16> plane_at(const Hdf5Slide& slide, TileKey key, int32_t level,
+                         const std::vector<int32_t>& stored) {
   int32_t from = 0;
   for (int32_t l : stored) {
     if (l <= level) from = l;
@@ -94,7 +94,8 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
       }
     }
   }
-  if (items.empty()) return Status::failed_precondition(slide.describe() + ": the slide has no stored planes");
+  if (items.empty())
+    return Status::failed_precondition(slide.describe() + ": the slide has no stored planes");
   out->planes = items.size();
 
   std::atomic<size_t> next{0}, done{0}, written{0}, skipped{0};
@@ -169,8 +170,8 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
     }
     const int ow = int(std::ceil((x1 - x0) / um_per_px)), oh = int(std::ceil((y1 - y0) / um_per_px));
     if (ow <= 0 || oh <= 0 || double(ow) * oh > 1e9) {
-      return Status::invalid_argument(slide.describe() + ": cannot size an overview of " + std::to_string(ow) + "x" +
-                                      std::to_string(oh));
+      return Status::invalid_argument(slide.describe() + ": cannot size an overview of " +
+                                      std::to_string(ow) + "x" + std::to_string(oh));
     }
     for (int32_t c = 0; c < g.channels; ++c) {
       if (!force && slide.read_overview(c).ok()) continue;
@@ -182,8 +183,8 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
       ov.um_per_px = um_per_px;
       for (const auto& e : index->entries()) {
         if (!index->has_plane(e.field.row, e.field.col, g.plane_index(c, 0, 0))) continue;
-        VSLIDE_ASSIGN_OR_RETURN(Image16 img,
-                                plane_at(slide, TileKey{e.field.row, e.field.col, c, 0, 0, 0}, olevel, stored));
+        VSLIDE_ASSIGN_OR_RETURN(
+            Image16 img, plane_at(slide, TileKey{e.field.row, e.field.col, c, 0, 0, 0}, olevel, stored));
         const int ox = int(std::lround((e.field.stage_x_um - x0) / um_per_px));
         const int oy = int(std::lround((e.field.stage_y_um - y0) / um_per_px));
         for (int y = 0; y < img.height(); ++y) {
@@ -212,14 +213,16 @@ int run_pyramid(int argc, char** argv) {
               "interruption.");
   p.positional("SLIDE", "slide file (HDF5)", &path);
   p.option("--factors", "F,F,...", "downsampling factors, powers of two (default 2,4,8,16,32)", &factors);
-  p.option("--overview", "F", "overview image downsampled by F (power of two; 0 = none; default 64)", &overview);
+  p.option("--overview", "F", "overview image downsampled by F (power of two; 0 = none; default 64)",
+           &overview);
   p.option("--threads", "N", "worker threads (default 2)", &threads);
   p.flag("--force", "recompute planes and overviews already stored", &force);
   p.flag("--json", "print a JSON summary", &json);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   std::set<int32_t> levels;
   if (!parse_factors(factors, &levels)) {
-    return p.usage_error("--factors must list powers of two from 2 to 32768, e.g. 2,4,8,16,32; got '" + factors + "'");
+    return p.usage_error("--factors must list powers of two from 2 to 32768, e.g. 2,4,8,16,32; got '" +
+                         factors + "'");
   }
   if (overview != 0 && (overview < 2 || (overview & (overview - 1)) != 0)) {
     return p.usage_error("--overview must be 0 or a power of two >= 2");
@@ -240,8 +243,8 @@ int run_pyramid(int argc, char** argv) {
   std::vector<int> fs;
   for (int32_t l : levels) fs.push_back(1 << l);
   if (json) {
-    std::cout << nlohmann::json{{"slide", path},          {"factors", fs},           {"planes", r.planes},
-                                {"written", r.written},   {"skipped", r.skipped},     {"overviews", r.overviews},
+    std::cout << nlohmann::json{{"slide", path},        {"factors", fs},        {"planes", r.planes},
+                                {"written", r.written}, {"skipped", r.skipped}, {"overviews", r.overviews},
                                 {"seconds", secs}}
                      .dump(2)
               << "\n";
@@ -249,7 +252,8 @@ int run_pyramid(int argc, char** argv) {
     std::cout << path << ": zoom layers";
     for (int f : fs) std::cout << " " << f;
     std::cout << ": " << r.written << " planes written, " << r.skipped << " of " << r.planes
-              << " source planes already complete; " << r.overviews << " overview(s) written; " << secs << " s\n";
+              << " source planes already complete; " << r.overviews << " overview(s) written; " << secs
+              << " s\n";
   }
   return 0;
 }
@@ -257,4 +261,5 @@ int run_pyramid(int argc, char** argv) {
 }  // namespace
 }  // namespace vslide::cli
 
-VSLIDE_COMMAND("pyramid", "store zoom layers and an overview in a slide (resumable)", vslide::cli::run_pyramid);
+VSLIDE_COMMAND("pyramid", "store zoom layers and an overview in a slide (resumable)",
+               vslide::cli::run_pyramid);

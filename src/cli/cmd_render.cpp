@@ -4,9 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "args.h"
 #include "command.h"
@@ -65,11 +64,12 @@ int run_render(int argc, char** argv) {
   double zoom = 0;
   bool fit = false, auto_contrast = false, stats = false, cpu = false, json = false;
   int threads = 2;
-  ArgParser p("vslide render SLIDE --out view.png [--size WxH] [--center-um X,Y --zoom Z | --region-um X0,Y0,X1,Y1 | "
-              "--fit] [--channels 0,2] [--color C=#rrggbb ...] [--contrast C=LOW:HIGH ... | --auto-contrast] "
-              "[--gamma C=G ...] [--layer auto|raw|2|4|8|16] [--overlay tile-outlines|detections:NAME] [--stats]",
-              "Renders a view of a slide (file or tcp:// URL) to a PNG on the GPU (EGL, headless), waiting until "
-              "every tile is drawn at the zoom layer the magnification needs.");
+  ArgParser p(
+      "vslide render SLIDE --out view.png [--size WxH] [--center-um X,Y --zoom Z | --region-um X0,Y0,X1,Y1 | "
+      "--fit] [--channels 0,2] [--color C=#rrggbb ...] [--contrast C=LOW:HIGH ... | --auto-contrast] "
+      "[--gamma C=G ...] [--layer auto|raw|2|4|8|16] [--overlay tile-outlines|detections:NAME] [--stats]",
+      "Renders a view of a slide (file or tcp:// URL) to a PNG on the GPU (EGL, headless), waiting until "
+      "every tile is drawn at the zoom layer the magnification needs.");
   p.positional("SLIDE", "slide file or tcp:// URL", &slide_path);
   p.option("--out", "PNG", "output PNG file (required)", &out);
   p.option("--size", "WxH", "output size in pixels (default 1920x1080)", &size);
@@ -79,10 +79,13 @@ int run_render(int argc, char** argv) {
   p.flag("--fit", "show the whole slide (the default)", &fit);
   p.option("--channels", "C,C,...", "channels to display (default: all)", &channels);
   p.multi("--color", "C=#rrggbb", "display colour of channel C (default: the channel table)", &colors);
-  p.multi("--contrast", "C=LOW:HIGH", "contrast window of channel C (default: the channel table)", &contrasts);
-  p.flag("--auto-contrast", "contrast windows from the visible tiles' histograms (0.5% and 99.5%)", &auto_contrast);
+  p.multi("--contrast", "C=LOW:HIGH", "contrast window of channel C (default: the channel table)",
+          &contrasts);
+  p.flag("--auto-contrast", "contrast windows from the visible tiles' histograms (0.5% and 99.5%)",
+         &auto_contrast);
   p.multi("--gamma", "C=G", "gamma of channel C (value^G after the window)", &gammas);
-  p.option("--layer", "auto|raw|F", "zoom layer: auto, raw, or a downsampling factor 2, 4, 8, 16, ...", &layer);
+  p.option("--layer", "auto|raw|F", "zoom layer: auto, raw, or a downsampling factor 2, 4, 8, 16, ...",
+           &layer);
   p.multi("--overlay", "KIND", "tile-outlines or detections:NAME (repeatable)", &overlays);
   p.option("--threads", "N", "loader threads (default 2)", &threads);
   p.flag("--cpu", "use the CPU reference renderer instead of OpenGL", &cpu);
@@ -96,7 +99,8 @@ int run_render(int argc, char** argv) {
     return p.usage_error("choose one of --center-um/--zoom, --region-um and --fit");
   }
   if (!center.empty() && !(zoom > 0)) return p.usage_error("--center-um needs --zoom Z with Z > 0");
-  if (auto_contrast && !contrasts.empty()) return p.usage_error("--contrast and --auto-contrast exclude each other");
+  if (auto_contrast && !contrasts.empty())
+    return p.usage_error("--contrast and --auto-contrast exclude each other");
 
   const auto t_start = std::chrono::steady_clock::now();
   auto slide = open_slide(slide_path);
@@ -129,7 +133,8 @@ int run_render(int argc, char** argv) {
   for (const auto& text : colors) {
     int c;
     std::string v;
-    if (!split_assignment(text, &c, &v)) return p.usage_error("--color expects C=#rrggbb, got '" + text + "'");
+    if (!split_assignment(text, &c, &v))
+      return p.usage_error("--color expects C=#rrggbb, got '" + text + "'");
     ChannelDisplay* d = channel_slot(c, "--color");
     if (!d) return 1;
     auto rgb = parse_rgb(v);
@@ -140,9 +145,11 @@ int run_render(int argc, char** argv) {
     int c;
     std::string v;
     std::vector<double> lohi;
-    if (!split_assignment(text, &c, &v)) return p.usage_error("--contrast expects C=LOW:HIGH, got '" + text + "'");
+    if (!split_assignment(text, &c, &v))
+      return p.usage_error("--contrast expects C=LOW:HIGH, got '" + text + "'");
     std::replace(v.begin(), v.end(), ':', ',');
-    if (!parse_doubles(v, 2, &lohi)) return p.usage_error("--contrast expects C=LOW:HIGH, got '" + text + "'");
+    if (!parse_doubles(v, 2, &lohi))
+      return p.usage_error("--contrast expects C=LOW:HIGH, got '" + text + "'");
     ChannelDisplay* d = channel_slot(c, "--contrast");
     if (!d) return 1;
     d->low = float(lohi[0]);
@@ -171,7 +178,8 @@ int run_render(int argc, char** argv) {
   } else if (layer != "auto") {
     int f;
     if (!parse_int(layer, &f) || f < 1 || (f & (f - 1)) != 0) {
-      return p.usage_error("--layer must be auto, raw or a power-of-two factor (2, 4, 8, 16, ...), got '" + layer + "'");
+      return p.usage_error("--layer must be auto, raw or a power-of-two factor (2, 4, 8, 16, ...), got '" +
+                           layer + "'");
     }
     level = int32_t(std::lround(std::log2(f)));
   }
@@ -228,14 +236,16 @@ int run_render(int argc, char** argv) {
   auto plan = view.plan_complete(viewport, &info);
   if (!plan.ok()) return fail(plan.status().message());
   for (const auto& w : info.warnings) std::cerr << "vslide render: warning: " << w << "\n";
-  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
 
   const auto t_draw = std::chrono::steady_clock::now();
   Result<RgbImage> image = cpu ? render_cpu(*plan) : renderer->render(*plan);
   GlFrameStats gl_stats;
   if (renderer) gl_stats = renderer->last_frame();
   if (!image.ok()) return fail(image.status().message());
-  const double draw_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_draw).count();
+  const double draw_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_draw).count();
   if (Status s = write_png(out, *image); !s.ok()) return fail(s.message());
 
   if (stats || json) {
@@ -272,14 +282,16 @@ int run_render(int argc, char** argv) {
                   viewport.zoom, info.level, 1 << info.level, info.overview_only ? " from the overview" : "",
                   renderer_name.c_str());
       std::printf("  view %s\n", r.to_string().c_str());
-      std::printf("  tiles %zu, planes %zu, placeholders %zu; loaded %llu planes (%llu computed), %.1f MB decoded\n",
-                  info.tiles_visible, info.planes_needed, info.placeholders, (unsigned long long)ls.planes_loaded,
-                  (unsigned long long)ls.planes_computed, double(ls.bytes_decoded) / 1e6);
+      std::printf(
+          "  tiles %zu, planes %zu, placeholders %zu; loaded %llu planes (%llu computed), %.1f MB decoded\n",
+          info.tiles_visible, info.planes_needed, info.placeholders, (unsigned long long)ls.planes_loaded,
+          (unsigned long long)ls.planes_computed, double(ls.bytes_decoded) / 1e6);
       std::printf("  tile cache hits %llu misses %llu; textures uploaded %llu (%.1f MB)\n",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
                   (unsigned long long)gl_stats.textures_uploaded, double(gl_stats.bytes_uploaded) / 1e6);
-      std::printf("  open+GL start+load %.1f ms, render+read-back %.1f ms (upload %.1f, draw %.1f, read-back %.1f)\n",
-                  load_ms, draw_ms, gl_stats.upload_ms, gl_stats.draw_ms, gl_stats.readback_ms);
+      std::printf(
+          "  open+GL start+load %.1f ms, render+read-back %.1f ms (upload %.1f, draw %.1f, read-back %.1f)\n",
+          load_ms, draw_ms, gl_stats.upload_ms, gl_stats.draw_ms, gl_stats.readback_ms);
     }
   }
   return 0;

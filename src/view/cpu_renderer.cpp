@@ -19,8 +19,8 @@ DrawTransform draw_transform(const Viewport& viewport, double x_um, double y_um,
 std::array<float, 4> screen_rect(const Viewport& viewport, const RectUm& rect) {
   const RectUm view = viewport.rect_um();
   const double ppu = viewport.px_per_um();
-  return {float((rect.x0 - view.x0) * ppu), float((rect.y0 - view.y0) * ppu), float((rect.x1 - view.x0) * ppu),
-          float((rect.y1 - view.y0) * ppu)};
+  return {float((rect.x0 - view.x0) * ppu), float((rect.y0 - view.y0) * ppu),
+          float((rect.x1 - view.x0) * ppu), float((rect.y1 - view.y0) * ppu)};
 }
 
 std::array<float, 3> placeholder_rgb(const OverlayStyle& style, int x, int y) {
@@ -35,8 +35,8 @@ Status validate_plan(const FramePlan& plan) {
   VSLIDE_RETURN_IF_ERROR(plan.display.validate(1 << 30));
   for (const auto& d : plan.tiles) {
     if (d.planes.size() != plan.display.channels.size()) {
-      return Status::invalid_argument("tile (" + std::to_string(d.row) + "," + std::to_string(d.col) + "): " +
-                                      std::to_string(d.planes.size()) + " planes for " +
+      return Status::invalid_argument("tile (" + std::to_string(d.row) + "," + std::to_string(d.col) +
+                                      "): " + std::to_string(d.planes.size()) + " planes for " +
                                       std::to_string(plan.display.channels.size()) + " displayed channels");
     }
     if (d.width <= 0 || d.height <= 0 || !(d.um_per_texel > 0)) {
@@ -46,8 +46,9 @@ Status validate_plan(const FramePlan& plan) {
     for (const auto& p : d.planes) {
       if (p.image && (p.image->width() != d.width || p.image->height() != d.height)) {
         return Status::invalid_argument("tile " + p.key.to_string() + ": plane is " +
-                                        std::to_string(p.image->width()) + "x" + std::to_string(p.image->height()) +
-                                        ", draw expects " + std::to_string(d.width) + "x" + std::to_string(d.height));
+                                        std::to_string(p.image->width()) + "x" +
+                                        std::to_string(p.image->height()) + ", draw expects " +
+                                        std::to_string(d.width) + "x" + std::to_string(d.height));
       }
     }
   }
@@ -131,8 +132,9 @@ Result<RgbImage> render_cpu(const FramePlan& plan) {
         const int x = int(fx), y = int(fy);
         const uint32_t v = label_at(x, y);
         if (v == 0) continue;
-        const bool edge = (x > 0 && label_at(x - 1, y) != v) || (x + 1 < lt.width && label_at(x + 1, y) != v) ||
-                          (y > 0 && label_at(x, y - 1) != v) || (y + 1 < lt.height && label_at(x, y + 1) != v);
+        const bool edge =
+            (x > 0 && label_at(x - 1, y) != v) || (x + 1 < lt.width && label_at(x + 1, y) != v) ||
+            (y > 0 && label_at(x, y - 1) != v) || (y + 1 < lt.height && label_at(x, y + 1) != v);
         const float a = edge ? 1.0f : plan.style.label_fill_alpha;
         uint8_t* o = out.at(px, py);
         const float c[3] = {lc.r, lc.g, lc.b};

@@ -103,7 +103,8 @@ Status apply_auto_contrast(DisplaySettings& settings, const std::vector<Histogra
   }
   for (size_t i = 0; i < histograms.size(); ++i) {
     if (histograms[i].total() == 0) {
-      return Status::failed_precondition("auto-contrast: channel " + std::to_string(settings.channels[i].channel) +
+      return Status::failed_precondition("auto-contrast: channel " +
+                                         std::to_string(settings.channels[i].channel) +
                                          " has no visible pixels to measure");
     }
     float lo = histograms[i].percentile(low_pct);

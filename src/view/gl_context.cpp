@@ -76,8 +76,10 @@ Result<std::unique_ptr<GlContext>> GlContext::create() {
     }
   }
   if (dpy == EGL_NO_DISPLAY) {
-    return Status::unavailable("no OpenGL: no EGL display (neither an NVIDIA EGL device nor Mesa's surfaceless "
-                               "platform) could be initialised; " + std::string(kInstallHint));
+    return Status::unavailable(
+        "no OpenGL: no EGL display (neither an NVIDIA EGL device nor Mesa's surfaceless "
+        "platform) could be initialised; " +
+        std::string(kInstallHint));
   }
   ctx->display_ = dpy;  // from here the destructor terminates it
 
@@ -93,8 +95,13 @@ Result<std::unique_ptr<GlContext>> GlContext::create() {
     config = EGL_NO_CONFIG_KHR;
   }
   for (EGLint minor : {6, 5, 3}) {
-    const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 4, EGL_CONTEXT_MINOR_VERSION, minor,
-                              EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL_NONE};
+    const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION,
+                              4,
+                              EGL_CONTEXT_MINOR_VERSION,
+                              minor,
+                              EGL_CONTEXT_OPENGL_PROFILE_MASK,
+                              EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
+                              EGL_NONE};
     EGLContext c = eglCreateContext(dpy, config, EGL_NO_CONTEXT, attribs);
     if (c != EGL_NO_CONTEXT) {
       ctx->context_ = c;
@@ -115,8 +122,8 @@ Result<std::unique_ptr<GlContext>> GlContext::create() {
 
 Status GlContext::make_current() {
   if (eglMakeCurrent(display_, EGL_NO_SURFACE, EGL_NO_SURFACE, context_) != EGL_TRUE) {
-    return Status::unavailable("EGL: cannot make the OpenGL context current (" + egl_error_name(eglGetError()) +
-                               ")");
+    return Status::unavailable("EGL: cannot make the OpenGL context current (" +
+                               egl_error_name(eglGetError()) + ")");
   }
   return Status();
 }

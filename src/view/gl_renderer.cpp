@@ -9,9 +9,9 @@
 #include <tuple>
 #include <vector>
 
-#include "vslide/view/cpu_renderer.h"
 #include "gl_texture_pool.h"
 #include "gl_util.h"
+#include "vslide/view/cpu_renderer.h"
 #include "vslide_view_shaders.h"
 
 namespace vslide::view {
@@ -82,7 +82,8 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
   glGenBuffers(1, &m.instances);
   glUseProgram(m.tile.id);
-  for (int i = 0; i < kChannelsPerPass; ++i) glUniform1i(m.tile.loc(("u_tex" + std::to_string(i)).c_str()), i);
+  for (int i = 0; i < kChannelsPerPass; ++i)
+    glUniform1i(m.tile.loc(("u_tex" + std::to_string(i)).c_str()), i);
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
     return Status::internal("GL: set-up failed with error " + std::to_string(e));
   }
@@ -125,7 +126,6 @@ void GlRenderer::clear_textures() {
   impl_->pool.commit_releases();
 }
 
-
 Status GlRenderer::draw(const FramePlan& plan) {
   VSLIDE_RETURN_IF_ERROR(validate_plan(plan));
   Impl& m = *impl_;
@@ -164,8 +164,9 @@ Status GlRenderer::draw(const FramePlan& plan) {
     const Image16* image;
   };
   std::vector<DeferredUpload> deferred;  // tile planes, uploaded in runs of layers
-  auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal, GLenum type,
-                         int w, int h, const void* data, size_t bytes, const Image16* defer) -> TexSlot {
+  auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal,
+                         GLenum type, int w, int h, const void* data, size_t bytes,
+                         const Image16* defer) -> TexSlot {
     if (auto t = m.textures.get(key); t && t->source.lock() == source) return t->slot;
     const auto t0 = Clock::now();
     const TexSlot slot = m.pool.allocate(internal, w, h);
@@ -174,7 +175,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     } else {
       m.pool.upload(slot, type, data);
     }
-    if (!m.textures.put(key, Impl::CachedTexture{slot, source}, bytes)) m.pool.release(slot);  // larger than the cache
+    if (!m.textures.put(key, Impl::CachedTexture{slot, source}, bytes))
+      m.pool.release(slot);  // larger than the cache
     ++stats_.textures_uploaded;
     stats_.bytes_uploaded += bytes;
     upload_ms += ms_since(t0);
@@ -255,7 +257,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     if (batch.empty()) return;
     for (int i = 0; i < kChannelsPerPass; ++i) {
       glActiveTexture(GLenum(GL_TEXTURE0 + i));
-      glBindTexture(GL_TEXTURE_2D_ARRAY, batch_chunks[i] >= 0 ? m.pool.texture(batch_chunks[i]) : m.zero_array);
+      glBindTexture(GL_TEXTURE_2D_ARRAY,
+                    batch_chunks[i] >= 0 ? m.pool.texture(batch_chunks[i]) : m.zero_array);
     }
     if (multipass) {
       if (batch_group == 0) {
@@ -293,8 +296,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
         continue;
       }
       const Image16& img = *p.image;
-      slots.push_back(texture_for(p.key, p.image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(), img.data(),
-                                  img.byte_size(), &img));
+      slots.push_back(texture_for(p.key, p.image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(),
+                                  img.data(), img.byte_size(), &img));
     }
   }
   upload_deferred();
@@ -303,8 +306,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
     for (int g = 0; g < (d.placeholder ? 1 : groups); ++g) {
       TileInstance inst{};
-      quad(t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale, t.origin_y + float(d.height) * t.scale,
-           inst.rect);
+      quad(t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale,
+           t.origin_y + float(d.height) * t.scale, inst.rect);
       inst.xform[0] = t.origin_x;
       inst.xform[1] = t.origin_y;
       inst.xform[2] = t.inv_scale;
@@ -356,7 +359,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ZERO, GL_ONE);
     glUniform2f(lp.loc("u_viewport"), float(vw), float(vh));
     glUniform1f(lp.loc("u_height"), float(vh));
-    glUniform3f(lp.loc("u_color"), plan.style.label_color.r, plan.style.label_color.g, plan.style.label_color.b);
+    glUniform3f(lp.loc("u_color"), plan.style.label_color.r, plan.style.label_color.g,
+                plan.style.label_color.b);
     glUniform1f(lp.loc("u_fill_alpha"), plan.style.label_fill_alpha);
     glUniform1i(lp.loc("u_labels"), 0);
     const GLint r_layer = lp.loc("u_layer");
@@ -365,8 +369,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     for (const LabelDraw& l : plan.labels) {
       const LabelTile& lt = *l.labels;
       const DrawTransform t = draw_transform(plan.viewport, l.x_um, l.y_um, l.um_per_texel);
-      const TexSlot slot =
-          texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height, lt.labels.data(), lt.labels.size() * 4, nullptr);
+      const TexSlot slot = texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height,
+                                       lt.labels.data(), lt.labels.size() * 4, nullptr);
       glActiveTexture(GL_TEXTURE0);
       glBindTexture(GL_TEXTURE_2D_ARRAY, m.pool.texture(slot.chunk));
       glUniform1i(r_layer, slot.layer);

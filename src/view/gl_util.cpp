@@ -71,9 +71,9 @@ Status make_target(GLuint* fbo, GLuint* tex, GLenum format, int w, int h, const 
 void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh) {
   auto cx = [&](float v) { return std::clamp(v, -2.0f, float(vw) + 2.0f); };
   auto cy = [&](float v) { return std::clamp(v, -2.0f, float(vh) + 2.0f); };
-  glUniform4f(loc, cx(std::floor(x0) - 1), cy(std::floor(y0) - 1), cx(std::ceil(x1) + 1), cy(std::ceil(y1) + 1));
+  glUniform4f(loc, cx(std::floor(x0) - 1), cy(std::floor(y0) - 1), cx(std::ceil(x1) + 1),
+              cy(std::ceil(y1) + 1));
 }
-
 
 Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h) {
   std::vector<uint8_t> rgba(size_t(w) * size_t(h) * 4);

@@ -45,7 +45,8 @@ void SlideView::rebuild_tree() {
     for (const auto& e : index_->entries()) {
       if (std::none_of(e.planes.begin(), e.planes.end(), [](bool b) { return b; })) continue;
       const auto& f = e.field;
-      bounds.push_back(TileBounds{f.row, f.col, RectUm{f.stage_x_um, f.stage_y_um, f.stage_x_um + w, f.stage_y_um + h}});
+      bounds.push_back(
+          TileBounds{f.row, f.col, RectUm{f.stage_x_um, f.stage_y_um, f.stage_x_um + w, f.stage_y_um + h}});
     }
     tree_ = TileTree(std::move(bounds));
   } else {
@@ -121,7 +122,8 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
   FrameInfo info;
   VSLIDE_RETURN_IF_ERROR(viewport.validate());
   const RectUm view = viewport.rect_um();
-  if (tree_.size() == 0) return Status::failed_precondition(slide_.describe() + ": the slide has no tiles yet");
+  if (tree_.size() == 0)
+    return Status::failed_precondition(slide_.describe() + ": the slide has no tiles yet");
   if (!view.intersects(tree_.bounds())) {
     return Status::out_of_range(slide_.describe() + ": viewport " + view.to_string() +
                                 " lies outside the slide " + tree_.bounds().to_string());

@@ -67,7 +67,8 @@ bool TileLoader::idle() const {
 
 bool TileLoader::wait_idle(Clock::time_point deadline) const {
   std::unique_lock lock(mu_);
-  return done_cv_.wait_until(lock, deadline, [&] { return stop_ || (pending_.empty() && in_flight_.empty()); });
+  return done_cv_.wait_until(lock, deadline,
+                             [&] { return stop_ || (pending_.empty() && in_flight_.empty()); });
 }
 
 std::optional<Overview> TileLoader::overview_placement(int32_t channel) const {
@@ -157,7 +158,8 @@ Status TileLoader::load(const TileKey& key, LoaderStats& local) {
       s.labels.resize(size_t(s.width) * size_t(s.height));
       for (int y = 0; y < s.height; ++y) {
         for (int x = 0; x < s.width; ++x) {
-          s.labels[size_t(y) * size_t(s.width) + size_t(x)] = out.labels[size_t(y * f) * size_t(out.width) + size_t(x * f)];
+          s.labels[size_t(y) * size_t(s.width) + size_t(x)] =
+              out.labels[size_t(y * f) * size_t(out.width) + size_t(x * f)];
         }
       }
       out = std::move(s);

@@ -1,7 +1,6 @@
 #include "vslide/view/tile_tree.h"
 
 #include <algorithm>
-
 #include <boost/geometry.hpp>
 #include <boost/geometry/index/rtree.hpp>
 
@@ -42,7 +41,8 @@ static std::vector<TileBounds> bounds_from_index(const TileIndex& index, const M
   const double w = g.tile_width * g.pixel_size_um, h = g.tile_height * g.pixel_size_um;
   for (const auto& e : index.entries()) {
     const auto& f = e.field;
-    out.push_back(TileBounds{f.row, f.col, RectUm{f.stage_x_um, f.stage_y_um, f.stage_x_um + w, f.stage_y_um + h}});
+    out.push_back(
+        TileBounds{f.row, f.col, RectUm{f.stage_x_um, f.stage_y_um, f.stage_x_um + w, f.stage_y_um + h}});
   }
   return out;
 }
@@ -61,8 +61,9 @@ std::vector<TileBounds> TileTree::query(const RectUm& region) const {
     // Boost's intersects is closed; the viewer wants open intersection.
     if (t.rect.intersects(region)) out.push_back(t);
   }
-  std::sort(out.begin(), out.end(),
-            [](const TileBounds& a, const TileBounds& b) { return std::tie(a.row, a.col) < std::tie(b.row, b.col); });
+  std::sort(out.begin(), out.end(), [](const TileBounds& a, const TileBounds& b) {
+    return std::tie(a.row, a.col) < std::tie(b.row, b.col);
+  });
   return out;
 }
 

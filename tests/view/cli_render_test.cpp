@@ -1,13 +1,11 @@
 // `vslide pyramid` and `vslide render` as a user runs them.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-
 #include <nlohmann/json.hpp>
 
 #include "common/testing.h"
@@ -110,8 +108,9 @@ TEST_F(CliRenderTest, PyramidIsResumableAndRenderUsesItsLayers) {
 
 TEST_F(CliRenderTest, GpuAndCpuRenderersAgree) {
   int code = 0;
-  const std::string args = "--size 200x150 --channels 0,2 --color 2=#ff8000 --contrast 0=100:2000 --gamma 2=0.8 "
-                           "--overlay tile-outlines --center-um 40,30 --zoom 0.7";
+  const std::string args =
+      "--size 200x150 --channels 0,2 --color 2=#ff8000 --contrast 0=100:2000 --gamma 2=0.8 "
+      "--overlay tile-outlines --center-um 40,30 --zoom 0.7";
   std::string out = render("--out " + dir_.file("gpu.png") + " " + args, &code);
   ASSERT_EQ(code, 0) << out;
   out = render("--out " + dir_.file("cpu.png") + " --cpu " + args, &code);
@@ -137,8 +136,8 @@ TEST_F(CliRenderTest, ARemoteSlideRendersIdenticallyToTheFile) {
   int code = 0;
   std::string out = render("--out " + dir_.file("local.png") + args, &code);
   ASSERT_EQ(code, 0) << out;
-  auto r = run_command(vslide_binary() + " render " + dealer.endpoint() + "/" + id + " --out " + dir_.file("remote.png") +
-                       args);
+  auto r = run_command(vslide_binary() + " render " + dealer.endpoint() + "/" + id + " --out " +
+                       dir_.file("remote.png") + args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto a = read_png(dir_.file("local.png"));
   auto b = read_png(dir_.file("remote.png"));
@@ -190,11 +189,13 @@ TEST_F(CliRenderTest, WithoutGlTheMessageSaysWhatToInstall) {
   setenv("VSLIDE_EGL", "device", 1);
   auto ctx = GlContext::create();
   unsetenv("VSLIDE_EGL");
-  if (ctx.ok() && (*ctx)->renderer().find("NVIDIA") != std::string::npos) GTEST_SKIP() << "an NVIDIA GPU is present";
+  if (ctx.ok() && (*ctx)->renderer().find("NVIDIA") != std::string::npos)
+    GTEST_SKIP() << "an NVIDIA GPU is present";
   ASSERT_FALSE(ctx.ok());
   EXPECT_EQ(ctx.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(ctx.status().message().find("install"), std::string::npos) << ctx.status().message();
-  auto r = run_command("VSLIDE_EGL=device " + vslide_binary() + " render " + slide_ + " --out " + dir_.file("n.png"));
+  auto r = run_command("VSLIDE_EGL=device " + vslide_binary() + " render " + slide_ + " --out " +
+                       dir_.file("n.png"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("libegl-mesa0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--cpu"), std::string::npos) << r.output;

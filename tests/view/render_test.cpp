@@ -41,7 +41,8 @@ SharedImage16 pattern(int w, int h, std::mt19937& rng) {
 FramePlan make_scene(const SceneSpec& s) {
   std::mt19937 rng(s.seed);
   FramePlan plan;
-  const Rgb palette[] = {{0, 0, 1}, {0, 1, 0}, {1, 0, 0}, {1, 0, 1}, {0, 1, 1}, {1, 1, 0}, {0.6f, 0.6f, 0.6f}};
+  const Rgb palette[] = {{0, 0, 1}, {0, 1, 0}, {1, 0, 0},         {1, 0, 1},
+                         {0, 1, 1}, {1, 1, 0}, {0.6f, 0.6f, 0.6f}};
   std::uniform_real_distribution<float> low(0, 1200), width(300, 3000);
   const float gammas[] = {1.0f, 0.8f, 0.5f, 2.2f, 1.0f, 1.4f, 0.7f};
   for (int c = 0; c < s.channels; ++c) {
@@ -138,7 +139,8 @@ class GpuVsCpuTest : public ::testing::Test {
     }
     // The scene must show something (a test of black against black proves nothing).
     size_t lit = 0;
-    for (size_t i = 0; i < cpu->pixels.size(); i += 3) lit += (cpu->pixels[i] | cpu->pixels[i + 1] | cpu->pixels[i + 2]) != 0;
+    for (size_t i = 0; i < cpu->pixels.size(); i += 3)
+      lit += (cpu->pixels[i] | cpu->pixels[i + 1] | cpu->pixels[i + 2]) != 0;
     EXPECT_GT(lit, cpu->pixels.size() / 3 / 4) << what;
   }
 
@@ -230,7 +232,8 @@ TEST(CpuRendererTest, AppliesTheEquationsExactly) {
   green.high = 100;
   green.gamma = 2;
   plan.display.channels = {red, green};
-  auto a = std::make_shared<Image16>(4, 2, std::vector<uint16_t>{2000, 0, 3000, 5000, 1000, 1000, 1000, 1000});
+  auto a =
+      std::make_shared<Image16>(4, 2, std::vector<uint16_t>{2000, 0, 3000, 5000, 1000, 1000, 1000, 1000});
   auto b = std::make_shared<Image16>(4, 2, std::vector<uint16_t>{50, 0, 0, 0, 0, 0, 0, 100});
   TileDraw d;
   d.width = 4;
@@ -247,10 +250,10 @@ TEST(CpuRendererTest, AppliesTheEquationsExactly) {
       EXPECT_EQ(img->at(x, y)[1], 64);
     }
   }
-  EXPECT_EQ(img->at(8, 0)[0], 255);   // 3000: top of the window
-  EXPECT_EQ(img->at(12, 0)[0], 255);  // 5000: clamped
-  EXPECT_EQ(img->at(12, 4)[1], 255);  // 100 -> 1
-  EXPECT_EQ(img->at(4, 4)[0], 0);     // 1000: bottom of the window
+  EXPECT_EQ(img->at(8, 0)[0], 255);          // 3000: top of the window
+  EXPECT_EQ(img->at(12, 0)[0], 255);         // 5000: clamped
+  EXPECT_EQ(img->at(12, 4)[1], 255);         // 100 -> 1
+  EXPECT_EQ(img->at(4, 4)[0], 0);            // 1000: bottom of the window
   plan.display.channels[0].enabled = false;  // status matrix switches red off
   img = render_cpu(plan);
   EXPECT_EQ(img->at(0, 0)[0], 0);

@@ -37,7 +37,8 @@ std::string write_slide(const testing::TempDir& dir, const ScanConfig& config, s
                         bool overview = false) {
   SyntheticScanner scanner(config);
   const std::string path = dir.file("slide.h5");
-  auto created = Hdf5Slide::create(path, scanner.header(), scanner.geometry(), scanner.channels(), CreateOptions{});
+  auto created =
+      Hdf5Slide::create(path, scanner.header(), scanner.geometry(), scanner.channels(), CreateOptions{});
   EXPECT_TRUE(created.ok()) << created.status().to_string();
   auto& slide = **created;
   for (int32_t l : levels) EXPECT_TRUE(slide.add_zoom_level(l).ok());
@@ -69,7 +70,8 @@ std::string write_slide(const testing::TempDir& dir, const ScanConfig& config, s
       Overview& ov = ovs[size_t(c)];
       const int ox = int((f.stage_x_um - x0) / ov.um_per_px), oy = int((f.stage_y_um - y0) / ov.um_per_px);
       for (int y = 0; y < small.height() && oy + y < ov.image.height(); ++y) {
-        for (int x = 0; x < small.width() && ox + x < ov.image.width(); ++x) ov.image.at(ox + x, oy + y) = small.at(x, y);
+        for (int x = 0; x < small.width() && ox + x < ov.image.width(); ++x)
+          ov.image.at(ox + x, oy + y) = small.at(x, y);
       }
     }
   }
@@ -252,7 +254,8 @@ TEST(SlideViewTest, ACorruptTileIsAPlaceholderAndTheRestIsIntact) {
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   EXPECT_EQ(info.placeholders, 1u);
   ASSERT_FALSE(info.warnings.empty());
-  EXPECT_NE(info.warnings[0].find("tile (1,2) drawn as a placeholder"), std::string::npos) << info.warnings[0];
+  EXPECT_NE(info.warnings[0].find("tile (1,2) drawn as a placeholder"), std::string::npos)
+      << info.warnings[0];
   size_t good = 0;
   for (const auto& d : plan->tiles) {
     EXPECT_EQ(d.placeholder, d.row == 1 && d.col == 2);

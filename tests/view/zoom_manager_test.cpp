@@ -40,9 +40,9 @@ TEST(ZoomManagerTest, ExcludedRangesSnapInTheDirectionOfTravel) {
   EXPECT_FALSE(z.allowed(0.5));
   EXPECT_TRUE(z.allowed(0.3));
   EXPECT_TRUE(z.allowed(0.7));
-  EXPECT_DOUBLE_EQ(z.next_zoom(0.25, 0.4), 0.7);  // zooming in jumps over the range
-  EXPECT_DOUBLE_EQ(z.next_zoom(1.0, 0.6), 0.3);   // zooming out lands below it
-  EXPECT_DOUBLE_EQ(z.next_zoom(0.35, 0.35), 0.3); // no direction: nearest end
+  EXPECT_DOUBLE_EQ(z.next_zoom(0.25, 0.4), 0.7);   // zooming in jumps over the range
+  EXPECT_DOUBLE_EQ(z.next_zoom(1.0, 0.6), 0.3);    // zooming out lands below it
+  EXPECT_DOUBLE_EQ(z.next_zoom(0.35, 0.35), 0.3);  // no direction: nearest end
   EXPECT_DOUBLE_EQ(z.next_zoom(0.65, 0.65), 0.7);
   EXPECT_DOUBLE_EQ(z.next_zoom(0.25, 0.2), 0.2);  // outside the range: unchanged
 }

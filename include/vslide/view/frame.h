@@ -36,9 +36,9 @@ struct PlaneRef {
 struct TileDraw {
   double x_um = 0, y_um = 0;  // slide position of texel (0, 0)'s top-left corner
   double um_per_texel = 1;
-  int32_t width = 0, height = 0;  // texels
-  std::vector<PlaneRef> planes;   // parallel to DisplaySettings::channels
-  bool placeholder = false;       // a tile that failed to load: drawn as a marked pattern
+  int32_t width = 0, height = 0;        // texels
+  std::vector<PlaneRef> planes;         // parallel to DisplaySettings::channels
+  bool placeholder = false;             // a tile that failed to load: drawn as a marked pattern
   int32_t row = 0, col = 0, level = 0;  // level -1: the overview
 };
 

@@ -32,15 +32,16 @@ struct GlFrameStats {
   uint64_t draw_calls = 0;
   uint64_t textures_uploaded = 0;
   uint64_t bytes_uploaded = 0;
-  double upload_ms = 0;   // CPU time spent in texture uploads
-  double draw_ms = 0;     // issuing draws until glFinish
+  double upload_ms = 0;  // CPU time spent in texture uploads
+  double draw_ms = 0;    // issuing draws until glFinish
   double readback_ms = 0;
 };
 
 class GlRenderer {
  public:
   // REQUIRES: `context` current on this thread and outliving the renderer.
-  static Result<std::unique_ptr<GlRenderer>> create(GlContext* context, size_t texture_cache_bytes = 512u << 20);
+  static Result<std::unique_ptr<GlRenderer>> create(GlContext* context,
+                                                    size_t texture_cache_bytes = 512u << 20);
   ~GlRenderer();
   GlRenderer(const GlRenderer&) = delete;
   GlRenderer& operator=(const GlRenderer&) = delete;

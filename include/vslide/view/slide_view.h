@@ -48,13 +48,13 @@ struct Overlay {
 };
 
 struct FrameInfo {
-  int32_t level = 0;            // the layer chosen for this zoom
-  bool overview_only = false;   // the zoom is so low the overview suffices
+  int32_t level = 0;           // the layer chosen for this zoom
+  bool overview_only = false;  // the zoom is so low the overview suffices
   size_t tiles_visible = 0;
-  size_t planes_needed = 0;     // planes at `level` for the visible tiles
+  size_t planes_needed = 0;  // planes at `level` for the visible tiles
   size_t planes_ready = 0;
-  size_t coarser_draws = 0;     // tiles drawn from a coarser layer meanwhile
-  size_t placeholders = 0;      // tiles that failed to load
+  size_t coarser_draws = 0;  // tiles drawn from a coarser layer meanwhile
+  size_t placeholders = 0;   // tiles that failed to load
   bool complete = false;
   std::vector<std::string> warnings;
 };

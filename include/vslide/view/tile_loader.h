@@ -63,12 +63,12 @@ struct LoaderOptions {
 };
 
 struct LoaderStats {
-  uint64_t planes_loaded = 0;     // planes decoded (stored or computed)
-  uint64_t planes_computed = 0;   // of which computed from a finer layer
-  uint64_t bytes_decoded = 0;     // pixels decoded from the slide (incl. finer layers read to compute)
+  uint64_t planes_loaded = 0;    // planes decoded (stored or computed)
+  uint64_t planes_computed = 0;  // of which computed from a finer layer
+  uint64_t bytes_decoded = 0;    // pixels decoded from the slide (incl. finer layers read to compute)
   uint64_t labels_loaded = 0;
   uint64_t failures = 0;
-  double load_ms = 0;             // summed over threads
+  double load_ms = 0;  // summed over threads
 };
 
 class TileLoader {
