@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "vslide/catalog/catalog.h"
 #include "vslide/storage/codec.h"
@@ -15,6 +16,7 @@ namespace {
 
 constexpr auto kFlushInterval = std::chrono::milliseconds(500);
 constexpr int kCatalogEveryFlushes = 6;
+constexpr int kFinishRetries = 240;  // x 250 ms
 
 double now_unix_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -272,7 +274,21 @@ Result<FinishReport> ScanWriter::finish(SlideState state) {
   report.bytes_stored = int64_t(slide_->bytes_stored());
   double end = now_unix_s();
   // The catalog must not say "complete" before the file is.
-  VSLIDE_RETURN_IF_ERROR(slide_->finish(state));
+  // Finishing a SWMR file reopens it for plain writing, which HDF5's file
+  // lock refuses while a reader (vslide info, a viewer) has it open: wait
+  // for readers to let go rather than fail the scan.
+  Status finished = slide_->finish(state);
+  for (int i = 0; i < kFinishRetries && !finished.ok() &&
+                  finished.message().find("unable to lock file") != std::string::npos;
+       ++i) {
+    if (i == 0) {
+      std::fprintf(stderr, "slide writer %s: a reader holds the file open; waiting to finish it\n",
+                   settings_.slide_id.c_str());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    finished = slide_->finish(state);
+  }
+  VSLIDE_RETURN_IF_ERROR(finished);
   // Close the file now: readers (and the scanner, told "finished") may open it at once.
   slide_.reset();
   VSLIDE_RETURN_IF_ERROR(update_catalog(state, end, report.planes, report.bytes_raw, report.bytes_stored));

@@ -119,19 +119,23 @@ Status Spool::roll_over() {
 
 Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> payload) {
   const uint64_t size = kRecordHeader + meta.size() + payload.size();
-  bool roll = false;
+  bool roll = false, full = false;
+  Status busy;
   {
     std::lock_guard lock(mu_);
     uint64_t live = 0;
     for (const auto& [n, seg] : segments_) live += seg.bytes;
-    if (live + size > options_.capacity_bytes) {
-      return Status::resource_exhausted("spool " + options_.dir + " is full (" + std::to_string(live >> 20) +
+    const Segment& cur = segments_[current_];
+    full = live + size > options_.capacity_bytes;
+    // A full spool seals its open segment, so that the writer's progress can free it.
+    roll = cur.bytes > 0 && (full || cur.bytes + size > options_.segment_bytes);
+    if (full) {
+      busy = Status::resource_exhausted("spool " + options_.dir + " is full (" + std::to_string(live >> 20) +
                                         " MB of " + std::to_string(options_.capacity_bytes >> 20) + " MB)");
     }
-    const Segment& cur = segments_[current_];
-    roll = cur.bytes > 0 && cur.bytes + size > options_.segment_bytes;
   }
   if (roll) VSLIDE_RETURN_IF_ERROR(roll_over());
+  if (full) return busy;
   uint8_t head[kRecordHeader];
   uint32_t meta_len = uint32_t(meta.size());
   uint64_t payload_len = payload.size();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -70,7 +71,7 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
   SpoolOptions so;
   so.dir = settings->spool_dir;
   so.capacity_bytes = settings->spool_capacity_bytes;
-  so.segment_bytes = std::min<uint64_t>(256ull << 20, std::max<uint64_t>(1 << 20, so.capacity_bytes / 8));
+  so.segment_bytes = std::clamp<uint64_t>(so.capacity_bytes / 8, 64 << 10, 256ull << 20);
   so.sync = settings->sync;
   auto spool = Spool::open(so);
   if (!spool.ok()) return fail(scan_dir, spool.status(), kExitRetry);
