@@ -229,7 +229,7 @@ Result<ProxyResult> SlideProxy::run(SlideState final_state) {
             }
           } else {
             std::string meta_text = msg->dump();
-            auto ref = spool_->append(meta_text, std::span(data, size));
+            auto ref = spool_->append(meta_text, std::span(data, size), meta->checksum);
             if (!ref.ok() && ref.status().code() == StatusCode::kResourceExhausted) {
               r.body = json{{"type", "busy"}, {"seq", seq}, {"error", ref.status().message()}};
             } else if (!ref.ok()) {

@@ -20,9 +20,12 @@ constexpr size_t kRecordHeader = 24;
 constexpr uint64_t kMaxMeta = 1 << 20;
 constexpr uint64_t kMaxPayload = 1ull << 32;
 
-uint64_t record_check(std::string_view meta, std::span<const uint8_t> payload) {
+// check = XXH3-64 of the payload's XXH3-64, seeded with the meta's XXH3-64:
+// the payload hash is the one the scanner sent, so the proxy hashes each
+// payload once.
+uint64_t record_check(std::string_view meta, uint64_t payload_hash) {
   uint64_t seed = XXH3_64bits(meta.data(), meta.size());
-  return XXH3_64bits_withSeed(payload.data(), payload.size(), seed);
+  return XXH3_64bits_withSeed(&payload_hash, sizeof(payload_hash), seed);
 }
 
 Status write_all(int fd, const void* data, size_t n, const std::string& path) {
@@ -117,7 +120,8 @@ Status Spool::roll_over() {
   return Status();
 }
 
-Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> payload) {
+Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> payload,
+                               std::optional<uint64_t> payload_hash) {
   const uint64_t size = kRecordHeader + meta.size() + payload.size();
   bool roll = false, full = false;
   Status busy;
@@ -139,7 +143,7 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
   uint8_t head[kRecordHeader];
   uint32_t meta_len = uint32_t(meta.size());
   uint64_t payload_len = payload.size();
-  uint64_t check = record_check(meta, payload);
+  uint64_t check = record_check(meta, payload_hash ? *payload_hash : XXH3_64bits(payload.data(), payload.size()));
   std::memcpy(head, &kMagic, 4);
   std::memcpy(head + 4, &meta_len, 4);
   std::memcpy(head + 8, &payload_len, 8);
@@ -228,7 +232,7 @@ Status Spool::replay(const ReplayFn& fn) {
           !pread_all(fd, payload.data(), payload_len, off + kRecordHeader + meta_len)) {
         break;
       }
-      if (record_check(meta, payload) != check) break;
+      if (record_check(meta, XXH3_64bits(payload.data(), payload.size())) != check) break;
       SpoolRef ref{n, off + kRecordHeader + meta_len, payload_len};
       off += kRecordHeader + meta_len + payload_len;
       ++records;

@@ -6,7 +6,7 @@
 //
 //   u32 magic "VSP1" | u32 meta_len | u64 payload_len | u64 check | meta (JSON text) | payload
 //
-// little-endian; check = XXH3-64 of the payload seeded with XXH3-64 of the meta.
+// little-endian; check = XXH3-64 of the 8 bytes XXH3-64(payload), seeded with XXH3-64(meta).
 // A record cut short by a crash (or failing its check) ends its segment:
 // replay stops there, and such a record was never acknowledged.
 //
@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,8 +69,10 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // Appends one record; not safe until commit().
-  Result<SpoolRef> append(std::string_view meta, std::span<const uint8_t> payload);
+  // Appends one record; not safe until commit(). `payload_hash`, when given,
+  // must be XXH3-64 of the payload (saves hashing it again).
+  Result<SpoolRef> append(std::string_view meta, std::span<const uint8_t> payload,
+                          std::optional<uint64_t> payload_hash = std::nullopt);
   // Makes every appended record safe (see the durability note above).
   Status commit();
 
