@@ -56,7 +56,7 @@ struct RunResult {
   size_t planes = 0, busy = 0;
   double ratio = 0;
   bool verified = false;
-  std::string error;
+  std::string error, verify_note;
 };
 
 RunResult run_once(const std::string& label, const std::string& dir, const std::vector<std::string>& manager_args,
@@ -136,13 +136,19 @@ RunResult run_once(const std::string& label, const std::string& dir, const std::
     return res;
   }
   res.verified = (*slide)->state() == SlideState::kComplete;
+  if (!res.verified) res.verify_note = "state " + std::string(slide_state_name((*slide)->state()));
   for (size_t i = 0; i < planes.size() && res.verified; ++i) {
-    if (!(*slide)->verify_plane(planes[i].key).ok()) res.verified = false;
-    if (raw_for_check) {
+    if (Status st = (*slide)->verify_plane(planes[i].key); !st.ok()) {
+      res.verified = false;
+      res.verify_note = st.to_string();
+    }
+    if (raw_for_check && res.verified) {
       auto img = (*slide)->read(planes[i].key);
-      res.verified = res.verified && img.ok() && img->pixels() == (*raw_for_check)[i];
+      res.verified = img.ok() && img->pixels() == (*raw_for_check)[i];
+      if (!res.verified) res.verify_note = planes[i].key.to_string() + ": pixels differ";
     }
   }
+  if (report->state != "complete") res.verify_note += " (scan state " + report->state + ")";
   res.ratio = double((*slide)->bytes_raw()) / double(std::max<uint64_t>(1, (*slide)->bytes_stored()));
   return res;
 }
@@ -156,7 +162,7 @@ void print_run(const RunResult& r, double target_mbs) {
   std::printf("%-34s %7.0f MB/s ingest (%5.2fx target) %7.0f MB/s to finished file, %6.1f planes/s, "
               "ack p50 %6.2f ms p99 %6.2f ms, busy %zu, writer peak RSS %5.0f MB, manager %4.0f MB, ratio %.2f, %s\n",
               r.label.c_str(), ingest, ingest / target_mbs, e2e, double(r.planes) / r.ingest_s, r.p50_ms, r.p99_ms,
-              r.busy, r.writer_rss_mb, r.manager_rss_mb, r.ratio, r.verified ? "verified" : "NOT VERIFIED");
+              r.busy, r.writer_rss_mb, r.manager_rss_mb, r.ratio, r.verified ? "verified" : ("NOT VERIFIED: " + r.verify_note).c_str());
 }
 
 int run_bench_acquire(int argc, char** argv) {
