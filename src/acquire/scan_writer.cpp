@@ -159,17 +159,13 @@ Status ScanWriter::write_one(const PendingField& f) {
     if (!read.ok()) return read.status();
     bytes = std::make_shared<const std::vector<uint8_t>>(std::move(read).value());
   }
-  bool new_field;
   {
-    std::lock_guard lock(mu_);
-    new_field = fields_written_.insert({f.meta.key.row, f.meta.key.col}).second;
-  }
-  if (new_field) {
-    Status st = slide_->write_field(f.meta.field);
-    if (!st.ok()) {
-      std::lock_guard lock(mu_);
-      fields_written_.erase({f.meta.key.row, f.meta.key.col});
-      return st;
+    // Held across write_field: another worker with a plane of the same field
+    // must wait until the field exists in the file, not just in the set.
+    std::lock_guard lock(field_mu_);
+    if (!fields_written_.count({f.meta.key.row, f.meta.key.col})) {
+      VSLIDE_RETURN_IF_ERROR(slide_->write_field(f.meta.field));
+      fields_written_.insert({f.meta.key.row, f.meta.key.col});
     }
   }
   if (same_stream_format(f.meta.codec, slide_->codec()) && f.meta.codec.family != CodecFamily::kNone) {

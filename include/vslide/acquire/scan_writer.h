@@ -87,9 +87,10 @@ class ScanWriter {
   std::unique_ptr<Hdf5Slide> slide_;
   Spool* spool_;
 
-  mutable std::mutex mu_;  // guards queue_, fields_written_, in_progress_, stopping_
+  mutable std::mutex mu_;  // guards queue_, in_progress_, stopping_
   std::condition_variable queue_cv_, drained_cv_;
   std::deque<PendingField> queue_;
+  std::mutex field_mu_;    // guards fields_written_; held while a field is written
   std::set<std::pair<int32_t, int32_t>> fields_written_;
   int in_progress_ = 0;
   bool stopping_ = false;
