@@ -42,7 +42,7 @@ int run_manager(int argc, char** argv) {
   p.option("--durability", "D", "process (default: survives any process kill) or power (fdatasync group "
            "commit: survives power loss)", &durability);
   p.option("--writer-threads", "N", "compression/write threads per writer (default 2)", &o.writer_threads);
-  p.option("--idle-timeout", "S", "finish a scan whose scanner is silent this long as failed (default: never)",
+  p.option("--idle-timeout", "S", "finish a scan whose scanner is silent this long as failed (default 3600; 0 = never)",
            &o.idle_timeout_s);
   p.option("--max-restarts", "N", "restarts of a dying writer before its scan fails (default 5)", &o.max_restarts);
   p.option("--manager", "ENDPOINT", "status/stop: the manager to ask (default tcp://127.0.0.1:5560)", &connect);

@@ -40,7 +40,7 @@ struct ManagerOptions {
   SyncMode sync = SyncMode::kProcess;
   CodecSpec file_codec = CodecSpec::fast_default();
   int writer_threads = 2;
-  double idle_timeout_s = 0;   // a writer finishes a silent scan as failed after this; 0 = never
+  double idle_timeout_s = 3600;  // a writer finishes a silent scan as failed after this; 0 = never
   int max_restarts = 5;
   std::string writer_binary;   // the vslide executable; empty: /proc/self/exe
 };
