@@ -134,6 +134,43 @@ Status decode_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, std
   return Status::invalid_argument("unknown codec family");
 }
 
+Status validate_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, size_t raw_bytes) {
+  switch (spec.family) {
+    case CodecFamily::kNone:
+      if (encoded.size() != raw_bytes) {
+        return Status::corruption("uncompressed chunk holds " + std::to_string(encoded.size()) + " bytes, expected " +
+                                  std::to_string(raw_bytes));
+      }
+      return Status();
+    case CodecFamily::kBlosc: {
+      if (encoded.size() < BLOSC_MIN_HEADER_LENGTH) {
+        return Status::corruption("Blosc chunk of " + std::to_string(encoded.size()) +
+                                  " bytes is shorter than a Blosc header");
+      }
+      size_t nbytes = 0, cbytes = 0, blocksize = 0;
+      blosc_cbuffer_sizes(encoded.data(), &nbytes, &cbytes, &blocksize);
+      if (cbytes != encoded.size()) {
+        return Status::corruption("Blosc header says " + std::to_string(cbytes) + " compressed bytes, chunk holds " +
+                                  std::to_string(encoded.size()));
+      }
+      if (nbytes != raw_bytes) {
+        return Status::corruption("Blosc header says " + std::to_string(nbytes) + " raw bytes, expected " +
+                                  std::to_string(raw_bytes));
+      }
+      size_t validated = 0;
+      if (blosc_cbuffer_validate(encoded.data(), encoded.size(), &validated) != 0) {
+        return Status::corruption("Blosc header is invalid");
+      }
+      return Status();
+    }
+    case CodecFamily::kGzip: {
+      std::vector<uint8_t> out(raw_bytes);
+      return decode_chunk(spec, encoded, out);
+    }
+  }
+  return Status::invalid_argument("unknown codec family");
+}
+
 uint64_t chunk_checksum(std::span<const uint8_t> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 }  // namespace vslide

@@ -200,3 +200,42 @@ TEST(BadInput, WrongPlaneSizeAndMissingField) {
 
 }  // namespace
 }  // namespace vslide
+
+namespace vslide {
+namespace {
+
+TEST(BadInput, WriteStoredChecksFramingAndCodec) {
+  testing::TempDir dir;
+  auto g = testing::test_geometry(1, 1, 1, 1, 1, 16, 16);
+  auto s = Hdf5Slide::create(dir.file("ws.h5"), testing::test_header(), g, default_channels(1), CreateOptions{});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->write_field(FieldOfView{0, 0}).ok());
+  const CodecSpec spec = *CodecSpec::parse("blosc-lz4-bitshuffle");
+  auto make = [&](int w, int h) {
+    Image16 img = testing::test_plane(testing::test_geometry(1, 1, 1, 1, 1, h, w), TileKey{});
+    StoredTile t;
+    t.key = TileKey{0, 0, 0};
+    t.codec = spec;
+    t.width = 16;
+    t.height = 16;
+    ChunkBlock b;
+    b.height = 16;
+    b.width = 16;
+    b.bytes = *encode_chunk(spec, {reinterpret_cast<const uint8_t*>(img.data()), img.byte_size()});
+    t.blocks.push_back(b);
+    return t;
+  };
+  Status wrong = (*s)->write_stored(make(16, 15));
+  EXPECT_EQ(wrong.code(), StatusCode::kCorruption);
+  EXPECT_NE(wrong.message().find("raw bytes, expected 512"), std::string::npos) << wrong.to_string();
+  StoredTile other = make(16, 16);
+  other.codec = *CodecSpec::parse("gzip");
+  EXPECT_EQ((*s)->write_stored(other).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*s)->write_stored(make(16, 16)).ok());
+  auto img = (*s)->read(TileKey{0, 0, 0});
+  ASSERT_TRUE(img.ok());
+  EXPECT_TRUE(*img == testing::test_plane(g, TileKey{}));
+}
+
+}  // namespace
+}  // namespace vslide

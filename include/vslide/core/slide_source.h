@@ -128,7 +128,8 @@ class SlideWriter {
   virtual Status write_field(const FieldOfView& field) = 0;
   virtual Status write_plane(const TileKey& key, const Image16View& pixels) = 0;
   // Stores already-encoded bytes (e.g. as they came from the scanner), after
-  // checking they decode to the plane size. The codec must match the slide's.
+  // checking their framing says the plane size (no decode for Blosc: the
+  // content is the caller's checksum's job). The codec must match the slide's.
   virtual Status write_stored(const StoredTile& tile) = 0;
   virtual Status write_overview(const Overview& overview) = 0;
   virtual Status write_labels(const std::string& layer, const TileKey& key, const LabelTile& tile) = 0;

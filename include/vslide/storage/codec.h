@@ -28,6 +28,12 @@ Result<std::vector<uint8_t>> encode_chunk(const CodecSpec& spec, std::span<const
 Status decode_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, std::span<uint8_t> out,
                     size_t typesize = 2);
 
+// Checks that `encoded` is a well-formed stream of this codec holding exactly
+// `raw_bytes` bytes, without decoding it where the format allows (Blosc:
+// header sizes and block table; none: the size); gzip is decoded. Corruption
+// otherwise. Content integrity is the checksum's job, not this check's.
+Status validate_chunk(const CodecSpec& spec, std::span<const uint8_t> encoded, size_t raw_bytes);
+
 // XXH3-64 of the stored bytes: the per-chunk checksum.
 uint64_t chunk_checksum(std::span<const uint8_t> bytes);
 
