@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "args.h"
+#include "scan_options.h"
 #include "command.h"
 #include "progress.h"
 #include "vslide/acquire/frame_prefetcher.h"
@@ -19,9 +20,8 @@ namespace {
 
 int run_scan(int argc, char** argv) {
   acquire::ScannerOptions so;
-  ScanConfig cfg;
-  std::string tile = "2560x2160", codec_s = "blosc-lz4-bitshuffle", name, resume_id;
-  int64_t seed = int64_t(cfg.seed);
+  ScanArgs scan;
+  std::string codec_s = "blosc-lz4-bitshuffle", name, resume_id;
   int threads = 0;
   bool simulate = false, json_out = false, quiet = false;
   ArgParser p("vslide scan --manager tcp://HOST:PORT --simulate [--rows 10 --cols 12 --channels 4 ...]",
@@ -31,17 +31,7 @@ int run_scan(int argc, char** argv) {
               "sending only the planes the proxy has not acknowledged (same simulate options).");
   p.option("--manager", "ENDPOINT", "slide manager (default tcp://127.0.0.1:5560)", &so.manager);
   p.flag("--simulate", "use the synthetic scanner (the only camera this build has)", &simulate);
-  p.option("--rows", "N", "mosaic rows (default 6)", &cfg.rows);
-  p.option("--cols", "N", "mosaic columns (default 8)", &cfg.cols);
-  p.option("--channels", "N", "colour channels (default 3)", &cfg.channels);
-  p.option("--tile", "WxH", "tile size in pixels (default 2560x2160)", &tile);
-  p.option("--z", "N", "z planes (default 1)", &cfg.z_planes);
-  p.option("--timepoints", "N", "time points (default 1)", &cfg.timepoints);
-  p.option("--overlap", "F", "overlap fraction between neighbours (default 0.1)", &cfg.overlap);
-  p.option("--stage-jitter-um", "UM", "stage position error sd (default 1.5)", &cfg.stage_jitter_um);
-  p.option("--shear-deg", "DEG", "camera rotation against the stage (default 0.3)", &cfg.shear_deg);
-  p.option("--sparse", "F", "fraction of fields skipped (default 0)", &cfg.sparse);
-  p.option("--seed", "N", "random seed (default 7)", &seed);
+  add_scan_options(p, &scan);
   p.option("--name", "TEXT", "slide name (e.g. \"plate 3 well B4\")", &name);
   p.option("--fps", "F", "planes per second; 0 = as fast as possible (default 0)", &so.fps);
   p.option("--codec", "C", "wire codec: blosc-lz4-bitshuffle (default), blosc-zstd-bitshuffle, none", &codec_s);
@@ -59,9 +49,8 @@ int run_scan(int argc, char** argv) {
     return p.usage_error("--simulate is required: this build has no camera driver "
                          "(a real driver speaks the protocol in docs/ACQUISITION.md)");
   }
-  if (!parse_size(tile, &cfg.tile_width, &cfg.tile_height)) return p.usage_error("bad --tile '" + tile + "'");
-  cfg.seed = uint64_t(seed);
-  if (Status s = validate(cfg); !s.ok()) return p.usage_error(s.message());
+  if (int rc = finish_scan_options(p, &scan); rc >= 0) return rc;
+  const ScanConfig& cfg = scan.config;
   auto codec = CodecSpec::parse(codec_s);
   if (!codec.ok()) return p.usage_error(codec.status().message());
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));

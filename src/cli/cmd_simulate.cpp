@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "args.h"
+#include "scan_options.h"
 #include "command.h"
 #include "parallel.h"
 #include "vslide/simulate/scanner.h"
@@ -12,26 +13,15 @@ namespace vslide::cli {
 namespace {
 
 int run_simulate(int argc, char** argv) {
-  std::string out, tile = "2560x2160", layout_s = "linear", codec_s = "blosc-lz4-bitshuffle", chunk_s, name;
-  ScanConfig cfg;
-  int64_t seed = int64_t(cfg.seed);
+  std::string out, layout_s = "linear", codec_s = "blosc-lz4-bitshuffle", chunk_s, name;
+  ScanArgs scan;
   int threads = 0;
   bool quiet = false;
   ArgParser p("vslide simulate OUT.h5 [--rows 6 --cols 8 --channels 3 ...]",
               "Simulates a scan of a synthetic specimen and writes it as a virtual slide.\n"
               "The ground truth (true field positions, nuclei) goes to OUT.truth.json.");
   p.positional("OUT.h5", "slide file to create (replaced if it exists)", &out);
-  p.option("--rows", "N", "mosaic rows (default 6)", &cfg.rows);
-  p.option("--cols", "N", "mosaic columns (default 8)", &cfg.cols);
-  p.option("--channels", "N", "colour channels (default 3)", &cfg.channels);
-  p.option("--tile", "WxH", "tile size in pixels (default 2560x2160)", &tile);
-  p.option("--z", "N", "z planes (default 1)", &cfg.z_planes);
-  p.option("--timepoints", "N", "time points (default 1)", &cfg.timepoints);
-  p.option("--overlap", "F", "overlap fraction between neighbours (default 0.1)", &cfg.overlap);
-  p.option("--stage-jitter-um", "UM", "stage position error sd (default 1.5)", &cfg.stage_jitter_um);
-  p.option("--shear-deg", "DEG", "camera rotation against the stage (default 0.3)", &cfg.shear_deg);
-  p.option("--sparse", "F", "fraction of fields skipped (default 0)", &cfg.sparse);
-  p.option("--seed", "N", "random seed (default 7)", &seed);
+  add_scan_options(p, &scan);
   p.option("--name", "TEXT", "slide name", &name);
   p.option("--layout", "L", "linear (default), packed or grid", &layout_s);
   p.option("--chunk", "HxW", "chunk block size (default: the whole tile)", &chunk_s);
@@ -41,8 +31,8 @@ int run_simulate(int argc, char** argv) {
   p.flag("--quiet", "no progress bar or summary", &quiet);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
 
-  if (!parse_size(tile, &cfg.tile_width, &cfg.tile_height)) return p.usage_error("bad --tile '" + tile + "'");
-  cfg.seed = uint64_t(seed);
+  if (int rc = finish_scan_options(p, &scan); rc >= 0) return rc;
+  const ScanConfig& cfg = scan.config;
   CreateOptions opt;
   opt.overwrite = true;
   auto layout = parse_layout(layout_s);
@@ -58,7 +48,6 @@ int run_simulate(int argc, char** argv) {
     opt.chunk_height = h;
     opt.chunk_width = w;
   }
-  if (Status s = validate(cfg); !s.ok()) return p.usage_error(s.message());
 
   SyntheticScanner scanner(cfg);
   SlideHeader header = scanner.header();
