@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/serve_process.h"
 #include "remote_fixture.h"
 #include "vslide/catalog/catalog.h"
 #include "vslide/remote/curve.h"
@@ -23,43 +24,7 @@ namespace {
 using testing::run_command;
 using testing::TempDir;
 
-// `vslide serve ARGS --json` as a child process; reads its start-up line.
-class ServeProcess {
- public:
-  explicit ServeProcess(std::vector<std::string> args) {
-    std::vector<std::string> all = {testing::vslide_binary(), "serve", "--json"};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("endpoint")) endpoint_ = j["endpoint"].get<std::string>();
-  }
-  ~ServeProcess() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string endpoint_;
-};
+using vslide::testing::ServeProcess;
 
 std::string file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/serve_process.h"
 #include "common/testing.h"
 #include "vslide/storage/hdf5_slide.h"
 #include "vslide/view/frame.h"
@@ -20,43 +21,6 @@ using testing::run_command;
 using testing::TempDir;
 using testing::vslide_binary;
 
-// `vslide serve SLIDE --json` as a child process (the tile dealer); reads
-// the endpoint from its start-up line, stops it with SIGTERM.
-class Dealer {
- public:
-  explicit Dealer(const std::string& slide) {
-    std::vector<std::string> all = {vslide_binary(), "serve", "--json", slide, "--bind", "tcp://127.0.0.1:*"};
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("endpoint")) endpoint_ = j["endpoint"].get<std::string>();
-  }
-  ~Dealer() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string endpoint_;
-};
 
 class CliRenderTest : public ::testing::Test {
  protected:
@@ -130,7 +94,7 @@ TEST_F(CliRenderTest, ARemoteSlideRendersIdenticallyToTheFile) {
     ASSERT_TRUE(slide.ok());
     id = (*slide)->header().slide_id;
   }
-  Dealer dealer(slide_);
+  testing::ServeProcess dealer({slide_, "--bind", "tcp://127.0.0.1:*"});
   ASSERT_FALSE(dealer.endpoint().empty()) << "vslide serve printed no endpoint";
   const std::string args = " --size 220x140 --channels 0,1 --overlay tile-outlines";
   int code = 0;
