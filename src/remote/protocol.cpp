@@ -154,10 +154,17 @@ std::optional<uint64_t> checksum_from_hex(std::string_view hex) {
 }
 
 json tile_meta_to_json(const StoredTile& t) {
+  std::vector<uint64_t> sizes;
+  for (const auto& b : t.blocks) sizes.push_back(b.bytes.size());
+  return tile_meta_to_json(t, sizes);
+}
+
+json tile_meta_to_json(const StoredTile& t, const std::vector<uint64_t>& sizes) {
   json blocks = json::array();
-  for (const auto& b : t.blocks) {
+  for (size_t i = 0; i < t.blocks.size(); ++i) {
+    const auto& b = t.blocks[i];
     blocks.push_back(json{{"y", b.y}, {"x", b.x}, {"height", b.height}, {"width", b.width},
-                          {"size", b.bytes.size()}, {"checksum", checksum_to_hex(b.checksum)}});
+                          {"size", i < sizes.size() ? sizes[i] : 0}, {"checksum", checksum_to_hex(b.checksum)}});
   }
   json key;
   to_json(key, t.key);

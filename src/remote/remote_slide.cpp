@@ -2,81 +2,18 @@
 
 #include <malloc.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <mutex>
-#include <thread>
 
 #include <zmq_addon.hpp>
 
-#include "tile_cache.h"
+#include "remote_slide_impl.h"
 #include "vslide/remote/curve.h"
-#include "vslide/remote/protocol.h"
-#include "vslide/storage/codec.h"
 
 namespace vslide::remote {
 
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-// The "id" of a reply; 0 when absent or not an unsigned integer.
-uint64_t reply_id_of(const json& body) {
-  if (!body.is_object()) return 0;
-  auto it = body.find("id");
-  return it != body.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
-}
-
-struct Reply {
-  json body;
-  std::vector<zmq::message_t> payloads;
-};
-
-// Decodes blocks given as (metadata, bytes) into the plane.
-Result<Image16> decode_blocks(const StoredTile& tile, const std::vector<std::span<const uint8_t>>& data,
-                              const std::string& where) {
-  auto fail = [&](const std::string& what) {
-    return Status::corruption(where + ": tile " + tile.key.to_string() + ": " + what);
-  };
-  if (tile.height <= 0 || tile.width <= 0 || tile.height > 65536 || tile.width > 65536) {
-    return fail("implausible plane size " + std::to_string(tile.width) + "x" + std::to_string(tile.height));
-  }
-  if (data.size() != tile.blocks.size()) return fail("block count and data count differ");
-  Image16 image(tile.width, tile.height);
-  std::vector<uint16_t> scratch;
-  for (size_t i = 0; i < tile.blocks.size(); ++i) {
-    const auto& b = tile.blocks[i];
-    if (b.checksum != 0 && chunk_checksum(data[i]) != b.checksum) {
-      return fail("block at (" + std::to_string(b.y) + "," + std::to_string(b.x) + ") fails its checksum");
-    }
-    if (b.y < 0 || b.x < 0 || b.y >= tile.height || b.x >= tile.width || b.height <= 0 || b.width <= 0 ||
-        b.height > 65536 || b.width > 65536) {
-      return fail("block geometry outside the plane");
-    }
-    const bool whole = b.y == 0 && b.x == 0 && b.height == tile.height && b.width == tile.width;
-    uint16_t* dst = image.data();
-    if (!whole) {
-      scratch.assign(size_t(b.height) * size_t(b.width), 0);
-      dst = scratch.data();
-    }
-    std::span<uint8_t> out(reinterpret_cast<uint8_t*>(dst), size_t(b.height) * size_t(b.width) * 2);
-    if (Status s = decode_chunk(tile.codec, data[i], out); !s.ok()) return fail(s.message());
-    if (!whole) {
-      const int rows = std::min(b.height, tile.height - b.y), cols = std::min(b.width, tile.width - b.x);
-      for (int y = 0; y < rows; ++y) {
-        std::memcpy(image.row(b.y + y) + b.x, scratch.data() + size_t(y) * size_t(b.width), size_t(cols) * 2);
-      }
-    }
-  }
-  return image;
-}
-
-}  // namespace
 
 void tune_allocator_for_tiles() {
   static std::once_flag once;
@@ -86,52 +23,6 @@ void tune_allocator_for_tiles() {
     (void)mallopt(M_TRIM_THRESHOLD, 128 << 20);
   });
 }
-
-Result<Image16> decode_stored_tile(const StoredTile& tile, const std::string& where) {
-  std::vector<std::span<const uint8_t>> data;
-  for (const auto& b : tile.blocks) data.emplace_back(b.bytes.data(), b.bytes.size());
-  return decode_blocks(tile, data, where);
-}
-
-struct RemoteSlide::Impl {
-  std::string url;
-  RemoteUrl address;
-  RemoteSlideOptions options;
-  zmq::context_t context{1};
-
-  // Set by open(); header fields are fixed afterwards, the rest guarded by mutex.
-  SlideHeader header;
-  MosaicGeometry geometry;
-  std::vector<ChannelInfo> channels;
-  CodecSpec codec;
-  std::vector<int32_t> zoom_levels;
-  std::vector<std::string> layers;
-  mutable std::mutex mutex;
-  SlideState state = SlideState::kScanning;  // guarded by mutex
-  std::shared_ptr<const TileIndex> index;    // guarded by mutex
-
-  mutable std::mutex pool_mutex;
-  mutable std::vector<std::unique_ptr<zmq::socket_t>> pool;  // idle sockets, guarded by pool_mutex
-  mutable std::atomic<uint64_t> next_id{1};
-  mutable std::atomic<uint64_t> n_requests{0}, n_retries{0}, n_hits{0}, n_misses{0}, n_prefetched{0};
-
-  mutable TileCache cache{0};
-
-  // Read-ahead, guarded by prefetch_mutex.
-  mutable std::mutex prefetch_mutex;
-  mutable std::condition_variable prefetch_cv, prefetch_done_cv;
-  mutable std::deque<TileKey> prefetch_queue;
-  mutable bool prefetch_busy = false, prefetch_stop = false;
-  mutable std::thread prefetch_thread;
-
-  std::unique_ptr<zmq::socket_t> new_socket() const;
-  Result<Reply> call(json request, const std::string& what) const;
-  Result<std::shared_ptr<const WireTile>> fetch(const TileKey& key) const;
-  std::vector<Result<std::shared_ptr<const WireTile>>> fetch_batch(const std::vector<TileKey>& keys) const;
-  Status load_header();
-  Status load_index();
-  void prefetch_loop() const;
-};
 
 std::unique_ptr<zmq::socket_t> RemoteSlide::Impl::new_socket() const {
   auto s = std::make_unique<zmq::socket_t>(const_cast<zmq::context_t&>(context), zmq::socket_type::dealer);
@@ -146,6 +37,39 @@ std::unique_ptr<zmq::socket_t> RemoteSlide::Impl::new_socket() const {
   return s;
 }
 
+std::unique_ptr<zmq::socket_t> RemoteSlide::Impl::borrow_socket() const {
+  {
+    std::lock_guard lock(pool_mutex);
+    if (!pool.empty()) {
+      auto socket = std::move(pool.back());
+      pool.pop_back();
+      return socket;
+    }
+  }
+  return new_socket();
+}
+
+void RemoteSlide::Impl::return_socket(std::unique_ptr<zmq::socket_t> socket) const {
+  std::lock_guard lock(pool_mutex);
+  if (pool.size() < 64) pool.push_back(std::move(socket));
+}
+
+bool next_reply(zmq::socket_t& socket, std::chrono::steady_clock::time_point deadline, Reply* out) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, left) == 0) return false;
+    std::vector<zmq::message_t> frames;
+    (void)zmq::recv_multipart(socket, std::back_inserter(frames));
+    if (frames.size() < 2 || frames[0].size() != 0) continue;  // not a reply of ours
+    out->body = json::parse(frames[1].to_string_view(), nullptr, false);
+    out->payloads.clear();
+    for (size_t i = 2; i < frames.size(); ++i) out->payloads.push_back(std::move(frames[i]));
+    return true;
+  }
+}
+
 Result<Reply> RemoteSlide::Impl::call(json request, const std::string& what) const {
   const std::string context_msg = url + ": " + what;
   for (int attempt = 0; attempt <= options.retries; ++attempt) {
@@ -153,14 +77,7 @@ Result<Reply> RemoteSlide::Impl::call(json request, const std::string& what) con
     if (attempt > 0) n_retries.fetch_add(1, std::memory_order_relaxed);
     std::unique_ptr<zmq::socket_t> socket;
     try {
-      {
-        std::lock_guard lock(pool_mutex);
-        if (!pool.empty()) {
-          socket = std::move(pool.back());
-          pool.pop_back();
-        }
-      }
-      if (!socket) socket = new_socket();
+      socket = borrow_socket();
       const uint64_t id = next_id.fetch_add(1);
       request["id"] = id;
       request["v"] = kProtocolVersion;
@@ -168,33 +85,19 @@ Result<Reply> RemoteSlide::Impl::call(json request, const std::string& what) con
       socket->send(zmq::message_t(), zmq::send_flags::sndmore);
       socket->send(zmq::buffer(text), zmq::send_flags::none);
       const auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
-      for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) break;
-        zmq::pollitem_t item{socket->handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, left) == 0) break;
-        std::vector<zmq::message_t> frames;
-        (void)zmq::recv_multipart(*socket, std::back_inserter(frames));
-        if (frames.size() < 2 || frames[0].size() != 0) continue;  // not a reply of ours
-        json body = json::parse(frames[1].to_string_view(), nullptr, false);
-        const uint64_t reply_id = reply_id_of(body);
+      Reply r;
+      while (next_reply(*socket, deadline, &r)) {
+        const uint64_t reply_id = reply_id_of(r.body);
         if (reply_id != id) {
           // A late reply to an abandoned request, or a busy/parse error without our id.
-          if (reply_id == 0 && body.is_object() && body.contains("ok") && body["ok"] == false) {
-            std::lock_guard lock(pool_mutex);
-            pool.push_back(std::move(socket));
-            return status_from_error_reply(body, context_msg);
+          if (reply_id == 0 && r.body.is_object() && r.body.contains("ok") && r.body["ok"] == false) {
+            return_socket(std::move(socket));
+            return status_from_error_reply(r.body, context_msg);
           }
           continue;
         }
-        {
-          std::lock_guard lock(pool_mutex);
-          if (pool.size() < 64) pool.push_back(std::move(socket));
-        }
-        if (!(body.contains("ok") && body["ok"] == true)) return status_from_error_reply(body, context_msg);
-        Reply r;
-        r.body = std::move(body);
-        for (size_t i = 2; i < frames.size(); ++i) r.payloads.push_back(std::move(frames[i]));
+        return_socket(std::move(socket));
+        if (!(r.body.contains("ok") && r.body["ok"] == true)) return status_from_error_reply(r.body, context_msg);
         return r;
       }
       // No reply in time: this socket may still receive it later; drop it.
@@ -205,29 +108,6 @@ Result<Reply> RemoteSlide::Impl::call(json request, const std::string& what) con
   return Status::unavailable(context_msg + ": no reply within " + std::to_string(options.timeout_ms) + " ms (" +
                              std::to_string(options.retries + 1) + " tries)");
 }
-
-namespace {
-
-// Checks a tile's metadata against its payload frames and takes the frames.
-Result<std::shared_ptr<const WireTile>> take_tile(const json& meta, std::vector<zmq::message_t>& payloads,
-                                                  size_t* next, const std::string& where) {
-  std::vector<uint64_t> sizes;
-  auto parsed = tile_meta_from_json(meta, &sizes);
-  if (!parsed.ok()) return Status::corruption(where + ": " + parsed.status().message());
-  auto tile = std::make_shared<WireTile>();
-  tile->meta = std::move(parsed).value();
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (*next >= payloads.size()) return Status::corruption(where + ": reply lacks payload frames");
-    if (payloads[*next].size() != sizes[i]) {
-      return Status::corruption(where + ": payload frame holds " + std::to_string(payloads[*next].size()) +
-                                " bytes, metadata says " + std::to_string(sizes[i]));
-    }
-    tile->data.push_back(std::move(payloads[(*next)++]));
-  }
-  return std::shared_ptr<const WireTile>(std::move(tile));
-}
-
-}  // namespace
 
 Result<std::shared_ptr<const WireTile>> RemoteSlide::Impl::fetch(const TileKey& key) const {
   if (auto hit = cache.get(key)) {
@@ -281,6 +161,8 @@ Status RemoteSlide::Impl::load_header() {
     VSLIDE_ASSIGN_OR_RETURN(codec, codec_from_json(h.body.at("codec")));
     zoom_levels = h.body.at("zoom_levels").get<std::vector<int32_t>>();
     layers = h.body.at("detection_layers").get<std::vector<std::string>>();
+    // Optional (servers before streamed tiles do not send it).
+    server_tile_parts = h.body.value("tile_parts", 0);
     VSLIDE_ASSIGN_OR_RETURN(SlideState st, parse_slide_state(h.body.at("state").get<std::string>()));
     channels = c.body.at("channels").get<std::vector<ChannelInfo>>();
     std::lock_guard lock(mutex);
@@ -401,7 +283,19 @@ Status RemoteSlide::refresh() {
   return impl_->load_index();
 }
 
+int RemoteSlide::Impl::parts_for(const TileKey& key) const {
+  const int wanted = options.tile_parts;
+  if (wanted <= 1 || server_tile_parts <= 1 || codec.family != CodecFamily::kBlosc) return 1;
+  // Small planes gain nothing from being split: the transfer is short anyway.
+  const uint64_t raw = uint64_t(geometry.level_width(key.level)) * uint64_t(geometry.level_height(key.level)) * 2;
+  if (raw < options.stream_min_bytes) return 1;
+  return std::min({wanted, server_tile_parts, kMaxTileParts});
+}
+
 Result<Image16> RemoteSlide::read(const TileKey& key) const {
+  if (!impl_->cache.contains(key)) {
+    if (const int parts = impl_->parts_for(key); parts > 1) return impl_->read_streamed(key, parts);
+  }
   VSLIDE_ASSIGN_OR_RETURN(auto tile, impl_->fetch(key));
   std::vector<std::span<const uint8_t>> data;
   for (const auto& m : tile->data) data.emplace_back(static_cast<const uint8_t*>(m.data()), m.size());

@@ -4,6 +4,7 @@
 
 #include "vslide/remote/protocol.h"
 #include "vslide/storage/codec.h"
+#include "vslide/storage/hdf5_slide.h"
 
 namespace vslide::remote {
 
@@ -25,6 +26,16 @@ zmq::message_t bytes_message(std::vector<uint8_t>&& bytes) {
   }
   return zmq::message_t(owned->data(), owned->size(),
                         [](void*, void* hint) { delete static_cast<std::vector<uint8_t>*>(hint); }, owned);
+}
+
+// Bytes that stay where they are (in a slide's read-only mapping) while
+// ZeroMQ sends them: the message keeps the slide open until it is freed.
+zmq::message_t mapped_message(std::span<const uint8_t> bytes, const std::shared_ptr<const SlideSource>& owner) {
+  if (bytes.empty()) return zmq::message_t();
+  auto* keep = new std::shared_ptr<const SlideSource>(owner);
+  return zmq::message_t(const_cast<uint8_t*>(bytes.data()), bytes.size(),
+                        [](void*, void* hint) { delete static_cast<std::shared_ptr<const SlideSource>*>(hint); },
+                        keep);
 }
 
 // A request problem that becomes an error reply.
@@ -167,6 +178,8 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
     reply.body["codec"] = codec_to_json(slide.codec());
     reply.body["zoom_levels"] = slide.zoom_levels();
     reply.body["detection_layers"] = slide.detection_layers();
+    // Tiles can be asked for in parts ("part" of a "tile" request) of up to this many.
+    if (options_.mode == ServeMode::kStored) reply.body["tile_parts"] = kMaxTileParts;
   } else if (op == "channels") {
     json c = json::array();
     for (const auto& ch : slide.channels()) {
@@ -180,10 +193,22 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
   } else if (op == "tile") {
     auto key = key_from_json(field(req, "key", json::value_t::object, "an object"));
     if (!key.ok()) throw RequestError{WireError::kMalformedRequest, key.status().message()};
+    Part part;
+    if (req.contains("part")) {
+      const auto& p = field(req, "part", json::value_t::array, "an array [index, count]");
+      if (p.size() != 2 || !p[0].is_number_unsigned() || !p[1].is_number_unsigned() || p[1].get<uint64_t>() < 1 ||
+          p[1].get<uint64_t>() > uint64_t(kMaxTileParts) || p[0].get<uint64_t>() >= p[1].get<uint64_t>()) {
+        throw RequestError{WireError::kMalformedRequest,
+                           "'part' must be [index, count] with 1 <= count <= " + std::to_string(kMaxTileParts) +
+                               " and index < count; got " + p.dump()};
+      }
+      part = Part{int(p[0].get<uint64_t>()), int(p[1].get<uint64_t>())};
+    }
     json meta;
-    Status s = add_tile(slide, *key, &meta, reply);
+    Status s = add_tile(*found, *key, &meta, reply, part);
     if (!s.ok()) throw RequestError{error_for(s), s.message()};
     reply.body["tile"] = std::move(meta);
+    if (part.count > 0) reply.body["part"] = json::array({part.index, part.count});
   } else if (op == "tiles") {
     const auto& keys = field(req, "keys", json::value_t::array, "an array");
     if (keys.size() > kMaxBatchKeys) {
@@ -199,7 +224,7 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
         s = Status::resource_exhausted("batch reply reached " + std::to_string(kMaxBatchBytes >> 20) +
                                        " MB; ask for this tile again");
       }
-      if (s.ok()) s = add_tile(slide, *key, &meta, reply);
+      if (s.ok()) s = add_tile(*found, *key, &meta, reply, Part{});
       if (s.ok()) {
         meta["ok"] = true;
       } else {
@@ -246,17 +271,61 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
   }
 }
 
-Status RequestHandler::add_tile(const SlideSource& slide, const TileKey& key, json* meta, Reply& reply) const {
+Status RequestHandler::add_tile(const std::shared_ptr<SlideSource>& source, const TileKey& key, json* meta,
+                                Reply& reply, Part part) const {
+  const SlideSource& slide = *source;
   const auto& g = slide.geometry();
   if (!g.contains(key)) {
     return Status::out_of_range(slide.describe() + ": tile " + key.to_string() + " outside the " +
                                 std::to_string(g.rows) + "x" + std::to_string(g.cols) + " mosaic");
   }
+  auto slice = [&](uint64_t size) {
+    if (part.count == 0) return std::pair<uint64_t, uint64_t>(0, size);
+    return std::pair<uint64_t, uint64_t>(part_begin(size, part.index, part.count),
+                                         part_end(size, part.index, part.count));
+  };
+  // The slide's chunks where they lie in its mapped file: checked and sent without a copy.
+  const auto* file = options_.mode == ServeMode::kStored ? dynamic_cast<const Hdf5Slide*>(&slide) : nullptr;
+  if (file != nullptr) {
+    auto view = file->read_chunk_view(key);
+    if (view.ok()) {
+      StoredTile shape;
+      shape.key = key;
+      shape.codec = view->codec;
+      shape.height = view->height;
+      shape.width = view->width;
+      std::vector<uint64_t> sizes;
+      for (size_t b = 0; b < view->blocks.size(); ++b) {
+        const auto& v = view->blocks[b];
+        // A tile sent in parts is checked once, with its last part, so that the
+        // first parts leave at once; the client checks the whole chunk again
+        // after assembling it.
+        if (part.index == std::max(0, part.count - 1) && chunk_checksum(v.bytes) != v.checksum) {
+          return Status::corruption(slide.describe() + ": tile " + key.to_string() + " block " + std::to_string(b) +
+                                    ": checksum mismatch in stored chunk of " + std::to_string(v.bytes.size()) +
+                                    " bytes");
+        }
+        shape.blocks.push_back(ChunkBlock{v.y, v.x, v.height, v.width, {}, v.checksum});
+        sizes.push_back(v.bytes.size());
+      }
+      *meta = tile_meta_to_json(shape, sizes);
+      for (const auto& v : view->blocks) {
+        const auto [begin, end] = slice(v.bytes.size());
+        reply.payload_bytes += end - begin;
+        reply.payloads.push_back(mapped_message(v.bytes.subspan(begin, end - begin), source));
+      }
+      if (part.index == std::max(0, part.count - 1)) counters_.tiles.fetch_add(1, std::memory_order_relaxed);
+      return Status();
+    }
+    if (view.status().code() != StatusCode::kUnavailable) return view.status();
+    // Not mapped (a slide still being written): read_chunk below copies.
+  }
   StoredTile tile;
   if (options_.mode == ServeMode::kStored) {
     VSLIDE_ASSIGN_OR_RETURN(tile, slide.read_chunk(key));
   } else {
-    // The paper's path: decode, then compress again for the wire.
+    // The paper's path: decode, then compress again for the wire (for every
+    // part again: parts are not offered in this mode).
     VSLIDE_ASSIGN_OR_RETURN(Image16 image, slide.read(key));
     tile.key = key;
     tile.codec = slide.codec();
@@ -272,10 +341,14 @@ Status RequestHandler::add_tile(const SlideSource& slide, const TileKey& key, js
   }
   *meta = tile_meta_to_json(tile);
   for (auto& b : tile.blocks) {
-    reply.payload_bytes += b.bytes.size();
-    reply.payloads.push_back(bytes_message(std::move(b.bytes)));
+    const auto [begin, end] = slice(b.bytes.size());
+    std::vector<uint8_t> bytes;
+    if (part.count == 0) bytes = std::move(b.bytes);
+    else bytes.assign(b.bytes.begin() + std::ptrdiff_t(begin), b.bytes.begin() + std::ptrdiff_t(end));
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
   }
-  counters_.tiles.fetch_add(1, std::memory_order_relaxed);
+  if (part.index == std::max(0, part.count - 1)) counters_.tiles.fetch_add(1, std::memory_order_relaxed);
   return Status();
 }
 

@@ -38,7 +38,12 @@ class RequestHandler {
  private:
   struct Reply;
   void handle_json(const nlohmann::json& request, Reply& reply) const;
-  Status add_tile(const SlideSource& slide, const TileKey& key, nlohmann::json* meta, Reply& reply) const;
+  // One part of a tile ("part": [index, count]); count 0 = the whole tile.
+  struct Part {
+    int index = 0, count = 0;
+  };
+  Status add_tile(const std::shared_ptr<SlideSource>& slide, const TileKey& key, nlohmann::json* meta, Reply& reply,
+                  Part part) const;
 
   const SlideLibrary& library_;
   const TileServerOptions& options_;

@@ -317,6 +317,35 @@ Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   return out;
 }
 
+Result<Hdf5Slide::StoredView> Hdf5Slide::read_chunk_view(const TileKey& key) const {
+  const Impl& m = *impl_;
+  if (m.map == nullptr) return Status::unavailable(m.where(key) + ": file is not mapped (not finished?)");
+  VSLIDE_ASSIGN_OR_RETURN(Impl::Located loc, m.locate(key));
+  const sd::LevelShape& shape = loc.level->shape;
+  StoredView out;
+  out.key = key;
+  out.codec = m.codec;
+  out.height = shape.height;
+  out.width = shape.width;
+  for (int32_t b = 0; b < shape.blocks(); ++b) {
+    auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
+    std::vector<uint8_t> unused;  // fetch_chunk returns a view into the mapping when there is one
+    auto got = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
+                             &unused);
+    if (!got.ok()) return got.status().with_context(m.where(key) + " block " + std::to_string(b));
+    if (got->data() == unused.data()) return Status::internal(m.where(key) + ": chunk was copied, not mapped");
+    ChunkView v;
+    v.y = (b / shape.blocks_x()) * shape.chunk_h;
+    v.x = (b % shape.blocks_x()) * shape.chunk_w;
+    v.height = shape.chunk_h;
+    v.width = shape.chunk_w;
+    v.checksum = loc.entries[size_t(b)].checksum;
+    v.bytes = *got;
+    out.blocks.push_back(v);
+  }
+  return out;
+}
+
 Status Hdf5Slide::read_into(const TileKey& key, std::span<uint16_t> out) const {
   const Impl& m = *impl_;
   VSLIDE_ASSIGN_OR_RETURN(Impl::Located loc, m.locate(key));

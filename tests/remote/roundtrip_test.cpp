@@ -248,6 +248,101 @@ TEST(RemoteRoundTrip, RecompressingServerSendsSamePixels) {
   }
 }
 
+TEST(RemoteRoundTrip, StreamedReadsInPartsBitExact) {
+  for (bool sub_tiles : {false, true}) {
+    testing::RemoteSlideSpec spec;
+    spec.id = sub_tiles ? "vs-parts-blocks" : "vs-parts";
+    spec.width = 320;
+    spec.height = 240;
+    if (sub_tiles) {
+      spec.chunk_height = 120;
+      spec.chunk_width = 160;
+    }
+    Served s(spec);
+    for (int parts : {2, 3, 4}) {
+      remote::RemoteSlideOptions opt;
+      opt.tile_parts = parts;
+      opt.stream_min_bytes = 0;
+      opt.cache_bytes = 0;
+      auto remote = RemoteSlide::open(s.url(spec.id), opt);
+      ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+      const auto before = (*remote)->stats().requests;
+      for (const auto& key : testing::all_keys(s.local->geometry(), true)) {
+        auto l = s.local->read(key);
+        auto r = (*remote)->read(key);
+        ASSERT_EQ(l.ok(), r.ok()) << key.to_string() << ": " << r.status().to_string();
+        if (l.ok()) {
+          EXPECT_TRUE(*l == *r) << key.to_string() << " parts " << parts;
+        } else {
+          EXPECT_EQ(r.status().code(), l.status().code()) << key.to_string();
+        }
+      }
+      // Every read went out as `parts` requests.
+      EXPECT_EQ((*remote)->stats().requests - before,
+                uint64_t(parts) * testing::all_keys(s.local->geometry(), true).size());
+    }
+  }
+}
+
+// Raw "tile" requests with "part": the reply carries the documented byte range of each block.
+TEST(RemoteRoundTrip, TilePartsOnTheWire) {
+  Served s;
+  zmq::context_t ctx;
+  zmq::socket_t sock(ctx, zmq::socket_type::req);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.set(zmq::sockopt::rcvtimeo, 5000);
+  sock.connect(s.server->endpoint());
+  auto ask = [&](const std::string& text, std::vector<zmq::message_t>* frames) {
+    sock.send(zmq::buffer(text));
+    frames->clear();
+    EXPECT_TRUE(zmq::recv_multipart(sock, std::back_inserter(*frames)));
+    return frames->empty() ? nlohmann::json() : nlohmann::json::parse(frames->front().to_string());
+  };
+  std::vector<zmq::message_t> frames;
+  auto header = ask(R"({"v":1,"op":"header","slide":"vs-remote-0001"})", &frames);
+  EXPECT_EQ(header["tile_parts"], remote::kMaxTileParts);
+
+  const TileKey key{0, 1, 1, 0, 0, 0};
+  const auto stored = s.local->read_chunk(key)->blocks[0].bytes;
+  std::vector<uint8_t> joined;
+  for (int i = 0; i < 3; ++i) {
+    auto j = ask(R"({"v":1,"id":5,"op":"tile","slide":"vs-remote-0001","key":{"row":0,"col":1,"channel":1},"part":[)" +
+                     std::to_string(i) + ",3]}",
+                 &frames);
+    ASSERT_EQ(j["ok"], true) << j.dump();
+    EXPECT_EQ(j["part"], nlohmann::json::array({i, 3}));
+    EXPECT_EQ(j["tile"]["blocks"][0]["size"], stored.size());
+    ASSERT_EQ(frames.size(), 2u);
+    const auto* p = static_cast<const uint8_t*>(frames[1].data());
+    EXPECT_EQ(frames[1].size(), remote::part_end(stored.size(), i, 3) - remote::part_begin(stored.size(), i, 3));
+    joined.insert(joined.end(), p, p + frames[1].size());
+  }
+  EXPECT_EQ(joined, stored);
+
+  for (const char* bad : {"[3,3]", "[0,0]", "[0,9]", "[0,5]", "\"0,1\"", "[-1,2]", "[0,1,2]", "[0.5,2]", "{}"}) {
+    auto j = ask(std::string(R"({"v":1,"op":"tile","slide":"vs-remote-0001","key":{"row":0,"col":0},"part":)") + bad + "}",
+                 &frames);
+    EXPECT_EQ(j["ok"], false) << bad;
+    EXPECT_EQ(j["error"]["code"], "malformed_request") << bad << ": " << j.dump();
+  }
+  // Errors of the tile itself come first, part or not.
+  auto hole = ask(R"({"v":1,"op":"tile","slide":"vs-remote-0001","key":{"row":1,"col":2},"part":[1,2]})", &frames);
+  EXPECT_EQ(hole["error"]["code"], "not_found") << hole.dump();
+}
+
+TEST(RemoteRoundTrip, RecompressingServerOffersNoParts) {
+  remote::TileServerOptions options;
+  options.mode = remote::ServeMode::kRecompress;
+  Served s({}, options);
+  remote::RemoteSlideOptions opt;
+  opt.stream_min_bytes = 0;
+  auto remote = RemoteSlide::open(s.url("vs-remote-0001"), opt);
+  ASSERT_TRUE(remote.ok());
+  const auto before = (*remote)->stats().requests;
+  ASSERT_TRUE((*remote)->read(TileKey{0, 0, 0, 0, 0, 0}).ok());
+  EXPECT_EQ((*remote)->stats().requests, before + 1);
+}
+
 TEST(RemoteRoundTrip, NoServerMeansUnavailableAfterRetry) {
   remote::RemoteSlideOptions opt;
   opt.timeout_ms = 150;

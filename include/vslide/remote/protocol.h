@@ -28,6 +28,14 @@ constexpr int64_t kMaxRequestBytes = 64 * 1024;
 // Most keys in one "tiles" request, and most payload bytes in one reply.
 constexpr size_t kMaxBatchKeys = 64;
 constexpr size_t kMaxBatchBytes = 128u << 20;
+// Most parts a "tile" request may ask one tile to be split into ("part": [i, n]).
+// Half the 8 replies a server queues per client: ZeroMQ learns that queued
+// replies were sent only every few messages, so n requests in flight can
+// look like up to n + 3 queued ones, and a full queue drops replies.
+constexpr int kMaxTileParts = 4;
+// Bytes [begin, end) of a stored chunk of `size` bytes that part i of n carries.
+constexpr uint64_t part_begin(uint64_t size, int i, int n) { return size * uint64_t(i) / uint64_t(n); }
+constexpr uint64_t part_end(uint64_t size, int i, int n) { return part_begin(size, i + 1, n); }
 
 // Error codes as they travel ("code" of an error reply).
 enum class WireError {
@@ -69,6 +77,8 @@ Result<TileKey> key_from_json(const nlohmann::json& j);
 // size and, per block, position, size, byte count and XXH3-64 checksum (as 16
 // lowercase hex digits, since JSON numbers lose precision above 2^53).
 nlohmann::json tile_meta_to_json(const StoredTile& t);
+// The same for a tile whose blocks carry no bytes: their byte counts in `sizes`.
+nlohmann::json tile_meta_to_json(const StoredTile& t, const std::vector<uint64_t>& sizes);
 // Parses the metadata; `blocks` get their geometry and checksum, the byte
 // counts land in `sizes` (bytes themselves come from the payload frames).
 Result<StoredTile> tile_meta_from_json(const nlohmann::json& j, std::vector<uint64_t>* sizes);

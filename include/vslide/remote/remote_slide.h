@@ -3,7 +3,10 @@
 //
 // open() fetches the header, channel table and tile index once; read() and
 // read_chunk() fetch one tile each (chunks as stored, decoded here in the
-// calling thread after checking each block's XXH3 checksum). prefetch() asks
+// calling thread, with one Blosc thread as local reads, and checked against
+// each block's XXH3 checksum). Large tiles are streamed: asked for in several
+// parts at once and decoded part by part as they arrive, so that decoding
+// overlaps the transfer (RemoteSlideOptions::tile_parts). prefetch() asks
 // for a set of tiles in the background, in batches, into a bounded cache of
 // stored (compressed) tiles that read()/read_chunk() consult first.
 //
@@ -41,6 +44,15 @@ struct RemoteSlideOptions {
   std::string server_public_key;    // Z85; empty = no CURVE
   std::string client_public_key;
   std::string client_secret_key;
+  // Streamed reads: read() of a Blosc tile of at least stream_min_bytes raw
+  // bytes asks for it in `tile_parts` parts at once (one "tile" request per
+  // part, docs/PROTOCOL.md) and decodes each part's Blosc blocks while the
+  // next parts are still on the wire, when the server offers parts (its
+  // header reply's "tile_parts"). 1 = one request per tile, the whole chunk
+  // decoded once it has arrived. read_chunk(), batches and the cache are
+  // unaffected.
+  int tile_parts = 4;
+  size_t stream_min_bytes = 4u << 20;
   // Process-wide, once: raise glibc's mmap threshold to 32 MiB (and the trim
   // threshold to 128 MiB) so that the multi-megabyte reply buffers libzmq
   // allocates for every tile are recycled from the heap instead of being

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "vslide/core/slide_source.h"
 
@@ -100,6 +102,25 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   // Checks one plane's chunks against their recorded checksums and decodes
   // them. OK, or the first problem found in that plane.
   Status verify_plane(const TileKey& key) const;
+
+  // A stored plane's chunks as views into the read-only mapping of a finished
+  // file: no copy and no checksum check (each block carries its recorded
+  // checksum for the caller to check). For a server that sends chunks as
+  // they are stored. The views stay valid while this Hdf5Slide lives.
+  // Unavailable when the file is not mapped (not finished, or mmap failed):
+  // use read_chunk then. Thread-safe like read_chunk.
+  struct ChunkView {
+    int32_t y = 0, x = 0, height = 0, width = 0;  // as in ChunkBlock
+    uint64_t checksum = 0;
+    std::span<const uint8_t> bytes;
+  };
+  struct StoredView {
+    TileKey key;
+    CodecSpec codec;
+    int32_t height = 0, width = 0;
+    std::vector<ChunkView> blocks;
+  };
+  Result<StoredView> read_chunk_view(const TileKey& key) const;
 
   struct Impl;
 
