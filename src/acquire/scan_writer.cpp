@@ -105,7 +105,7 @@ bool ScanWriter::may_buffer(uint64_t bytes) const {
 
 void ScanWriter::enqueue(PendingField field) {
   if (field.bytes) {
-    uint64_t now = buffered_bytes_ += field.bytes->size();
+    uint64_t now = buffered_bytes_ += field.bytes.size();
     uint64_t peak = peak_buffered_;
     while (now > peak && !peak_buffered_.compare_exchange_weak(peak, now)) {
     }
@@ -143,7 +143,7 @@ void ScanWriter::worker_loop() {
     }
     // Written or not, the record has had its one chance: the error is logged.
     spool_->mark_written(f.ref);
-    if (f.bytes) buffered_bytes_ -= f.bytes->size();
+    if (f.bytes) buffered_bytes_ -= f.bytes.size();
     {
       std::lock_guard lock(mu_);
       --in_progress_;
@@ -153,11 +153,17 @@ void ScanWriter::worker_loop() {
 }
 
 Status ScanWriter::write_one(const PendingField& f) {
-  std::shared_ptr<const std::vector<uint8_t>> bytes = f.bytes;
-  if (!bytes) {
-    auto read = spool_->read_payload(f.ref);
-    if (!read.ok()) return read.status();
-    bytes = std::make_shared<const std::vector<uint8_t>>(std::move(read).value());
+  // A spilled field is read back into this worker's own buffer, reused
+  // field after field (fresh pages cost more than the copy).
+  thread_local std::vector<uint8_t> spilled;
+  std::span<const uint8_t> bytes = f.bytes.bytes;
+  if (!f.bytes) {
+    VSLIDE_RETURN_IF_ERROR(spool_->read_payload_into(f.ref, &spilled));
+    bytes = spilled;
+    if (chunk_checksum(bytes) != f.meta.checksum) {
+      return Status::corruption("spool segment " + std::to_string(f.ref.segment) + " offset " +
+                                std::to_string(f.ref.offset) + ": the spilled field no longer matches its checksum");
+    }
   }
   {
     // Held across write_field: another worker with a plane of the same field
@@ -169,29 +175,21 @@ Status ScanWriter::write_one(const PendingField& f) {
     }
   }
   if (same_stream_format(f.meta.codec, slide_->codec()) && f.meta.codec.family != CodecFamily::kNone) {
-    StoredTile tile;
-    tile.key = f.meta.key;
-    tile.codec = slide_->codec();
-    tile.height = f.meta.height;
-    tile.width = f.meta.width;
-    ChunkBlock block;
-    block.height = f.meta.height;
-    block.width = f.meta.width;
-    block.bytes = *bytes;
-    block.checksum = chunk_checksum(block.bytes);
-    tile.blocks.push_back(std::move(block));
-    return slide_->write_stored(tile);
+    // Stored as sent. meta.checksum is the scanner's XXH3 of these bytes,
+    // checked by the proxy on arrival (and above on read-back).
+    return slide_->write_stored_chunk(f.meta.key, slide_->codec(), f.meta.height, f.meta.width, bytes,
+                                      f.meta.checksum);
   }
   if (f.meta.codec.family == CodecFamily::kNone) {
-    if (bytes->size() != size_t(f.meta.width) * size_t(f.meta.height) * 2) {
-      return Status::invalid_argument("raw field holds " + std::to_string(bytes->size()) + " bytes");
+    if (bytes.size() != size_t(f.meta.width) * size_t(f.meta.height) * 2) {
+      return Status::invalid_argument("raw field holds " + std::to_string(bytes.size()) + " bytes");
     }
     return slide_->write_plane(
-        f.meta.key, Image16View(reinterpret_cast<const uint16_t*>(bytes->data()), f.meta.width, f.meta.height));
+        f.meta.key, Image16View(reinterpret_cast<const uint16_t*>(bytes.data()), f.meta.width, f.meta.height));
   }
   Image16 image(f.meta.width, f.meta.height);
   std::span<uint8_t> out(reinterpret_cast<uint8_t*>(image.data()), image.byte_size());
-  VSLIDE_RETURN_IF_ERROR(decode_chunk(f.meta.codec, *bytes, out));
+  VSLIDE_RETURN_IF_ERROR(decode_chunk(f.meta.codec, bytes, out));
   return slide_->write_plane(f.meta.key, image.view());
 }
 

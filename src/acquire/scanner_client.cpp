@@ -51,10 +51,17 @@ struct ScannerClient::Impl {
     proxy->set(zmq::sockopt::sndhwm, 0);
     proxy->connect(endpoint);
   }
-  void send(const json& meta, const std::vector<uint8_t>* payload) {
+  using Bytes = std::shared_ptr<const std::vector<uint8_t>>;
+  // The pixel frame is sent without a copy: the message holds a reference
+  // to the bytes until ZeroMQ has written them to the socket.
+  void send(const json& meta, const Bytes& payload = nullptr) {
     std::vector<zmq::message_t> parts;
     parts.emplace_back(meta.dump());
-    if (payload) parts.emplace_back(payload->data(), payload->size());
+    if (payload) {
+      auto* hold = new Bytes(payload);
+      parts.emplace_back(const_cast<uint8_t*>(payload->data()), payload->size(),
+                         [](void*, void* hint) { delete static_cast<Bytes*>(hint); }, hold);
+    }
     (void)zmq::send_multipart(*proxy, parts);
   }
   // One reply, or nullopt after timeout_ms.
@@ -122,7 +129,7 @@ Result<ScanTarget> ScannerClient::resume(const std::string& slide_id) {
 
 Status ScannerClient::abort(const ScanTarget& target) {
   impl_->connect(target.proxy);
-  impl_->send(json{{"type", "abort"}, {"seq", ++impl_->seq}}, nullptr);
+  impl_->send(json{{"type", "abort"}, {"seq", ++impl_->seq}});
   auto r = impl_->receive(int(options_.reply_timeout_s * 1000));
   if (!r) return Status::unavailable("proxy " + target.proxy + ": no reply to abort");
   return status_from_reply(*r);
@@ -156,7 +163,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
   // Connects and learns what is acknowledged; false when the proxy is silent.
   auto hello = [&]() -> Result<bool> {
     impl_->connect(target.proxy);
-    impl_->send(json{{"type", "hello"}, {"version", kProtocolVersion}}, nullptr);
+    impl_->send(json{{"type", "hello"}, {"version", kProtocolVersion}});
     for (;;) {
       auto r = impl_->receive(int(options_.reply_timeout_s * 1000));
       if (!r) return false;
@@ -211,7 +218,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
     m.height = spec.geometry.tile_height;
     m.checksum = chunk_checksum(*f.bytes);
     f.sent = Clock::now();
-    impl_->send(field_meta_to_json(m), f.bytes.get());
+    impl_->send(field_meta_to_json(m), f.bytes);
     inflight[m.seq] = std::move(f);
     ++prog.sent;
   };
@@ -303,7 +310,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
 
   // End the scan and wait for the finished file.
   const auto end_start = Clock::now();
-  auto send_end = [&] { impl_->send(json{{"type", "end"}, {"seq", ++impl_->seq}}, nullptr); };
+  auto send_end = [&] { impl_->send(json{{"type", "end"}, {"seq", ++impl_->seq}}); };
   if (!finished_reply) send_end();
   last_reply = Clock::now();
   auto last_ping = Clock::now();
@@ -324,7 +331,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
       if (!finished_reply) send_end();
       last_reply = last_ping = Clock::now();
     } else if (seconds_since(last_ping) > options_.reply_timeout_s / 3) {
-      impl_->send(json{{"type", "hello"}}, nullptr);  // a liveness ping while the file is finished
+      impl_->send(json{{"type", "hello"}});  // a liveness ping while the file is finished
       last_ping = Clock::now();
     }
   }

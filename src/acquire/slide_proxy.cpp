@@ -57,10 +57,8 @@ Result<bool> SlideProxy::restore() {
       spool_->mark_written(ref);  // the file already holds it
       return Status();
     }
-    PendingField f{*meta, nullptr, ref};
-    if (writer_->may_buffer(payload.size())) {
-      f.bytes = std::make_shared<const std::vector<uint8_t>>(std::move(payload));
-    }
+    PendingField f{*meta, Payload(), ref};
+    if (writer_->may_buffer(payload.size())) f.bytes = Payload(std::move(payload));
     writer_->enqueue(std::move(f));
     ++requeued;
     return Status();
@@ -237,9 +235,14 @@ Result<ProxyResult> SlideProxy::run(SlideState final_state) {
             } else {
               acked_[key] = meta->checksum;
               batch_bytes += size;
-              PendingField f{*meta, nullptr, *ref};
+              PendingField f{*meta, Payload(), *ref};
               bool keep = writer_->may_buffer(size);
-              if (keep) f.bytes = std::make_shared<const std::vector<uint8_t>>(data, data + size);
+              if (keep) {
+                // The message itself is the buffer: no copy.
+                auto msg = std::make_shared<zmq::message_t>(std::move(parts[2]));
+                std::span<const uint8_t> view(static_cast<const uint8_t*>(msg->data()), msg->size());
+                f.bytes = Payload(std::move(msg), view);
+              }
               r.body = json{{"type", "ack"}, {"seq", seq}, {"key", key_to_array(key)}, {"spilled", !keep}};
               r.field = std::move(f);
             }

@@ -15,23 +15,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint32_t kMagic = 0x31505356;  // "VSP1" little-endian
+constexpr uint32_t kMagic = 0x32505356;  // "VSP2" little-endian
 constexpr size_t kRecordHeader = 24;
 constexpr uint64_t kMaxMeta = 1 << 20;
 constexpr uint64_t kMaxPayload = 1ull << 32;
 
-// check = XXH3-64 of the payload's XXH3-64, seeded with the meta's XXH3-64:
-// the payload hash is the one the scanner sent, so the proxy hashes each
-// payload once.
-uint64_t record_check(std::string_view meta, uint64_t payload_hash) {
+// At most this many written-out segment files are kept for reuse.
+constexpr size_t kMaxFreeSegments = 4;
+
+// check = XXH3-64 of (segment number, the payload's XXH3-64), seeded with
+// the meta's XXH3-64: the payload hash is the one the scanner sent, so the
+// proxy hashes each payload once; the segment number makes the records a
+// recycled file held in an earlier life fail, so replay ends where the new
+// records end.
+uint64_t record_check(std::string_view meta, uint64_t payload_hash, uint32_t segment) {
   uint64_t seed = XXH3_64bits(meta.data(), meta.size());
-  return XXH3_64bits_withSeed(&payload_hash, sizeof(payload_hash), seed);
+  uint64_t words[2] = {segment, payload_hash};
+  return XXH3_64bits_withSeed(words, sizeof(words), seed);
 }
 
-Status write_all(int fd, const void* data, size_t n, const std::string& path) {
+Status pwrite_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
   auto* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
+    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOSPC || errno == EDQUOT) {
@@ -41,6 +47,7 @@ Status write_all(int fd, const void* data, size_t n, const std::string& path) {
     }
     p += w;
     n -= size_t(w);
+    offset += uint64_t(w);
   }
   return Status();
 }
@@ -81,6 +88,11 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
   std::unique_ptr<Spool> s(new Spool(options));
   for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
     std::string name = entry.path().filename().string();
+    if (name.rfind("free-", 0) == 0) {
+      std::error_code rm;
+      fs::remove(entry.path(), rm);  // a spare file from before a crash: start afresh
+      continue;
+    }
     unsigned n = 0;
     if (std::sscanf(name.c_str(), "spool-%06u.log", &n) != 1) continue;
     Segment seg;
@@ -111,7 +123,23 @@ Status Spool::roll_over() {
   }
   uint32_t next = current_ + 1;
   std::string path = segment_path(next);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Reuse a written-out segment file when there is one: overwriting pages
+  // that are already in the page cache costs a fraction of appending new
+  // ones (docs/PERFORMANCE.md, "acquire"). Its old records fail their check
+  // under the new segment number, so replay stops where the new ones end.
+  std::string spare;
+  {
+    std::lock_guard lock(mu_);
+    if (!free_files_.empty()) {
+      spare = free_files_.back();
+      free_files_.pop_back();
+    }
+  }
+  int fd = -1;
+  if (!spare.empty() && ::rename(spare.c_str(), path.c_str()) == 0) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  }
+  if (fd < 0) fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::io_error(path + ": create: " + std::strerror(errno));
   fd_ = fd;
   current_ = next;
@@ -143,7 +171,8 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
   uint8_t head[kRecordHeader];
   uint32_t meta_len = uint32_t(meta.size());
   uint64_t payload_len = payload.size();
-  uint64_t check = record_check(meta, payload_hash ? *payload_hash : XXH3_64bits(payload.data(), payload.size()));
+  uint64_t check =
+      record_check(meta, payload_hash ? *payload_hash : XXH3_64bits(payload.data(), payload.size()), current_);
   std::memcpy(head, &kMagic, 4);
   std::memcpy(head + 4, &meta_len, 4);
   std::memcpy(head + 8, &payload_len, 8);
@@ -156,12 +185,12 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
     start = segments_[current_].bytes;
     path = segments_[current_].path;
   }
-  Status st = write_all(fd_, head, sizeof(head), path);
-  if (st.ok()) st = write_all(fd_, meta.data(), meta.size(), path);
-  if (st.ok()) st = write_all(fd_, payload.data(), payload.size(), path);
+  Status st = pwrite_all(fd_, head, sizeof(head), start, path);
+  if (st.ok()) st = pwrite_all(fd_, meta.data(), meta.size(), start + kRecordHeader, path);
+  if (st.ok()) st = pwrite_all(fd_, payload.data(), payload.size(), start + kRecordHeader + meta.size(), path);
   if (!st.ok()) {
     // Cut the partial record off so that the segment stays a clean log.
-    if (::ftruncate(fd_, off_t(start)) != 0 || ::lseek(fd_, off_t(start), SEEK_SET) < 0) {
+    if (::ftruncate(fd_, off_t(start)) != 0) {
       return Status::io_error(path + ": cannot cut a partial record: " + std::strerror(errno));
     }
     return st;
@@ -184,17 +213,23 @@ Status Spool::commit() {
 }
 
 Result<std::vector<uint8_t>> Spool::read_payload(const SpoolRef& ref) const {
+  std::vector<uint8_t> out;
+  VSLIDE_RETURN_IF_ERROR(read_payload_into(ref, &out));
+  return out;
+}
+
+Status Spool::read_payload_into(const SpoolRef& ref, std::vector<uint8_t>* out) const {
   std::string path = segment_path(ref.segment);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::io_error(path + ": open: " + std::strerror(errno));
-  std::vector<uint8_t> out(ref.length);
-  bool ok = pread_all(fd, out.data(), out.size(), ref.offset);
+  out->resize(ref.length);
+  bool ok = pread_all(fd, out->data(), out->size(), ref.offset);
   ::close(fd);
   if (!ok) {
     return Status::io_error(path + ": short read of " + std::to_string(ref.length) + " bytes at " +
                             std::to_string(ref.offset));
   }
-  return out;
+  return Status();
 }
 
 Status Spool::replay(const ReplayFn& fn) {
@@ -232,7 +267,7 @@ Status Spool::replay(const ReplayFn& fn) {
           !pread_all(fd, payload.data(), payload_len, off + kRecordHeader + meta_len)) {
         break;
       }
-      if (record_check(meta, XXH3_64bits(payload.data(), payload.size())) != check) break;
+      if (record_check(meta, XXH3_64bits(payload.data(), payload.size()), n) != check) break;
       SpoolRef ref{n, off + kRecordHeader + meta_len, payload_len};
       off += kRecordHeader + meta_len + payload_len;
       ++records;
@@ -270,7 +305,13 @@ int Spool::collect(const std::map<uint32_t, uint64_t>& snapshot) {
     const Segment& seg = it->second;
     if (seg.sealed && snap != snapshot.end() && snap->second >= seg.records) {
       std::error_code ec;
-      fs::remove(seg.path, ec);
+      if (free_files_.size() < kMaxFreeSegments) {
+        std::string spare = (fs::path(options_.dir) / ("free-" + std::to_string(it->first) + ".log")).string();
+        fs::rename(seg.path, spare, ec);
+        if (!ec) free_files_.push_back(spare);
+      } else {
+        fs::remove(seg.path, ec);
+      }
       if (!ec) {
         it = segments_.erase(it);
         ++removed;
@@ -294,6 +335,11 @@ Status Spool::remove_all() {
     if (ec) return Status::io_error(seg.path + ": remove: " + ec.message());
   }
   segments_.clear();
+  for (const auto& spare : free_files_) {
+    std::error_code ec;
+    fs::remove(spare, ec);
+  }
+  free_files_.clear();
   return Status();
 }
 

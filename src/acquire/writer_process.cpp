@@ -71,7 +71,9 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
   SpoolOptions so;
   so.dir = settings->spool_dir;
   so.capacity_bytes = settings->spool_capacity_bytes;
-  so.segment_bytes = std::clamp<uint64_t>(so.capacity_bytes / 8, 64 << 10, 256ull << 20);
+  // Small segments are retired (and their files reused) soon after the
+  // writer has them in the file.
+  so.segment_bytes = std::clamp<uint64_t>(so.capacity_bytes / 8, 64 << 10, 64ull << 20);
   so.sync = settings->sync;
   auto spool = Spool::open(so);
   if (!spool.ok()) return fail(scan_dir, spool.status(), kExitRetry);

@@ -1,4 +1,6 @@
 // vslide: one command, one verb per job. See `vslide --help`.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -51,6 +53,14 @@ VSLIDE_COMMAND("bench", "run a benchmark (storage, acquire, remote, render)", vs
 
 int main(int argc, char** argv) {
   using namespace vslide::cli;
+  // Tiles and chunks are megabytes each. By default glibc serves such blocks
+  // with a fresh mmap and gives them back on free, so every tile's buffer is
+  // page-faulted in anew: on the virtual machines this runs on that costs
+  // ~15 us a page, ~17 ms for a 4.8 MB chunk, far more than copying it
+  // (docs/PERFORMANCE.md, "acquire"). Keep blocks up to 32 MB on the heap
+  // and keep up to 1 GB of freed heap mapped for the next tile.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     print_usage();
     return argc < 2 ? 2 : 0;

@@ -97,7 +97,7 @@ struct Hdf5Slide::Impl {
   Status ensure_extent(Level& lv, int64_t slot);
   Status append_pending();
   Status load_index();  // rebuilds index and chunk maps from the tables
-  Status write_blocks(const TileKey& key, int64_t slot, const std::vector<std::vector<uint8_t>>& blocks,
+  Status write_blocks(const TileKey& key, int64_t slot, const std::vector<std::span<const uint8_t>>& blocks,
                       const std::vector<uint64_t>& sums);
   // A chunk's stored bytes: a view into the mapped file, or into *scratch
   // (reusing its capacity) after pread or H5Dread_chunk. Takes h5_mu itself

@@ -79,7 +79,7 @@ Status Hdf5Slide::write_field(const FieldOfView& f) {
   return Status();
 }
 
-Status Hdf5Slide::Impl::write_blocks(const TileKey& key, int64_t slot, const std::vector<std::vector<uint8_t>>& blocks,
+Status Hdf5Slide::Impl::write_blocks(const TileKey& key, int64_t slot, const std::vector<std::span<const uint8_t>>& blocks,
                                      const std::vector<uint64_t>& sums) {
   auto it = levels.find(key.level);
   if (it == levels.end()) return Status::not_found(where(key) + ": zoom level " + std::to_string(key.level) + " does not exist");
@@ -161,24 +161,40 @@ Status Hdf5Slide::write_plane(const TileKey& key, const Image16View& pixels) {
     sums.push_back(chunk_checksum(*enc));
     blocks.push_back(std::move(enc).value());
   }
+  std::vector<std::span<const uint8_t>> spans(blocks.begin(), blocks.end());
   std::lock_guard lock(m.h5_mu);
-  return m.write_blocks(key, slot, blocks, sums);
+  return m.write_blocks(key, slot, spans, sums);
 }
 
 Status Hdf5Slide::write_stored(const StoredTile& tile) {
+  std::vector<std::span<const uint8_t>> blocks;
+  std::vector<uint64_t> sums;
+  for (const auto& b : tile.blocks) {
+    blocks.emplace_back(b.bytes);
+    sums.push_back(chunk_checksum(b.bytes));
+  }
+  return write_stored_blocks(tile.key, tile.codec, tile.height, tile.width, blocks, sums);
+}
+
+Status Hdf5Slide::write_stored_chunk(const TileKey& key, const CodecSpec& codec, int32_t height, int32_t width,
+                                     std::span<const uint8_t> bytes, uint64_t checksum) {
+  return write_stored_blocks(key, codec, height, width, {bytes}, {checksum});
+}
+
+Status Hdf5Slide::write_stored_blocks(const TileKey& key, const CodecSpec& codec, int32_t height, int32_t width,
+                                      const std::vector<std::span<const uint8_t>>& blocks,
+                                      const std::vector<uint64_t>& sums) {
   Impl& m = *impl_;
-  const TileKey& key = tile.key;
   if (!m.writable || m.finished) return Status::failed_precondition(m.path + ": not open for writing");
   VSLIDE_RETURN_IF_ERROR(check_key(m, key));
-  if (!(tile.codec.family == m.codec.family && tile.codec.compressor == m.codec.compressor &&
-        tile.codec.shuffle == m.codec.shuffle)) {
-    return Status::invalid_argument(m.where(key) + ": chunk codec " + tile.codec.name() + " differs from the slide's " +
+  if (!(codec.family == m.codec.family && codec.compressor == m.codec.compressor && codec.shuffle == m.codec.shuffle)) {
+    return Status::invalid_argument(m.where(key) + ": chunk codec " + codec.name() + " differs from the slide's " +
                                     m.codec.name());
   }
   const sd::LevelShape shape = m.level_shape(key.level);
-  if (tile.height != shape.height || tile.width != shape.width || int32_t(tile.blocks.size()) != shape.blocks()) {
-    return Status::invalid_argument(m.where(key) + ": stored tile is " + std::to_string(tile.width) + "x" +
-                                    std::to_string(tile.height) + " in " + std::to_string(tile.blocks.size()) +
+  if (height != shape.height || width != shape.width || int32_t(blocks.size()) != shape.blocks()) {
+    return Status::invalid_argument(m.where(key) + ": stored tile is " + std::to_string(width) + "x" +
+                                    std::to_string(height) + " in " + std::to_string(blocks.size()) +
                                     " blocks, the slide expects " + std::to_string(shape.width) + "x" +
                                     std::to_string(shape.height) + " in " + std::to_string(shape.blocks()));
   }
@@ -191,15 +207,11 @@ Status Hdf5Slide::write_stored(const StoredTile& tile) {
     }
     slot = e->slot;
   }
-  std::vector<std::vector<uint8_t>> blocks;
-  std::vector<uint64_t> sums;
   const size_t block_bytes = size_t(shape.chunk_h) * size_t(shape.chunk_w) * 2;
-  for (const auto& b : tile.blocks) {
+  for (const auto& b : blocks) {
     // Never store bytes whose framing or size is wrong; the content is
     // covered end to end by the checksum the caller carried.
-    VSLIDE_RETURN_IF_ERROR(validate_chunk(m.codec, b.bytes, block_bytes).with_context(m.where(key)));
-    sums.push_back(chunk_checksum(b.bytes));
-    blocks.push_back(b.bytes);
+    VSLIDE_RETURN_IF_ERROR(validate_chunk(m.codec, b, block_bytes).with_context(m.where(key)));
   }
   std::lock_guard lock(m.h5_mu);
   return m.write_blocks(key, slot, blocks, sums);

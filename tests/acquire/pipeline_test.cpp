@@ -210,6 +210,23 @@ TEST_F(Pipeline, FullSpoolAppliesBackPressureAndLosesNothing) {
   EXPECT_EQ(check_planes(path, c, all_keys(c)), "");
 }
 
+// No memory buffer at all: every field is spilled, read back from the spool
+// by the writer (checked against its checksum), through reused segment files.
+TEST_F(Pipeline, EveryFieldSpilledWithoutMemoryBufferLosesNothing) {
+  ManagerFixture m(data_dir(), {"--max-buffer-mb", "0", "--spool-max-mb", "2"});
+  m.start();
+  ScanConfig c = small_scan(37, 4, 5, 2);
+  c.tile_width = c.tile_height = 512;
+  CommandResult r;
+  std::string path = run_scan_cli(m, c, "--window 8", &r);
+  ASSERT_EQ(r.exit_code, 0) << r.output << read_text(m.log);
+  json j = scan_json(r);
+  EXPECT_EQ(j["state"], "complete");
+  EXPECT_EQ(j["rejected"].get<int>(), 0) << r.output;
+  EXPECT_EQ(check_planes(path, c, all_keys(c)), "");
+  EXPECT_EQ(read_text(m.log).find("checksum"), std::string::npos) << read_text(m.log);
+}
+
 // While a scan runs, its file already shows the planes written so far.
 TEST_F(Pipeline, SlideIsReadableWhileScanning) {
   ManagerFixture m(data_dir());

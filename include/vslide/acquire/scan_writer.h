@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -36,10 +37,28 @@ class Hdf5Slide;
 
 namespace vslide::acquire {
 
+// A field's encoded bytes held in memory: a view, and whatever owns the
+// memory (the ZeroMQ message it arrived in, or a vector read back from the
+// spool). Nothing is copied on the way from the socket to the file.
+struct Payload {
+  std::shared_ptr<const void> owner;
+  std::span<const uint8_t> bytes;
+
+  Payload() = default;
+  Payload(std::shared_ptr<const void> o, std::span<const uint8_t> b) : owner(std::move(o)), bytes(b) {}
+  explicit Payload(std::vector<uint8_t> v) {
+    auto held = std::make_shared<const std::vector<uint8_t>>(std::move(v));
+    bytes = std::span<const uint8_t>(*held);
+    owner = std::move(held);
+  }
+  explicit operator bool() const { return owner != nullptr; }
+  size_t size() const { return bytes.size(); }
+};
+
 // One accepted field on its way into the file.
 struct PendingField {
   FieldMeta meta;
-  std::shared_ptr<const std::vector<uint8_t>> bytes;  // null when spilled: read back from the spool
+  Payload bytes;  // empty when spilled: read back from the spool
   SpoolRef ref;
 };
 

@@ -4,11 +4,12 @@
 // Every field the proxy accepts is appended here before it is acknowledged.
 // Records live in numbered segment files (spool-000001.log, ...):
 //
-//   u32 magic "VSP1" | u32 meta_len | u64 payload_len | u64 check | meta (JSON text) | payload
+//   u32 magic "VSP2" | u32 meta_len | u64 payload_len | u64 check | meta (JSON text) | payload
 //
-// little-endian; check = XXH3-64 of the 8 bytes XXH3-64(payload), seeded with XXH3-64(meta).
-// A record cut short by a crash (or failing its check) ends its segment:
-// replay stops there, and such a record was never acknowledged.
+// little-endian; check = XXH3-64 of the 16 bytes (u64 segment number,
+// XXH3-64(payload)), seeded with XXH3-64(meta). A record cut short by a
+// crash (or failing its check) ends its segment: replay stops there, and
+// such a record was never acknowledged.
 //
 // Durability (see docs/ACQUISITION.md): commit() makes the records appended
 // so far safe. With SyncMode::kProcess that is the write(2) itself: the bytes
@@ -17,9 +18,13 @@
 // fdatasync once for all the records appended since the last commit (group
 // commit), so they survive a power cut too.
 //
-// Segments are deleted once the slide file holds every record in them:
+// Segments are retired once the slide file holds every record in them:
 // the writer reports each written record (mark_written), and after flushing
 // the slide file calls collect() with the counts it saw before that flush.
+// A retired segment's file is kept (renamed free-N.log, up to four) and
+// overwritten as a later segment: rewriting pages already in the page cache
+// is several times cheaper than appending fresh ones. Stale records behind
+// the new ones fail their check (it covers the segment number).
 //
 // Thread-safety: append/commit from one thread (the proxy); read_payload,
 // mark_written, written_snapshot, collect and the accessors from any thread.
@@ -76,9 +81,11 @@ class Spool {
   // Makes every appended record safe (see the durability note above).
   Status commit();
 
-  // Reads a payload back (a field spilled out of memory). Corruption when the
-  // bytes no longer match the record's check.
+  // Reads a payload back (a field spilled out of memory). The caller checks
+  // the bytes against the field's checksum.
   Result<std::vector<uint8_t>> read_payload(const SpoolRef& ref) const;
+  // The same into `out`, whose capacity is reused.
+  Status read_payload_into(const SpoolRef& ref, std::vector<uint8_t>* out) const;
 
   // Calls fn for every complete record of the existing segments, oldest
   // first. Used at start-up, before any append.
@@ -89,10 +96,10 @@ class Spool {
   void mark_written(const SpoolRef& ref);
   // Records written per segment, taken BEFORE the slide file is flushed.
   std::map<uint32_t, uint64_t> written_snapshot() const;
-  // Deletes every sealed segment whose records were all written according to
+  // Retires every sealed segment whose records were all written according to
   // the snapshot (the file was flushed after the snapshot). Returns the count.
   int collect(const std::map<uint32_t, uint64_t>& snapshot);
-  // Deletes every segment (the slide is finished).
+  // Deletes every segment and spare file (the slide is finished).
   Status remove_all();
 
   uint64_t live_bytes() const;      // bytes of segments not yet deleted
@@ -116,8 +123,9 @@ class Spool {
   uint32_t current_ = 0;        // its number
   bool dirty_ = false;          // appended since the last commit; append thread only
 
-  mutable std::mutex mu_;       // guards segments_
+  mutable std::mutex mu_;       // guards segments_ and free_files_
   std::map<uint32_t, Segment> segments_;
+  std::vector<std::string> free_files_;  // retired segment files kept for reuse
 };
 
 }  // namespace vslide::acquire

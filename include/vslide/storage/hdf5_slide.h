@@ -87,6 +87,14 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   Status flush() override;
   Status finish(SlideState final_state = SlideState::kComplete) override;
 
+  // write_stored for a plane held in one chunk (the whole-plane layouts),
+  // without copying it: the acquisition path's zero-copy store. `checksum`
+  // must be XXH3-64 of `bytes`, carried end to end from whoever encoded
+  // them (it is recorded, not recomputed, so `vslide verify` catches any
+  // damage on the way).
+  Status write_stored_chunk(const TileKey& key, const CodecSpec& codec, int32_t height, int32_t width,
+                            std::span<const uint8_t> bytes, uint64_t checksum);
+
   // Creates the dataset for zoom level `level` (factor 2^level) if absent.
   // Planes of that level are then written with write_plane(key with level).
   Status add_zoom_level(int32_t level);
@@ -126,6 +134,9 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
 
  private:
   explicit Hdf5Slide(std::unique_ptr<Impl> impl);
+  Status write_stored_blocks(const TileKey& key, const CodecSpec& codec, int32_t height, int32_t width,
+                             const std::vector<std::span<const uint8_t>>& blocks, const std::vector<uint64_t>& sums);
+
   std::unique_ptr<Impl> impl_;
 };
 
