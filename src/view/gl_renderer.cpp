@@ -3,15 +3,19 @@
 #include <epoxy/gl.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "gl_texture_pool.h"
 #include "gl_util.h"
 #include "vslide/view/cpu_renderer.h"
+#include "vslide/view/frame_partition.h"
 #include "vslide_view_shaders.h"
 
 namespace vslide::view {
@@ -26,36 +30,132 @@ double ms_since(Clock::time_point t0) {
 constexpr int kChannelsPerPass = 4;
 constexpr size_t kMaxUploadRun = 64;  // layers per glTexSubImage3D
 
+// The texture format holding a group of `count` channels (one texel per pixel).
+GLenum group_format(int count) { return count == 1 ? GL_R16UI : count == 2 ? GL_RG16UI : GL_RGBA16UI; }
+int format_components(GLenum internal) { return internal == GL_RGBA16UI ? 4 : internal == GL_RG16UI ? 2 : 1; }
+
+// Copies up to four planes into texels of `comps` components; absent planes read 0.
+void pack_planes(const PlaneRef* planes, int count, int comps, size_t pixels, uint16_t* out) {
+  const uint16_t* src[4] = {nullptr, nullptr, nullptr, nullptr};
+  for (int i = 0; i < count; ++i) src[i] = planes[i].image ? planes[i].image->data() : nullptr;
+  if (comps == 1) {
+    if (src[0]) {
+      std::memcpy(out, src[0], pixels * sizeof(uint16_t));
+    } else {
+      std::memset(out, 0, pixels * sizeof(uint16_t));
+    }
+    return;
+  }
+  for (int c = 0; c < comps; ++c) {
+    const uint16_t* p = src[c];
+    if (p) {
+      for (size_t i = 0; i < pixels; ++i) out[i * size_t(comps) + size_t(c)] = p[i];
+    } else {
+      for (size_t i = 0; i < pixels; ++i) out[i * size_t(comps) + size_t(c)] = 0;
+    }
+  }
+}
+
+// Inserts #define lines after a shader's #version line.
+std::string with_defines(const char* source, const char* defines) {
+  std::string s = source;
+  const size_t v = s.find("#version");
+  const size_t eol = v == std::string::npos ? 0 : s.find('\n', v) + 1;
+  s.insert(eol, defines);
+  return s;
+}
+
 }  // namespace
 
-// One instance of tile.vert/tile.frag (std430 layout).
+// One instance of tile.vert (std430 layout): a rectangle of screen pixels
+// that one tile owns.
 struct TileInstance {
   float rect[4];
   float xform[4];
-  int32_t size[4];
-  int32_t layers[4];
+  int32_t info[4];  // width, height, layer, mask of channels present
+};
+
+// The texture cache's key: the planes packed in one texture (a group of up
+// to four channels of one tile, or one label tile).
+struct TexKey {
+  std::array<TileKey, kChannelsPerPass> planes{};
+  int32_t count = 0;
+  bool operator==(const TexKey&) const = default;
+};
+struct TexKeyHash {
+  size_t operator()(const TexKey& k) const {
+    size_t h = size_t(k.count);
+    for (int i = 0; i < k.count; ++i) h = h * 0x9E3779B97F4A7C15ull ^ TileKeyHash {}(k.planes[size_t(i)]);
+    return h;
+  }
 };
 
 struct GlRenderer::Impl {
   explicit Impl(size_t cache_bytes)
-      : textures(cache_bytes, [this](const TileKey&, CachedTexture& t) { pool.release(t.slot); }) {}
+      : pool(cache_bytes / 4),
+        textures(cache_bytes, [this](const TexKey&, CachedTexture& t) { pool.release(t.slot); }) {}
 
   // A texture remembers the pixels it was made from, so a key reused for
   // other pixels (another slide, a refreshed tile) is uploaded again.
   struct CachedTexture {
     TexSlot slot;
-    std::weak_ptr<const void> source;
+    std::array<std::weak_ptr<const void>, kChannelsPerPass> sources;
+  };
+  // The channel shader, with or without gamma, and its uniforms.
+  struct TileProgram {
+    Program p;
+    GLint viewport = -1, height = -1, first = -1, scale = -1, offset = -1, gamma = -1, mix = -1;
+  };
+  // A group's texture to upload after the frame's textures are allocated.
+  struct DeferredUpload {
+    TexSlot slot;
+    const PlaneRef* planes;
+    int count;
+    size_t pixels;
+  };
+  struct Batch {
+    int chunk;  // -1: placeholders
+    GLint first;
+    GLsizei count;
   };
 
-  Program tile, resolve, label, outline;
+  TileProgram tile, tile_gamma;
+  Program placeholder, resolve, label, outline;
   GLuint vao = 0;
-  GLuint zero_array = 0;  // 1x1x1 R16UI array for channel slots with no plane
-  GLuint instances = 0;   // SSBO of TileInstance
+  GLuint instances = 0;  // SSBO of TileInstance
+  size_t instance_capacity = 0;
   GLuint fbo = 0, color = 0;
   GLuint accum_fbo = 0, accum = 0;
   int fb_width = 0, fb_height = 0, accum_width = 0, accum_height = 0;
   TexturePool pool;
-  LruCache<TileKey, CachedTexture, TileKeyHash> textures;
+  LruCache<TexKey, CachedTexture, TexKeyHash> textures;
+  // Per-frame scratch, kept so a warm frame allocates nothing.
+  std::vector<PixelRect> covered;
+  std::vector<OwnedRect> owned;
+  std::vector<uint8_t> owns;
+  std::vector<TexSlot> slots;
+  std::vector<DeferredUpload> deferred;
+  std::vector<uint16_t> staging;
+  std::vector<std::pair<int, TileInstance>> sorted;  // chunk, instance
+  std::vector<TileInstance> instance_data;
+  std::vector<Batch> batches;
+  std::vector<size_t> group_batches;
+  std::vector<uint8_t> rgba;  // read-back
+
+  Status link_tile(TileProgram* tp, const char* defines, const char* name) {
+    const std::string frag = with_defines(shaders::k_tile_frag, defines);
+    VSLIDE_ASSIGN_OR_RETURN(tp->p.id, link_program(shaders::k_tile_vert, frag.c_str(), name));
+    tp->viewport = tp->p.loc("u_viewport");
+    tp->height = tp->p.loc("u_height");
+    tp->first = tp->p.loc("u_first");
+    tp->scale = tp->p.loc("u_scale");
+    tp->offset = tp->p.loc("u_offset");
+    tp->gamma = tp->p.loc("u_gamma");
+    tp->mix = tp->p.loc("u_mix");
+    glUseProgram(tp->p.id);
+    glUniform1i(tp->p.loc("u_tex"), 0);
+    return Status();
+  }
 };
 
 Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_t texture_cache_bytes) {
@@ -64,42 +164,39 @@ Result<std::unique_ptr<GlRenderer>> GlRenderer::create(GlContext* context, size_
   r->impl_ = std::make_unique<Impl>(texture_cache_bytes);
   Impl& m = *r->impl_;
   namespace sh = shaders;
-  VSLIDE_ASSIGN_OR_RETURN(m.tile.id, link_program(sh::k_tile_vert, sh::k_tile_frag, "tile"));
+  VSLIDE_RETURN_IF_ERROR(m.link_tile(&m.tile, "", "tile"));
+  VSLIDE_RETURN_IF_ERROR(m.link_tile(&m.tile_gamma, "#define APPLY_GAMMA 1\n", "tile (gamma)"));
+  VSLIDE_ASSIGN_OR_RETURN(m.placeholder.id,
+                          link_program(sh::k_tile_vert, sh::k_placeholder_frag, "placeholder"));
   VSLIDE_ASSIGN_OR_RETURN(m.resolve.id, link_program(sh::k_quad_vert, sh::k_resolve_frag, "resolve"));
   VSLIDE_ASSIGN_OR_RETURN(m.label.id, link_program(sh::k_quad_vert, sh::k_label_frag, "label"));
   VSLIDE_ASSIGN_OR_RETURN(m.outline.id, link_program(sh::k_quad_vert, sh::k_outline_frag, "outline"));
   glGenVertexArrays(1, &m.vao);
   glBindVertexArray(m.vao);
-  // 3x3, not 1x1: software rasterisers key shader variants on whether
-  // texture sizes are powers of two, and tiles rarely are.
-  const uint16_t zero[9] = {0};
-  glGenTextures(1, &m.zero_array);
-  glBindTexture(GL_TEXTURE_2D_ARRAY, m.zero_array);
-  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, GL_R16UI, 3, 3, 1);
-  glPixelStorei(GL_UNPACK_ALIGNMENT, 2);
-  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, 0, 3, 3, 1, GL_RED_INTEGER, GL_UNSIGNED_SHORT, zero);
-  glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-  glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
   glGenBuffers(1, &m.instances);
-  glUseProgram(m.tile.id);
-  for (int i = 0; i < kChannelsPerPass; ++i)
-    glUniform1i(m.tile.loc(("u_tex" + std::to_string(i)).c_str()), i);
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
     return Status::internal("GL: set-up failed with error " + std::to_string(e));
   }
   // Drivers compile shader variants at the first draw (hundreds of ms on
-  // llvmpipe): pay it here, where callers overlap it with tile loading.
-  FramePlan warmup;
-  warmup.viewport = Viewport{2, 2, 1, 8, 8, 1};
-  auto img = std::make_shared<Image16>(3, 3);  // not a power of two, like tiles
-  TileDraw d;
-  d.width = d.height = 3;
-  for (int c = 0; c < kChannelsPerPass; ++c) {
-    warmup.display.channels.push_back(ChannelDisplay{c, Rgb{}, 0, 1, 1, true});
-    d.planes.push_back(PlaneRef{TileKey{-2, -2, c, 0, 0, 0}, img});
+  // llvmpipe), one per texture format and program: pay it here, where
+  // callers overlap it with tile loading. 3x3 textures, not 1x1: software
+  // rasterisers key variants on whether sizes are powers of two, and tiles
+  // rarely are.
+  auto img = std::make_shared<Image16>(3, 3);
+  for (int channels : {1, 2, 4}) {
+    for (float gamma : {1.0f, 0.5f}) {
+      FramePlan warmup;
+      warmup.viewport = Viewport{2, 2, 1, 8, 8, 1};
+      TileDraw d;
+      d.width = d.height = 3;
+      for (int c = 0; c < channels; ++c) {
+        warmup.display.channels.push_back(ChannelDisplay{c, Rgb{}, 0, 1, gamma, true});
+        d.planes.push_back(PlaneRef{TileKey{-2, -2, c, 0, 0, 0}, img});
+      }
+      warmup.tiles.push_back(d);
+      VSLIDE_RETURN_IF_ERROR(r->render(warmup).status());
+    }
   }
-  warmup.tiles.push_back(d);
-  VSLIDE_RETURN_IF_ERROR(r->render(warmup).status());
   r->clear_textures();
   return r;
 }
@@ -109,8 +206,8 @@ GlRenderer::~GlRenderer() {
   Impl& m = *impl_;
   m.textures.clear();
   m.pool.clear();
-  for (GLuint p : {m.tile.id, m.resolve.id, m.label.id, m.outline.id}) glDeleteProgram(p);
-  glDeleteTextures(1, &m.zero_array);
+  for (GLuint p : {m.tile.p.id, m.tile_gamma.p.id, m.placeholder.id, m.resolve.id, m.label.id, m.outline.id})
+    glDeleteProgram(p);
   glDeleteBuffers(1, &m.instances);
   if (m.fbo) glDeleteFramebuffers(1, &m.fbo);
   if (m.color) glDeleteTextures(1, &m.color);
@@ -134,7 +231,9 @@ Status GlRenderer::draw(const FramePlan& plan) {
   double upload_ms = 0;
   const int vw = plan.viewport.width_px, vh = plan.viewport.height_px;
   const int n = int(plan.display.channels.size());
-  const bool multipass = n > kChannelsPerPass;
+  const int groups = (n + kChannelsPerPass - 1) / kChannelsPerPass;
+  const bool multipass = groups > 1;
+  const size_t tiles = plan.tiles.size();
 
   if (m.fb_width != vw || m.fb_height != vh) {
     VSLIDE_RETURN_IF_ERROR(make_target(&m.fbo, &m.color, GL_RGBA8, vw, vh, "frame"));
@@ -146,6 +245,159 @@ Status GlRenderer::draw(const FramePlan& plan) {
     m.accum_width = vw;
     m.accum_height = vh;
   }
+
+  // Which tile owns which pixels: each pixel is shaded once, by the last
+  // draw covering it, as the sampling rule says.
+  const auto t_partition = Clock::now();
+  m.covered.clear();
+  for (const TileDraw& d : plan.tiles) {
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    m.covered.push_back(covered_pixels(t, d.width, d.height, vw, vh));
+  }
+  partition_by_owner(m.covered, &m.owned);
+  m.owns.assign(tiles, 0);
+  for (const OwnedRect& o : m.owned) m.owns[o.draw] = 1;
+  stats_.rects = m.owned.size();
+  stats_.partition_ms = ms_since(t_partition);
+
+  // The texture array layer holding one group of a tile's channels (or a
+  // label tile), allocated on a miss; tile groups are uploaded afterwards.
+  auto texture_for = [&](const TexKey& key, const std::array<std::shared_ptr<const void>, 4>& sources,
+                         GLenum internal, int w, int h, int expected, size_t* bytes_out) -> TexSlot {
+    if (auto t = m.textures.get(key)) {
+      bool same = true;
+      for (int i = 0; i < key.count; ++i) same = same && t->sources[size_t(i)].lock() == sources[size_t(i)];
+      if (same) return t->slot;
+    }
+    const TexSlot slot = m.pool.allocate(internal, w, h, expected);
+    const size_t bytes = size_t(w) * size_t(h) * TexturePool::texel_bytes(internal);
+    Impl::CachedTexture ct{slot, {}};
+    for (int i = 0; i < key.count; ++i) ct.sources[size_t(i)] = sources[size_t(i)];
+    if (!m.textures.put(key, std::move(ct), bytes)) m.pool.release(slot);  // larger than the cache
+    ++stats_.textures_uploaded;
+    stats_.bytes_uploaded += bytes;
+    *bytes_out = bytes;
+    return slot;
+  };
+
+  // Allocate the textures of every tile that owns pixels (a tile hidden
+  // under later ones needs none), then upload them in runs of layers: a
+  // software rasteriser would otherwise finish queued draws before each
+  // upload into an array they sample, and per-call overhead, not
+  // bandwidth, is what uploads of small tiles cost.
+  const auto t_upload = Clock::now();
+  m.slots.assign(tiles * size_t(groups), TexSlot{});
+  m.deferred.clear();
+  for (size_t k = 0; k < tiles; ++k) {
+    const TileDraw& d = plan.tiles[k];
+    if (!m.owns[k] || d.placeholder) continue;
+    for (int g = 0; g < groups; ++g) {
+      const int c0 = g * kChannelsPerPass, count = std::min(kChannelsPerPass, n - c0);
+      TexKey key;
+      key.count = count;
+      std::array<std::shared_ptr<const void>, 4> sources;
+      for (int i = 0; i < count; ++i) {
+        const PlaneRef& p = d.planes[size_t(c0 + i)];
+        sources[size_t(i)] = p.image;
+        // An absent plane still names its tile, so an all-absent group
+        // never shares a texture with another tile.
+        key.planes[size_t(i)] = p.image ? p.key : TileKey{d.row,
+                                                          d.col,
+                                                          plan.display.channels[size_t(c0 + i)].channel,
+                                                          std::numeric_limits<int32_t>::min(),
+                                                          0,
+                                                          d.level};
+      }
+      size_t bytes = 0;
+      const TexSlot slot =
+          texture_for(key, sources, group_format(count), d.width, d.height, int(tiles - k), &bytes);
+      m.slots[k * size_t(groups) + size_t(g)] = slot;
+      if (bytes) {
+        m.deferred.push_back(
+            Impl::DeferredUpload{slot, &d.planes[size_t(c0)], count, size_t(d.width) * size_t(d.height)});
+        for (int i = 0; i < count; ++i) stats_.planes_uploaded += d.planes[size_t(c0 + i)].image ? 1 : 0;
+      }
+    }
+  }
+  std::sort(m.deferred.begin(), m.deferred.end(),
+            [](const Impl::DeferredUpload& a, const Impl::DeferredUpload& b) {
+              return std::tie(a.slot.chunk, a.slot.layer) < std::tie(b.slot.chunk, b.slot.layer);
+            });
+  for (size_t i = 0; i < m.deferred.size();) {
+    size_t j = i + 1;
+    while (j < m.deferred.size() && m.deferred[j].slot.chunk == m.deferred[i].slot.chunk &&
+           m.deferred[j].slot.layer == m.deferred[j - 1].slot.layer + 1 && (j - i) < kMaxUploadRun) {
+      ++j;
+    }
+    const int comps = format_components(group_format(m.deferred[i].count));
+    const size_t layer_values = m.deferred[i].pixels * size_t(comps);
+    if (m.staging.size() < layer_values * (j - i)) m.staging.resize(layer_values * (j - i));
+    for (size_t k = i; k < j; ++k) {
+      const Impl::DeferredUpload& u = m.deferred[k];
+      pack_planes(u.planes, u.count, comps, u.pixels, m.staging.data() + (k - i) * layer_values);
+    }
+    m.pool.upload_layers(m.deferred[i].slot.chunk, m.deferred[i].slot.layer, int(j - i), m.staging.data());
+    i = j;
+  }
+  upload_ms = ms_since(t_upload);
+
+  // Instances: one per owned rectangle and channel group, grouped by the
+  // texture array they sample (any order will do: the rectangles are
+  // disjoint). Placeholders are drawn with the first group only.
+  m.instance_data.clear();
+  m.batches.clear();
+  std::vector<size_t>& group_batches = m.group_batches;  // first batch of each group, then placeholders
+  group_batches.assign(size_t(groups) + 1, 0);
+  for (int g = 0; g <= groups; ++g) {
+    const bool placeholders = g == groups;
+    group_batches[size_t(g)] = m.batches.size();
+    m.sorted.clear();
+    for (const OwnedRect& o : m.owned) {
+      const TileDraw& d = plan.tiles[o.draw];
+      if (d.placeholder != placeholders) continue;
+      const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+      TileInstance inst{};
+      inst.rect[0] = float(o.rect.x0);
+      inst.rect[1] = float(o.rect.y0);
+      inst.rect[2] = float(o.rect.x1);
+      inst.rect[3] = float(o.rect.y1);
+      inst.xform[0] = t.origin_x;
+      inst.xform[1] = t.origin_y;
+      inst.xform[2] = t.inv_scale;
+      inst.info[0] = d.width;
+      inst.info[1] = d.height;
+      int chunk = -1;
+      if (!placeholders) {
+        const TexSlot slot = m.slots[size_t(o.draw) * size_t(groups) + size_t(g)];
+        chunk = slot.chunk;
+        inst.info[2] = slot.layer;
+        const int c0 = g * kChannelsPerPass;
+        for (int i = 0; i < std::min(kChannelsPerPass, n - c0); ++i)
+          inst.info[3] |= d.planes[size_t(c0 + i)].image ? (1 << i) : 0;
+      }
+      m.sorted.emplace_back(chunk, inst);
+    }
+    std::stable_sort(m.sorted.begin(), m.sorted.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < m.sorted.size(); ++i) {
+      if (i == 0 || m.sorted[i].first != m.sorted[i - 1].first) {
+        m.batches.push_back(Impl::Batch{m.sorted[i].first, GLint(m.instance_data.size()), 0});
+      }
+      m.instance_data.push_back(m.sorted[i].second);
+      ++m.batches.back().count;
+    }
+  }
+  group_batches.push_back(m.batches.size());
+  glBindBuffer(GL_SHADER_STORAGE_BUFFER, m.instances);
+  const size_t instance_bytes = m.instance_data.size() * sizeof(TileInstance);
+  if (instance_bytes > m.instance_capacity) {
+    m.instance_capacity = std::max(instance_bytes, 2 * m.instance_capacity);
+    glBufferData(GL_SHADER_STORAGE_BUFFER, GLsizeiptr(m.instance_capacity), nullptr, GL_DYNAMIC_DRAW);
+  }
+  if (instance_bytes)
+    glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, GLsizeiptr(instance_bytes), m.instance_data.data());
+  glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 0, m.instances);
+
   glBindVertexArray(m.vao);
   glViewport(0, 0, vw, vh);
   glDisable(GL_DEPTH_TEST);
@@ -157,196 +409,65 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glBindFramebuffer(GL_FRAMEBUFFER, m.accum_fbo);
     glClear(GL_COLOR_BUFFER_BIT);
   }
-
-  // The texture array layer holding `key`'s pixels, uploaded on a miss.
-  struct DeferredUpload {
-    TexSlot slot;
-    const Image16* image;
-  };
-  std::vector<DeferredUpload> deferred;  // tile planes, uploaded in runs of layers
-  auto texture_for = [&](const TileKey& key, const std::shared_ptr<const void>& source, GLenum internal,
-                         GLenum type, int w, int h, const void* data, size_t bytes,
-                         const Image16* defer) -> TexSlot {
-    if (auto t = m.textures.get(key); t && t->source.lock() == source) return t->slot;
-    const auto t0 = Clock::now();
-    const TexSlot slot = m.pool.allocate(internal, w, h);
-    if (defer) {
-      deferred.push_back(DeferredUpload{slot, defer});
-    } else {
-      m.pool.upload(slot, type, data);
-    }
-    if (!m.textures.put(key, Impl::CachedTexture{slot, source}, bytes))
-      m.pool.release(slot);  // larger than the cache
-    ++stats_.textures_uploaded;
-    stats_.bytes_uploaded += bytes;
-    upload_ms += ms_since(t0);
-    return slot;
-  };
-  // One glTexSubImage3D per run of consecutive layers: per-call overhead,
-  // not bandwidth, is what uploads of small tiles cost.
-  auto upload_deferred = [&] {
-    const auto t0 = Clock::now();
-    std::sort(deferred.begin(), deferred.end(), [](const DeferredUpload& a, const DeferredUpload& b) {
-      return std::tie(a.slot.chunk, a.slot.layer) < std::tie(b.slot.chunk, b.slot.layer);
-    });
-    std::vector<uint16_t> staging;
-    for (size_t i = 0; i < deferred.size();) {
-      size_t j = i + 1;
-      while (j < deferred.size() && deferred[j].slot.chunk == deferred[i].slot.chunk &&
-             deferred[j].slot.layer == deferred[j - 1].slot.layer + 1 && (j - i) < kMaxUploadRun) {
-        ++j;
-      }
-      if (j - i == 1) {
-        m.pool.upload(deferred[i].slot, GL_UNSIGNED_SHORT, deferred[i].image->data());
-      } else {
-        const size_t px = deferred[i].image->pixel_count();
-        staging.resize(px * (j - i));
-        for (size_t k = i; k < j; ++k) {
-          std::memcpy(staging.data() + (k - i) * px, deferred[k].image->data(), px * sizeof(uint16_t));
-        }
-        m.pool.upload_layers(deferred[i].slot.chunk, deferred[i].slot.layer, int(j - i), GL_UNSIGNED_SHORT,
-                             staging.data());
-      }
-      i = j;
-    }
-    deferred.clear();
-    upload_ms += ms_since(t0);
-  };
-
-  // Tiles (and the overview) with the channel shader, batched into
-  // instanced draws: a batch ends when a channel slot needs another texture
-  // array, and after every tile when channels take several passes (each
-  // tile's passes must finish before the next tile covers it).
-  const Program& tp = m.tile;
-  glUseProgram(tp.id);
-  glUniform2f(tp.loc("u_viewport"), float(vw), float(vh));
-  glUniform1f(tp.loc("u_height"), float(vh));
-  glUniform3f(tp.loc("u_placeholder_color"), plan.style.placeholder_color.r, plan.style.placeholder_color.g,
-              plan.style.placeholder_color.b);
-  glUniform1i(tp.loc("u_accumulate"), multipass ? 1 : 0);
-  const GLint l_low = tp.loc("u_low"), l_high = tp.loc("u_high"), l_gamma = tp.loc("u_gamma"),
-              l_status = tp.loc("u_status"), l_mix = tp.loc("u_mix");
-  glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 0, m.instances);
-  const int groups = (n + kChannelsPerPass - 1) / kChannelsPerPass;
-  std::vector<TileInstance> batch;
-  int batch_chunks[kChannelsPerPass] = {-1, -1, -1, -1};
-  int batch_group = 0;
-  auto set_group_uniforms = [&](int g) {
-    float low[4] = {0, 0, 0, 0}, high[4] = {1, 1, 1, 1}, gamma[4] = {1, 1, 1, 1}, status[4] = {0, 0, 0, 0};
-    float mix[12] = {0};
-    for (int i = 0; i < kChannelsPerPass; ++i) {
-      const int c = g * kChannelsPerPass + i;
-      if (c >= n) continue;
-      const ChannelDisplay& cd = plan.display.channels[size_t(c)];
-      low[i] = cd.low;
-      high[i] = cd.high;
+  glActiveTexture(GL_TEXTURE0);
+  for (int g = 0; g < groups; ++g) {
+    const int c0 = g * kChannelsPerPass;
+    float scale[4] = {0, 0, 0, 0}, offset[4] = {0, 0, 0, 0}, gamma[4] = {1, 1, 1, 1}, mix[12] = {0};
+    bool any_gamma = false;
+    for (int i = 0; i < kChannelsPerPass && c0 + i < n; ++i) {
+      const ChannelDisplay& cd = plan.display.channels[size_t(c0 + i)];
+      scale[i] = 1.0f / (cd.high - cd.low);
+      offset[i] = -cd.low / (cd.high - cd.low);
       gamma[i] = cd.gamma;
-      status[i] = cd.enabled ? 1.0f : 0.0f;
-      mix[i * 3 + 0] = cd.color.r;
-      mix[i * 3 + 1] = cd.color.g;
-      mix[i * 3 + 2] = cd.color.b;
+      any_gamma = any_gamma || cd.gamma != 1.0f;
+      const float on = cd.enabled ? 1.0f : 0.0f;
+      mix[i * 3 + 0] = cd.color.r * on;
+      mix[i * 3 + 1] = cd.color.g * on;
+      mix[i * 3 + 2] = cd.color.b * on;
     }
-    glUniform4fv(l_low, 1, low);
-    glUniform4fv(l_high, 1, high);
-    glUniform4fv(l_gamma, 1, gamma);
-    glUniform4fv(l_status, 1, status);
-    glUniform3fv(l_mix, kChannelsPerPass, mix);
-  };
-  set_group_uniforms(0);
-  auto flush = [&] {
-    if (batch.empty()) return;
-    for (int i = 0; i < kChannelsPerPass; ++i) {
-      glActiveTexture(GLenum(GL_TEXTURE0 + i));
-      glBindTexture(GL_TEXTURE_2D_ARRAY,
-                    batch_chunks[i] >= 0 ? m.pool.texture(batch_chunks[i]) : m.zero_array);
+    const Impl::TileProgram& tp = any_gamma ? m.tile_gamma : m.tile;
+    glUseProgram(tp.p.id);
+
+    glUniform2f(tp.viewport, float(vw), float(vh));
+    glUniform1f(tp.height, float(vh));
+    glUniform4fv(tp.scale, 1, scale);
+    glUniform4fv(tp.offset, 1, offset);
+    glUniform4fv(tp.gamma, 1, gamma);
+    glUniformMatrix4x3fv(tp.mix, 1, GL_FALSE, mix);
+    if (g == 0) {
+      glDisable(GL_BLEND);
+    } else {
+      glEnable(GL_BLEND);
+      glBlendFunc(GL_ONE, GL_ONE);
     }
-    if (multipass) {
-      if (batch_group == 0) {
-        glDisable(GL_BLEND);
-      } else {
-        glEnable(GL_BLEND);
-        glBlendFunc(GL_ONE, GL_ONE);
-      }
+    for (size_t b = group_batches[size_t(g)]; b < group_batches[size_t(g) + 1]; ++b) {
+      const Impl::Batch& batch = m.batches[b];
+      glBindTexture(GL_TEXTURE_2D_ARRAY, m.pool.texture(batch.chunk));
+      glUniform1i(tp.first, batch.first);
+      glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, batch.count);
+      ++stats_.draw_calls;
     }
-    glBufferData(GL_SHADER_STORAGE_BUFFER, GLsizeiptr(batch.size() * sizeof(TileInstance)), batch.data(),
-                 GL_STREAM_DRAW);
-    glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, GLsizei(batch.size()));
-    ++stats_.draw_calls;
-    batch.clear();
-    for (int& c : batch_chunks) c = -1;
-  };
-  auto quad = [&](float x0, float y0, float x1, float y1, float* out) {
-    auto cx = [&](float v) { return std::clamp(v, -2.0f, float(vw) + 2.0f); };
-    auto cy = [&](float v) { return std::clamp(v, -2.0f, float(vh) + 2.0f); };
-    out[0] = cx(std::floor(x0) - 1);
-    out[1] = cy(std::floor(y0) - 1);
-    out[2] = cx(std::ceil(x1) + 1);
-    out[3] = cy(std::ceil(y1) + 1);
-  };
-  // Upload every missing plane before the first draw: a software
-  // rasteriser would otherwise finish the queued draws before each upload
-  // into a texture array they sample.
-  std::vector<TexSlot> slots;
-  slots.reserve(plan.tiles.size() * size_t(n));
-  for (const TileDraw& d : plan.tiles) {
-    for (int c = 0; c < n; ++c) {
-      const PlaneRef& p = d.planes[size_t(c)];
-      if (d.placeholder || !p.image) {
-        slots.push_back(TexSlot{});
-        continue;
-      }
-      const Image16& img = *p.image;
-      slots.push_back(texture_for(p.key, p.image, GL_R16UI, GL_UNSIGNED_SHORT, img.width(), img.height(),
-                                  img.data(), img.byte_size(), &img));
+    if (g == 0 && group_batches[size_t(groups)] < group_batches[size_t(groups) + 1]) {
+      const Program& pp = m.placeholder;
+      glUseProgram(pp.id);
+      glUniform2f(pp.loc("u_viewport"), float(vw), float(vh));
+      glUniform1f(pp.loc("u_height"), float(vh));
+      glUniform3f(pp.loc("u_color"), plan.style.placeholder_color.r, plan.style.placeholder_color.g,
+                  plan.style.placeholder_color.b);
+      const Impl::Batch& batch = m.batches[group_batches[size_t(groups)]];
+      glUniform1i(pp.loc("u_first"), batch.first);
+      glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, batch.count);
+      ++stats_.draw_calls;
     }
   }
-  upload_deferred();
-  for (size_t k = 0; k < plan.tiles.size(); ++k) {
-    const TileDraw& d = plan.tiles[k];
-    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
-    for (int g = 0; g < (d.placeholder ? 1 : groups); ++g) {
-      TileInstance inst{};
-      quad(t.origin_x, t.origin_y, t.origin_x + float(d.width) * t.scale,
-           t.origin_y + float(d.height) * t.scale, inst.rect);
-      inst.xform[0] = t.origin_x;
-      inst.xform[1] = t.origin_y;
-      inst.xform[2] = t.inv_scale;
-      inst.xform[3] = d.placeholder ? 1.0f : 0.0f;
-      inst.size[0] = d.width;
-      inst.size[1] = d.height;
-      int chunks[kChannelsPerPass] = {-1, -1, -1, -1};
-      for (int i = 0; i < kChannelsPerPass; ++i) {
-        const int c = g * kChannelsPerPass + i;
-        const TexSlot slot = c < n ? slots[k * size_t(n) + size_t(c)] : TexSlot{};
-        chunks[i] = slot.chunk;
-        inst.layers[i] = slot.layer;
-      }
-      bool fits = !multipass || batch.empty();
-      for (int i = 0; i < kChannelsPerPass && fits; ++i) {
-        if (chunks[i] >= 0 && batch_chunks[i] >= 0 && chunks[i] != batch_chunks[i]) fits = false;
-      }
-      if (!fits) flush();
-      if (multipass && g != batch_group) {
-        batch_group = g;
-        set_group_uniforms(g);
-      }
-      for (int i = 0; i < kChannelsPerPass; ++i) {
-        if (chunks[i] >= 0) batch_chunks[i] = chunks[i];
-      }
-      batch.push_back(inst);
-      if (multipass) flush();
-    }
-  }
-  flush();
+  glDisable(GL_BLEND);
 
   if (multipass) {
-    glDisable(GL_BLEND);
     glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
     glUseProgram(m.resolve.id);
     glUniform2f(m.resolve.loc("u_viewport"), float(vw), float(vh));
     glUniform4f(m.resolve.loc("u_rect"), 0, 0, float(vw), float(vh));
     glUniform1i(m.resolve.loc("u_accum"), 0);
-    glActiveTexture(GL_TEXTURE0);
     glBindTexture(GL_TEXTURE_2D, m.accum);
     glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
     ++stats_.draw_calls;
@@ -369,9 +490,15 @@ Status GlRenderer::draw(const FramePlan& plan) {
     for (const LabelDraw& l : plan.labels) {
       const LabelTile& lt = *l.labels;
       const DrawTransform t = draw_transform(plan.viewport, l.x_um, l.y_um, l.um_per_texel);
-      const TexSlot slot = texture_for(l.key, l.labels, GL_R32UI, GL_UNSIGNED_INT, lt.width, lt.height,
-                                       lt.labels.data(), lt.labels.size() * 4, nullptr);
-      glActiveTexture(GL_TEXTURE0);
+      TexKey key;
+      key.count = 1;
+      key.planes[0] = l.key;
+      size_t bytes = 0;
+      const auto t0 = Clock::now();
+      const TexSlot slot =
+          texture_for(key, {l.labels, nullptr, nullptr, nullptr}, GL_R32UI, lt.width, lt.height, 0, &bytes);
+      if (bytes) m.pool.upload(slot, lt.labels.data());
+      upload_ms += ms_since(t0);
       glBindTexture(GL_TEXTURE_2D_ARRAY, m.pool.texture(slot.chunk));
       glUniform1i(r_layer, slot.layer);
       set_quad(r_rect, t.origin_x, t.origin_y, t.origin_x + float(lt.width) * t.scale,
@@ -416,7 +543,7 @@ Result<RgbImage> GlRenderer::read_back() {
   Impl& m = *impl_;
   if (m.fbo == 0) return Status::failed_precondition("GL: no frame drawn yet");
   const auto t0 = Clock::now();
-  auto out = read_frame_rgb(m.fbo, m.fb_width, m.fb_height);
+  auto out = read_frame_rgb(m.fbo, m.fb_width, m.fb_height, &m.rgba);
   stats_.readback_ms = ms_since(t0);
   return out;
 }

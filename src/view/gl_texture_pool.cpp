@@ -9,8 +9,39 @@ constexpr int kFirstCapacity = 64;
 constexpr int kMaxCapacity = 1024;
 constexpr size_t kMaxChunkBytes = size_t(32) << 20;  // full-resolution planes: a few per chunk
 
-size_t texel_bytes(GLenum internal) { return internal == GL_R32UI ? 4 : 2; }
+// The client format and type that upload a texel of `internal` as is (a memcpy in Mesa).
+void transfer_format(GLenum internal, GLenum* format, GLenum* type) {
+  switch (internal) {
+    case GL_RG16UI:
+      *format = GL_RG_INTEGER;
+      *type = GL_UNSIGNED_SHORT;
+      return;
+    case GL_RGBA16UI:
+      *format = GL_RGBA_INTEGER;
+      *type = GL_UNSIGNED_SHORT;
+      return;
+    case GL_R32UI:
+      *format = GL_RED_INTEGER;
+      *type = GL_UNSIGNED_INT;
+      return;
+    default:
+      *format = GL_RED_INTEGER;
+      *type = GL_UNSIGNED_SHORT;
+  }
+}
 }  // namespace
+
+size_t TexturePool::texel_bytes(GLenum internal) {
+  switch (internal) {
+    case GL_RG16UI:
+    case GL_R32UI:
+      return 4;
+    case GL_RGBA16UI:
+      return 8;
+    default:
+      return 2;
+  }
+}
 
 TexturePool::~TexturePool() { clear(); }
 
@@ -20,19 +51,25 @@ void TexturePool::clear() {
   }
   chunks_.clear();
   pending_.clear();
+  empty_bytes_ = 0;
+}
+
+size_t TexturePool::chunk_bytes(const Chunk& c) {
+  return size_t(c.w) * size_t(c.h) * texel_bytes(c.internal) * size_t(c.capacity);
 }
 
 size_t TexturePool::chunk_count() const {
   return size_t(std::count_if(chunks_.begin(), chunks_.end(), [](const Chunk& c) { return c.tex != 0; }));
 }
 
-TexSlot TexturePool::allocate(GLenum internal, int w, int h) {
+TexSlot TexturePool::allocate(GLenum internal, int w, int h, int expected) {
   int largest = 0;
   for (size_t i = 0; i < chunks_.size(); ++i) {
     Chunk& c = chunks_[i];
     if (c.tex == 0 || c.internal != internal || c.w != w || c.h != h) continue;
     largest = std::max(largest, c.capacity);
     if (!c.free_layers.empty()) {
+      if (c.used == 0) empty_bytes_ -= chunk_bytes(c);
       const int layer = c.free_layers.back();
       c.free_layers.pop_back();
       ++c.used;
@@ -43,6 +80,7 @@ TexSlot TexturePool::allocate(GLenum internal, int w, int h) {
   glGetIntegerv(GL_MAX_ARRAY_TEXTURE_LAYERS, &max_layers);
   const size_t layer_bytes = size_t(w) * size_t(h) * texel_bytes(internal);
   int capacity = largest == 0 ? kFirstCapacity : std::min(kMaxCapacity, largest * 2);
+  capacity = std::max(capacity, std::min(kMaxCapacity, expected));
   capacity = std::min<int>(capacity, int(std::max<size_t>(1, kMaxChunkBytes / layer_bytes)));
   capacity = std::max(1, std::min(capacity, int(max_layers)));
   Chunk c;
@@ -68,18 +106,17 @@ TexSlot TexturePool::allocate(GLenum internal, int w, int h) {
   return TexSlot{int(chunks_.size() - 1), 0};
 }
 
-void TexturePool::upload(const TexSlot& slot, GLenum type, const void* data) {
-  const Chunk& c = chunks_[size_t(slot.chunk)];
-  glBindTexture(GL_TEXTURE_2D_ARRAY, c.tex);
-  glPixelStorei(GL_UNPACK_ALIGNMENT, type == GL_UNSIGNED_SHORT ? 2 : 4);
-  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, slot.layer, c.w, c.h, 1, GL_RED_INTEGER, type, data);
+void TexturePool::upload(const TexSlot& slot, const void* data) {
+  upload_layers(slot.chunk, slot.layer, 1, data);
 }
 
-void TexturePool::upload_layers(int chunk, int first, int count, GLenum type, const void* data) {
+void TexturePool::upload_layers(int chunk, int first, int count, const void* data) {
   const Chunk& c = chunks_[size_t(chunk)];
+  GLenum format = 0, type = 0;
+  transfer_format(c.internal, &format, &type);
   glBindTexture(GL_TEXTURE_2D_ARRAY, c.tex);
   glPixelStorei(GL_UNPACK_ALIGNMENT, type == GL_UNSIGNED_SHORT ? 2 : 4);
-  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, first, c.w, c.h, count, GL_RED_INTEGER, type, data);
+  glTexSubImage3D(GL_TEXTURE_2D_ARRAY, 0, 0, 0, first, c.w, c.h, count, format, type, data);
 }
 
 void TexturePool::commit_releases() {
@@ -87,7 +124,15 @@ void TexturePool::commit_releases() {
     Chunk& c = chunks_[size_t(s.chunk)];
     if (c.tex == 0) continue;
     c.free_layers.push_back(s.layer);
-    if (--c.used == 0) {  // an empty chunk gives its memory back
+    if (--c.used > 0) continue;
+    // An empty chunk is kept for the next frames while the empty ones fit
+    // in the budget: allocating texture memory costs more than filling it
+    // (llvmpipe zeroes it, and fresh pages fault in one by one).
+    if (empty_bytes_ + chunk_bytes(c) <= keep_empty_bytes_) {
+      empty_bytes_ += chunk_bytes(c);
+      c.free_layers.clear();
+      for (int l = c.capacity - 1; l >= 0; --l) c.free_layers.push_back(l);  // lowest first: long upload runs
+    } else {
       glDeleteTextures(1, &c.tex);
       c = Chunk{};
     }

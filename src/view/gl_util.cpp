@@ -75,8 +75,9 @@ void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh)
               cy(std::ceil(y1) + 1));
 }
 
-Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h) {
-  std::vector<uint8_t> rgba(size_t(w) * size_t(h) * 4);
+Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h, std::vector<uint8_t>* scratch) {
+  std::vector<uint8_t>& rgba = *scratch;
+  rgba.resize(size_t(w) * size_t(h) * 4);
   glBindFramebuffer(GL_FRAMEBUFFER, fbo);
   glPixelStorei(GL_PACK_ALIGNMENT, 4);
   glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data());

@@ -4,6 +4,9 @@
 
 #include <epoxy/gl.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "vslide/core/status.h"
 #include "vslide/view/frame.h"
 
@@ -24,7 +27,8 @@ Status make_target(GLuint* fbo, GLuint* tex, GLenum format, int w, int h, const 
 // near the viewport so huge draws (the overview) keep float precision.
 void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh);
 
-// Reads an RGBA8 framebuffer back as RGB, rows top to bottom.
-Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h);
+// Reads an RGBA8 framebuffer back as RGB, rows top to bottom; `rgba` is
+// scratch for the GL read, kept by the caller between frames.
+Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h, std::vector<uint8_t>* rgba);
 
 }  // namespace vslide::view

@@ -20,6 +20,7 @@ struct SceneSpec {
   int level = 0;          // zoom layer: tiles are downsampled 2^level
   double zoom_extra = 1;  // magnification on top of fitting the mosaic
   bool placeholder = false, labels = false, outlines = false;
+  int missing_channel = 0;  // the plane tile (1,1) lacks when there are several channels
   uint32_t seed = 1;
 };
 
@@ -73,7 +74,8 @@ FramePlan make_scene(const SceneSpec& s) {
       d.height = h;
       for (int ch = 0; ch < s.channels; ++ch) {
         // One channel plane missing in one tile: that channel draws nothing there.
-        SharedImage16 img = (r == 1 && c == 1 && ch == 0 && s.channels > 1) ? nullptr : pattern(w, h, rng);
+        SharedImage16 img =
+            (r == 1 && c == 1 && ch == s.missing_channel && s.channels > 1) ? nullptr : pattern(w, h, rng);
         d.planes.push_back(PlaneRef{TileKey{r, c, ch, 0, 0, s.level}, img});
       }
       d.placeholder = s.placeholder && r == 0 && c == 1;
@@ -150,12 +152,44 @@ class GpuVsCpuTest : public ::testing::Test {
 std::unique_ptr<GlContext> GpuVsCpuTest::context_;
 std::unique_ptr<GlRenderer> GpuVsCpuTest::renderer_;
 
-TEST_F(GpuVsCpuTest, OneThreeFourAndSevenChannels) {
-  for (int n : {1, 3, 4, 7}) {
+// Channels are packed four to a texture (R16UI, RG16UI or RGBA16UI per
+// group); more than four take several passes.
+TEST_F(GpuVsCpuTest, OneToEightChannels) {
+  for (int n : {1, 2, 3, 4, 5, 7, 8}) {
     SceneSpec s;
     s.channels = n;
     s.seed = uint32_t(n);
     expect_match(s, ("channels " + std::to_string(n)).c_str());
+  }
+}
+
+TEST_F(GpuVsCpuTest, AGroupOfChannelsWithNoPlaneInOneTile) {
+  // The last channel, alone or with one other in the second group, absent
+  // from tile (1,1): that tile's second texture holds no plane at all.
+  for (int n : {5, 6}) {
+    SceneSpec s;
+    s.channels = n;
+    s.missing_channel = n - 1;
+    s.seed = uint32_t(50 + n);
+    expect_match(s, (std::to_string(n) + " channels, the last missing in one tile").c_str());
+  }
+}
+
+TEST_F(GpuVsCpuTest, ChangingTheChannelsRepacksTheTextures) {
+  SceneSpec s;
+  s.channels = 4;
+  s.seed = 91;
+  const FramePlan all = make_scene(s);
+  // The same planes shown as channels 2 and 0 only: the cached textures
+  // hold other groups and must not be reused.
+  FramePlan some = all;
+  some.display.channels = {all.display.channels[2], all.display.channels[0]};
+  for (TileDraw& d : some.tiles) d.planes = {d.planes[2], d.planes[0]};
+  for (const FramePlan* plan : {&all, static_cast<const FramePlan*>(&some), &all}) {
+    auto cpu = render_cpu(*plan);
+    auto gpu = renderer_->render(*plan);
+    ASSERT_TRUE(cpu.ok() && gpu.ok());
+    EXPECT_LE(compare_images(*cpu, *gpu).max_abs, 1) << plan->display.channels.size() << " channels";
   }
 }
 
@@ -198,10 +232,14 @@ TEST_F(GpuVsCpuTest, TextureCacheHitsOnTheSecondFrameAndUploadsNothing) {
   const FramePlan plan = make_scene(s);
   renderer_->clear_textures();
   ASSERT_TRUE(renderer_->draw(plan).ok());
+  // One texture per tile holds its four channels; one plane is absent.
   const uint64_t first = renderer_->last_frame().textures_uploaded;
-  EXPECT_EQ(first, plan.tiles.size() * 4 - 1);  // one plane is absent
+  EXPECT_EQ(first, plan.tiles.size());
+  EXPECT_EQ(renderer_->last_frame().planes_uploaded, plan.tiles.size() * 4 - 1);
+  EXPECT_EQ(renderer_->last_frame().bytes_uploaded, plan.tiles.size() * size_t(kTileW * kTileH) * 8);
   ASSERT_TRUE(renderer_->draw(plan).ok());
   EXPECT_EQ(renderer_->last_frame().textures_uploaded, 0u);
+  EXPECT_EQ(renderer_->last_frame().bytes_uploaded, 0u);
   EXPECT_GE(renderer_->texture_cache_stats().hits, first);
 }
 

@@ -1,17 +1,21 @@
 // GlRenderer: draws a FramePlan with OpenGL 4.3+ core (paper, section 5.2).
 //
-// Tiles are uploaded raw as 16-bit unsigned integer textures (GL_R16UI, one
-// per channel plane) and drawn one quad each; tile.frag.glsl applies the
-// contrast window, gamma, mixer and status matrices. Up to four channels are
-// drawn in one pass straight into the 8-bit frame; more channels take one
-// pass per group of four, summed in a float target and clamped by a resolve
-// pass. Detection layers (label.frag.glsl, R32UI textures) and tile outlines
+// Tiles are uploaded raw as 16-bit unsigned integer textures, up to four
+// channels of a tile packed in one (GL_R16UI, GL_RG16UI or GL_RGBA16UI), so
+// the fragment shader fetches one texel per pixel; tile.frag.glsl applies the
+// contrast window, gamma, mixer and status matrices. Each tile is drawn only
+// over the pixels it owns (frame_partition.h: the last draw covering a pixel
+// owns it), so overlaps are shaded once. Up to four channels are drawn in one
+// pass straight into the 8-bit frame; more channels take one pass per group
+// of four, summed in a float target and clamped by a resolve pass. Detection
+// layers (label.frag.glsl, R32UI textures) and tile outlines
 // (outline.frag.glsl) are drawn on top. The frame is an offscreen
 // framebuffer object, read back into an RgbImage.
 //
-// Textures live in an LRU texture cache bounded in bytes, keyed by TileKey
-// (the texture cache of section 5.1): a miss uploads the plane the plan
-// carries (the tile cache and loaders have already produced it).
+// Textures live in an LRU texture cache bounded in bytes, keyed by the
+// planes they hold (the texture cache of section 5.1): a miss uploads the
+// planes the plan carries (the tile cache and loaders have already produced
+// them). A tile hidden under later ones is not uploaded.
 //
 // Thread-safety: none. Create, use and destroy it on the thread where its
 // GlContext is current. Failure modes: Internal for a shader that does not
@@ -30,10 +34,13 @@ namespace vslide::view {
 
 struct GlFrameStats {
   uint64_t draw_calls = 0;
-  uint64_t textures_uploaded = 0;
+  uint64_t rects = 0;              // rectangles of owned pixels drawn (each tile's visible part, in pieces)
+  uint64_t textures_uploaded = 0;  // a texture holds up to four channels of a tile
+  uint64_t planes_uploaded = 0;
   uint64_t bytes_uploaded = 0;
-  double upload_ms = 0;  // CPU time spent in texture uploads
-  double draw_ms = 0;    // issuing draws until glFinish
+  double partition_ms = 0;  // deciding which tile owns which pixels (part of draw_ms)
+  double upload_ms = 0;     // packing channels and uploading textures
+  double draw_ms = 0;       // the rest, until glFinish
   double readback_ms = 0;
 };
 
