@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -88,19 +89,28 @@ struct Latency {
   double p50 = 0, p99 = 0, mean = 0;
 };
 
-template <typename Fn>
-Result<Latency> measure_latency(int samples, int tiles, int cols, Fn read) {
-  std::vector<double> ms;
+// Latency of several read paths over the same tiles, sample by sample in
+// turn (path 0 tile n, path 1 tile n, ..., then tile n+1), so that every path
+// sees the same machine load: on a shared machine load swings over seconds.
+Result<std::vector<Latency>> measure_interleaved(int samples, int tiles, int cols,
+                                                 const std::vector<std::function<Status(const TileKey&)>>& paths) {
+  std::vector<std::vector<double>> ms(paths.size());
   for (int i = 0; i < samples; ++i) {
     const int n = i % tiles;
-    auto t0 = Clock::now();
-    Status s = read(TileKey{n / cols, n % cols, 0, 0, 0, 0});
-    if (!s.ok()) return s;
-    ms.push_back(ms_since(t0));
+    const TileKey key{n / cols, n % cols, 0, 0, 0, 0};
+    for (size_t p = 0; p < paths.size(); ++p) {
+      auto t0 = Clock::now();
+      if (Status s = paths[p](key); !s.ok()) return s;
+      ms[p].push_back(ms_since(t0));
+    }
   }
-  double sum = 0;
-  for (double x : ms) sum += x;
-  return Latency{percentile(ms, 50), percentile(ms, 99), sum / double(ms.size())};
+  std::vector<Latency> out;
+  for (const auto& v : ms) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    out.push_back(Latency{percentile(v, 50), percentile(v, 99), sum / double(v.size())});
+  }
+  return out;
 }
 
 // Each of `clients` threads opens its own RemoteSlide and reads `per_client`
@@ -135,14 +145,15 @@ Result<double> measure_throughput(const std::string& url, int clients, int per_c
   return double(clients) * per_client * double(plane_bytes) / 1e6 / seconds;
 }
 
-std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote::ServeMode mode, int workers) {
+std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote::ServeMode mode, int workers,
+                                                 const std::string& bind = "tcp://127.0.0.1:*") {
   auto library = std::make_shared<remote::SlideLibrary>();
   if (Status s = library->add_file(path); !s.ok()) {
     std::cerr << "vslide bench remote: " << s.message() << "\n";
     return nullptr;
   }
   remote::TileServerOptions o;
-  o.bind = "tcp://127.0.0.1:*";
+  o.bind = bind;
   o.workers = workers;
   o.mode = mode;
   o.log = [](const std::string&) {};
@@ -156,6 +167,7 @@ std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote
 
 int run_bench_remote(int argc, char** argv) {
   std::string size = "2560x2160", codec_name = "blosc-lz4-bitshuffle", dir = "";
+  int tile_parts = 2;
   int tiles_side = 4, samples = 100, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
   std::string load_size = "512x512";
   bool json_out = false;
@@ -169,6 +181,7 @@ int run_bench_remote(int argc, char** argv) {
   p.option("--samples", "N", "latency samples per path (default 100)", &samples);
   p.option("--per-client", "N", "tiles each throughput client reads (default 24)", &per_client);
   p.option("--workers", "N", "server worker threads (default 2)", &workers);
+  p.option("--tile-parts", "N", "parts of the streamed-read row (default 2; RemoteSlideOptions::tile_parts)", &tile_parts);
   p.option("--load-clients", "N", "clients in the load run (default 64)", &load_clients);
   p.option("--load-requests", "N", "requests per load client (default 200)", &load_requests);
   p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
@@ -180,7 +193,7 @@ int run_bench_remote(int argc, char** argv) {
   int width = 0, height = 0, lw = 0, lh = 0;
   if (!parse_size(size, &width, &height)) return p.usage_error("bad --tile '" + size + "'");
   if (!parse_size(load_size, &lw, &lh)) return p.usage_error("bad --load-tile '" + load_size + "'");
-  if (samples < 1 || per_client < 1 || workers < 1 || load_clients < 1 || load_requests < 1) {
+  if (samples < 1 || per_client < 1 || workers < 1 || load_clients < 1 || load_requests < 1 || tile_parts < 1) {
     return p.usage_error("counts must be positive");
   }
   auto codec = CodecSpec::parse(codec_name);
@@ -207,45 +220,77 @@ int run_bench_remote(int argc, char** argv) {
   const size_t plane_bytes = (*local)->geometry().plane_bytes();
   const double ratio = double((*local)->bytes_raw()) / double(std::max<uint64_t>(1, (*local)->bytes_stored()));
 
-  // Warm the page cache and the allocator, then local latency.
+  // Warm the page cache and the allocator.
   for (int n = 0; n < tiles; ++n) (void)(*local)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
-  auto local_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read(k).status(); });
-  if (!local_lat.ok()) return fail(local_lat.status());
 
-  auto local_chunk = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*local)->read_chunk(k).status(); });
-  if (!local_chunk.ok()) return fail(local_chunk.status());
-
-  json out{{"allocator_tuning", !no_tune}, {"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio}, {"workers", workers},
-           {"local", {{"p50_ms", local_lat->p50}, {"p99_ms", local_lat->p99},
-                      {"chunk_p50_ms", local_chunk->p50}, {"chunk_p99_ms", local_chunk->p99}}}};
+  json out{{"allocator_tuning", !no_tune}, {"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio},
+           {"workers", workers}, {"tile_parts", tile_parts}};
   ProgressBar bar("bench remote", 2, !json_out);
   for (auto mode : {remote::ServeMode::kStored, remote::ServeMode::kRecompress}) {
-    const char* name = mode == remote::ServeMode::kStored ? "stored" : "recompress";
+    const bool stored = mode == remote::ServeMode::kStored;
+    const char* name = stored ? "stored" : "recompress";
     auto server = start_server(path, mode, workers);
     if (!server) return 1;
     const std::string url = server->endpoint() + "/vs-bench-remote";
-    remote::RemoteSlideOptions opt;
+    remote::RemoteSlideOptions opt;  // defaults: one request per tile
     opt.cache_bytes = 0;
     opt.timeout_ms = 30000;
     opt.tune_allocator = !no_tune;
     auto remote = remote::RemoteSlide::open(url, opt);
     if (!remote.ok()) return fail(remote.status());
-    for (int n = 0; n < tiles; ++n) (void)(*remote)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
-    auto lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read(k).status(); });
+    // The same client streaming each tile in parts (RemoteSlideOptions::tile_parts).
+    remote::RemoteSlideOptions streamed_opt = opt;
+    streamed_opt.tile_parts = tile_parts;
+    auto streamed = remote::RemoteSlide::open(url, streamed_opt);
+    if (!streamed.ok()) return fail(streamed.status());
+    // Stored mode only: the same server's slide over a Unix socket, for clients on its host.
+    std::unique_ptr<remote::TileServer> ipc_server;
+    std::unique_ptr<remote::RemoteSlide> ipc;
+    if (stored) {
+      ipc_server = start_server(path, mode, workers, "ipc://" + dir + "/vslide-bench-remote-" + tag + ".sock");
+      if (!ipc_server) return 1;
+      auto r = remote::RemoteSlide::open(ipc_server->endpoint() + "/vs-bench-remote", opt);
+      if (!r.ok()) return fail(r.status());
+      ipc = std::move(r).value();
+    }
+    for (int n = 0; n < tiles; ++n) {
+      (void)(*remote)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+      (void)(*streamed)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+      if (ipc) (void)ipc->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+    }
+    // Every path decodes into a fresh Image16 with one Blosc thread, from a
+    // warm page cache (local) or a warm server (remote), over the same tiles.
+    auto lat = measure_interleaved(samples, tiles, tiles_side,
+                                   {[&](const TileKey& k) { return (*local)->read(k).status(); },
+                                    [&](const TileKey& k) { return (*remote)->read(k).status(); },
+                                    [&](const TileKey& k) { return (*streamed)->read(k).status(); },
+                                    // Transport alone: the stored chunk, not decoded.
+                                    [&](const TileKey& k) { return (*local)->read_chunk(k).status(); },
+                                    [&](const TileKey& k) { return (*remote)->read_chunk(k).status(); },
+                                    [&](const TileKey& k) { return ipc ? ipc->read(k).status() : Status(); }});
     if (!lat.ok()) return fail(lat.status());
-    // Transport alone: the stored chunk, not decoded.
-    auto chunk_lat = measure_latency(samples, tiles, tiles_side, [&](const TileKey& k) { return (*remote)->read_chunk(k).status(); });
-    if (!chunk_lat.ok()) return fail(chunk_lat.status());
+    const Latency &loc = (*lat)[0], &rem = (*lat)[1], &str = (*lat)[2], &loc_chunk = (*lat)[3], &rem_chunk = (*lat)[4],
+                  &unix_socket = (*lat)[5];
     auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
     auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
     auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true, !no_tune);
     if (!t1.ok()) return fail(t1.status());
     if (!t4.ok()) return fail(t4.status());
     if (!t4d.ok()) return fail(t4d.status());
-    out[name] = json{{"p50_ms", lat->p50}, {"p99_ms", lat->p99}, {"p50_vs_local", lat->p50 / local_lat->p50},
-                     {"p99_vs_local", lat->p99 / local_lat->p99}, {"chunk_p50_ms", chunk_lat->p50},
-                     {"chunk_p99_ms", chunk_lat->p99}, {"chunks_1_client_MBps", *t1},
-                     {"chunks_4_clients_MBps", *t4}, {"decoded_4_clients_MBps", *t4d}};
+    if (stored) {
+      out["local"] = json{{"p50_ms", loc.p50}, {"p99_ms", loc.p99}, {"chunk_p50_ms", loc_chunk.p50},
+                          {"chunk_p99_ms", loc_chunk.p99}};
+    }
+    if (stored) {
+      out["ipc"] = json{{"p50_ms", unix_socket.p50}, {"p99_ms", unix_socket.p99},
+                        {"p50_vs_local", unix_socket.p50 / loc.p50}, {"p99_vs_local", unix_socket.p99 / loc.p99}};
+    }
+    out[name] = json{{"p50_ms", rem.p50}, {"p99_ms", rem.p99}, {"p50_vs_local", rem.p50 / loc.p50},
+                     {"p99_vs_local", rem.p99 / loc.p99}, {"local_p50_ms", loc.p50}, {"local_p99_ms", loc.p99},
+                     {"streamed_p50_ms", str.p50}, {"streamed_p99_ms", str.p99},
+                     {"streamed_p50_vs_local", str.p50 / loc.p50}, {"streamed_p99_vs_local", str.p99 / loc.p99},
+                     {"chunk_p50_ms", rem_chunk.p50}, {"chunk_p99_ms", rem_chunk.p99},
+                     {"chunks_1_client_MBps", *t1}, {"chunks_4_clients_MBps", *t4}, {"decoded_4_clients_MBps", *t4d}};
     bar.add();
   }
   bar.finish();
@@ -299,16 +344,24 @@ int run_bench_remote(int argc, char** argv) {
     const auto& rc = out["recompress"];
     std::printf("vslide bench remote: %s tiles, %s (ratio %.2f), %d server workers, loopback\n", size.c_str(),
                 codec->name().c_str(), ratio, workers);
-    std::printf("  latency p50 / p99 (ms)      local %7.2f / %7.2f\n", local_lat->p50, local_lat->p99);
+    const auto& lo = out["local"];
+    std::printf("  latency p50 / p99 (ms)      local %7.2f / %7.2f\n", lo["p50_ms"].get<double>(),
+                lo["p99_ms"].get<double>());
     std::printf("                              remote %6.2f / %7.2f   (%.2fx / %.2fx local; target <= 1.5x)\n",
                 st["p50_ms"].get<double>(), st["p99_ms"].get<double>(), st["p50_vs_local"].get<double>(),
                 st["p99_vs_local"].get<double>());
-    std::printf("                              recompress %6.2f / %7.2f  (%.2fx / %.2fx local)\n",
+    std::printf("                              streamed, %d parts %6.2f / %7.2f  (%.2fx / %.2fx local)\n", tile_parts,
+                st["streamed_p50_ms"].get<double>(), st["streamed_p99_ms"].get<double>(),
+                st["streamed_p50_vs_local"].get<double>(), st["streamed_p99_vs_local"].get<double>());
+    std::printf("                              ipc:// %6.2f / %7.2f   (%.2fx / %.2fx local; same-host clients)\n",
+                out["ipc"]["p50_ms"].get<double>(), out["ipc"]["p99_ms"].get<double>(),
+                out["ipc"]["p50_vs_local"].get<double>(), out["ipc"]["p99_vs_local"].get<double>());
+    std::printf("                              recompress %6.2f / %7.2f  (%.2fx / %.2fx its local %.2f / %.2f)\n",
                 rc["p50_ms"].get<double>(), rc["p99_ms"].get<double>(), rc["p50_vs_local"].get<double>(),
-                rc["p99_vs_local"].get<double>());
+                rc["p99_vs_local"].get<double>(), rc["local_p50_ms"].get<double>(), rc["local_p99_ms"].get<double>());
     std::printf("  stored chunk only, p50 / p99 (ms): local %.2f / %.2f, remote %.2f / %.2f, recompress %.2f / %.2f\n",
-                local_chunk->p50, local_chunk->p99, st["chunk_p50_ms"].get<double>(), st["chunk_p99_ms"].get<double>(),
-                rc["chunk_p50_ms"].get<double>(), rc["chunk_p99_ms"].get<double>());
+                lo["chunk_p50_ms"].get<double>(), lo["chunk_p99_ms"].get<double>(), st["chunk_p50_ms"].get<double>(),
+                st["chunk_p99_ms"].get<double>(), rc["chunk_p50_ms"].get<double>(), rc["chunk_p99_ms"].get<double>());
     std::printf("  throughput, raw MB/s        stored: 1 client %7.0f, 4 clients %7.0f (target >= 1000), 4 decoding %7.0f\n",
                 st["chunks_1_client_MBps"].get<double>(), st["chunks_4_clients_MBps"].get<double>(),
                 st["decoded_4_clients_MBps"].get<double>());

@@ -76,9 +76,19 @@ WireError status_wire_error(StatusCode code) {
 }
 
 Result<RemoteUrl> parse_remote_url(std::string_view url) {
+  constexpr std::string_view kIpc = "ipc://";
+  if (url.substr(0, kIpc.size()) == kIpc) {
+    // A Unix socket path, then the slide id after the last slash.
+    auto rest = url.substr(kIpc.size());
+    auto slash = rest.rfind('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 >= rest.size()) {
+      return Status::invalid_argument(std::string(url) + ": expected ipc://SOCKET_PATH/SLIDE_ID");
+    }
+    return RemoteUrl{"ipc://" + std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+  }
   constexpr std::string_view kScheme = "tcp://";
   if (url.substr(0, kScheme.size()) != kScheme) {
-    return Status::invalid_argument(std::string(url) + ": remote slide URL must start with tcp://");
+    return Status::invalid_argument(std::string(url) + ": remote slide URL must start with tcp:// or ipc://");
   }
   auto rest = url.substr(kScheme.size());
   auto slash = rest.find('/');

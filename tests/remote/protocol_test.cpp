@@ -18,6 +18,12 @@ TEST(Protocol, ParsesUrls) {
   EXPECT_FALSE(parse_remote_url("tcp://host/vs").ok());
   EXPECT_FALSE(parse_remote_url("tcp://host:99999/vs").ok());
   EXPECT_FALSE(parse_remote_url("udp://host:1/vs").ok());
+  auto ipc = parse_remote_url("ipc:///run/vslide/tiles.sock/vs-2");
+  ASSERT_TRUE(ipc.ok()) << ipc.status().to_string();
+  EXPECT_EQ(ipc->endpoint, "ipc:///run/vslide/tiles.sock");
+  EXPECT_EQ(ipc->slide_id, "vs-2");
+  EXPECT_FALSE(parse_remote_url("ipc:///run/vslide.sock/").ok());
+  EXPECT_FALSE(parse_remote_url("ipc://vs-2").ok());
 }
 
 TEST(Protocol, KeysAreParsedStrictly) {

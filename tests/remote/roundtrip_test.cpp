@@ -336,11 +336,33 @@ TEST(RemoteRoundTrip, RecompressingServerOffersNoParts) {
   Served s({}, options);
   remote::RemoteSlideOptions opt;
   opt.stream_min_bytes = 0;
+  opt.tile_parts = 4;  // asked for, not offered: one request
   auto remote = RemoteSlide::open(s.url("vs-remote-0001"), opt);
   ASSERT_TRUE(remote.ok());
   const auto before = (*remote)->stats().requests;
   ASSERT_TRUE((*remote)->read(TileKey{0, 0, 0, 0, 0, 0}).ok());
   EXPECT_EQ((*remote)->stats().requests, before + 1);
+}
+
+TEST(RemoteRoundTrip, UnixSocketForSameHostClients) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.width = 320;
+  spec.height = 240;
+  const std::string path = testing::make_remote_test_slide(dir, spec);
+  remote::TileServerOptions options;
+  options.bind = "ipc://" + dir.file("tiles.sock");
+  auto server = testing::start_test_server({path}, options);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->endpoint(), options.bind);
+  remote::RemoteSlideOptions opt;
+  opt.stream_min_bytes = 0;  // streamed reads too
+  opt.tile_parts = 2;
+  auto remote = RemoteSlide::open(server->endpoint() + "/vs-remote-0001", opt);
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  auto local = Hdf5Slide::open(path);
+  ASSERT_TRUE(local.ok());
+  expect_tiles_bit_exact(**local, **remote);
 }
 
 TEST(RemoteRoundTrip, NoServerMeansUnavailableAfterRetry) {

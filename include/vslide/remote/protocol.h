@@ -57,9 +57,10 @@ std::optional<WireError> parse_wire_error(std::string_view name);
 StatusCode wire_error_status(WireError e);
 WireError status_wire_error(StatusCode code);
 
-// "tcp://host:port/SLIDE_ID" split into its endpoint and slide id.
+// "tcp://host:port/SLIDE_ID" (or, for a client on the server's host,
+// "ipc://SOCKET_PATH/SLIDE_ID": a Unix socket) split into its endpoint and slide id.
 struct RemoteUrl {
-  std::string endpoint;  // "tcp://host:port"
+  std::string endpoint;  // "tcp://host:port" or "ipc://SOCKET_PATH"
   std::string slide_id;
 };
 Result<RemoteUrl> parse_remote_url(std::string_view url);

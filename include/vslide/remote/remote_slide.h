@@ -44,14 +44,16 @@ struct RemoteSlideOptions {
   std::string server_public_key;    // Z85; empty = no CURVE
   std::string client_public_key;
   std::string client_secret_key;
-  // Streamed reads: read() of a Blosc tile of at least stream_min_bytes raw
-  // bytes asks for it in `tile_parts` parts at once (one "tile" request per
-  // part, docs/PROTOCOL.md) and decodes each part's Blosc blocks while the
-  // next parts are still on the wire, when the server offers parts (its
-  // header reply's "tile_parts"). 1 = one request per tile, the whole chunk
-  // decoded once it has arrived. read_chunk(), batches and the cache are
-  // unaffected.
-  int tile_parts = 4;
+  // Streamed reads: with tile_parts n > 1, read() of a Blosc tile of at
+  // least stream_min_bytes raw bytes asks for it in n parts at once (one
+  // "tile" request per part, docs/PROTOCOL.md) and decodes each part's Blosc
+  // blocks while the next parts are still on the wire, when the server offers
+  // parts (its header reply's "tile_parts"). read_chunk(), batches and the
+  // cache are unaffected. Off (1: one request per tile) by default: the
+  // overlap needs an idle core, and on the 2-vCPU project machine, loaded,
+  // 2 or 4 parts measured no better than one request (docs/PERFORMANCE.md,
+  // "remote"); worth trying where the client has cores to spare.
+  int tile_parts = 1;
   size_t stream_min_bytes = 4u << 20;
   // Process-wide, once: raise glibc's mmap threshold to 32 MiB (and the trim
   // threshold to 128 MiB) so that the multi-megabyte reply buffers libzmq
