@@ -134,6 +134,7 @@ struct GlRenderer::Impl {
   std::vector<OwnedRect> owned;
   std::vector<uint8_t> owns;
   std::vector<TexSlot> slots;
+  std::vector<std::array<int, 3>> sizes;  // width, height, tiles
   std::vector<DeferredUpload> deferred;
   std::vector<uint16_t> staging;
   std::vector<std::pair<int, TileInstance>> sorted;  // chunk, instance
@@ -288,6 +289,24 @@ Status GlRenderer::draw(const FramePlan& plan) {
   const auto t_upload = Clock::now();
   m.slots.assign(tiles * size_t(groups), TexSlot{});
   m.deferred.clear();
+  m.sizes.clear();  // how many drawn tiles have each size: the pool's hint
+  for (size_t k = 0; k < tiles; ++k) {
+    const TileDraw& d = plan.tiles[k];
+    if (!m.owns[k] || d.placeholder) continue;
+    auto it = std::find_if(m.sizes.begin(), m.sizes.end(),
+                           [&](const auto& e) { return e[0] == d.width && e[1] == d.height; });
+    if (it == m.sizes.end()) {
+      m.sizes.push_back({d.width, d.height, 1});
+    } else {
+      ++(*it)[2];
+    }
+  }
+  auto same_size = [&](const TileDraw& d) {
+    for (const auto& e : m.sizes) {
+      if (e[0] == d.width && e[1] == d.height) return e[2];
+    }
+    return 0;
+  };
   for (size_t k = 0; k < tiles; ++k) {
     const TileDraw& d = plan.tiles[k];
     if (!m.owns[k] || d.placeholder) continue;
@@ -310,7 +329,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
       }
       size_t bytes = 0;
       const TexSlot slot =
-          texture_for(key, sources, group_format(count), d.width, d.height, int(tiles - k), &bytes);
+          texture_for(key, sources, group_format(count), d.width, d.height, same_size(d), &bytes);
       m.slots[k * size_t(groups) + size_t(g)] = slot;
       if (bytes) {
         m.deferred.push_back(

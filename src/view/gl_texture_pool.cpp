@@ -79,8 +79,12 @@ TexSlot TexturePool::allocate(GLenum internal, int w, int h, int expected) {
   GLint max_layers = 256;
   glGetIntegerv(GL_MAX_ARRAY_TEXTURE_LAYERS, &max_layers);
   const size_t layer_bytes = size_t(w) * size_t(h) * texel_bytes(internal);
-  int capacity = largest == 0 ? kFirstCapacity : std::min(kMaxCapacity, largest * 2);
-  capacity = std::max(capacity, std::min(kMaxCapacity, expected));
+  // Growing chunks keep the number of texture arrays (and draw calls) low;
+  // a frame that says how many layers it needs gets that many, so a lone
+  // overview does not reserve room for 63 more.
+  const int grown = largest == 0 ? 0 : largest * 2;
+  int capacity = expected > 0 ? std::max(expected, grown) : std::max(kFirstCapacity, grown);
+  capacity = std::min(capacity, kMaxCapacity);
   capacity = std::min<int>(capacity, int(std::max<size_t>(1, kMaxChunkBytes / layer_bytes)));
   capacity = std::max(1, std::min(capacity, int(max_layers)));
   Chunk c;

@@ -32,9 +32,10 @@ class TexturePool {
   TexturePool& operator=(const TexturePool&) = delete;
 
   // A free layer for a w x h image of `internal` format (GL_R16UI,
-  // GL_RG16UI, GL_RGBA16UI, GL_R32UI). A new chunk is made large enough for
-  // `expected` layers where its size limit allows (callers pass how many
-  // they are about to allocate, so a cold frame fills one chunk).
+  // GL_RG16UI, GL_RGBA16UI, GL_R32UI). A new chunk holds `expected` layers,
+  // or twice the largest chunk of that size, where its size limit allows
+  // (callers pass how many images of that size the frame draws, so a cold
+  // frame fills one chunk); without a hint it grows from 64 layers.
   TexSlot allocate(GLenum internal, int w, int h, int expected = 0);
   // Uploads pixels (texels of the chunk's format, rows packed) into the slot.
   void upload(const TexSlot& slot, const void* data);
