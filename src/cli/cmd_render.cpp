@@ -268,6 +268,7 @@ int run_render(int argc, char** argv) {
         {"bytes_decoded", ls.bytes_decoded},
         {"tile_cache", {{"hits", cs.hits}, {"misses", cs.misses}, {"bytes", cs.bytes}}},
         {"textures_uploaded", gl_stats.textures_uploaded},
+        {"planes_uploaded", gl_stats.planes_uploaded},
         {"bytes_uploaded", gl_stats.bytes_uploaded},
         {"load_ms", load_ms},
         {"render_ms", draw_ms},
@@ -286,8 +287,9 @@ int run_render(int argc, char** argv) {
           "  tiles %zu, planes %zu, placeholders %zu; loaded %llu planes (%llu computed), %.1f MB decoded\n",
           info.tiles_visible, info.planes_needed, info.placeholders, (unsigned long long)ls.planes_loaded,
           (unsigned long long)ls.planes_computed, double(ls.bytes_decoded) / 1e6);
-      std::printf("  tile cache hits %llu misses %llu; textures uploaded %llu (%.1f MB)\n",
+      std::printf("  tile cache hits %llu misses %llu; %llu planes uploaded in %llu textures (%.1f MB)\n",
                   (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+                  (unsigned long long)gl_stats.planes_uploaded,
                   (unsigned long long)gl_stats.textures_uploaded, double(gl_stats.bytes_uploaded) / 1e6);
       std::printf(
           "  open+GL start+load %.1f ms, render+read-back %.1f ms (upload %.1f, draw %.1f, read-back %.1f)\n",
