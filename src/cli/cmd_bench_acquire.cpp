@@ -4,6 +4,7 @@
 // frame grabber would) before the clock starts; the simulator's and the
 // compressor's costs are measured and printed separately.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "args.h"
@@ -42,6 +45,28 @@ double peak_rss_mb(pid_t pid) {
   return 0;
 }
 
+// CPU time (user + system) a process has used so far, in seconds; 0 when it is gone.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && (fields >> f); ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  return ticks / double(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -53,6 +78,7 @@ struct RunResult {
   double ingest_s = 0, end_to_end_s = 0, raw_mb = 0;
   double p50_ms = 0, p99_ms = 0;
   double writer_rss_mb = 0, manager_rss_mb = 0;
+  double writer_cpu_s = 0, scanner_cpu_s = 0;  // while streaming
   size_t planes = 0, busy = 0;
   double ratio = 0;
   bool verified = false;
@@ -107,13 +133,16 @@ RunResult run_once(const std::string& label, const std::string& dir, const std::
         if (st.ok() && !(*st)["scans"].empty()) writer = (*st)["scans"][0]["pid"].get<pid_t>();
       } else {
         res.writer_rss_mb = std::max(res.writer_rss_mb, peak_rss_mb(writer));
+        res.writer_cpu_s = std::max(res.writer_cpu_s, cpu_seconds(writer));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
   auto t0 = Clock::now();
+  const double cpu0 = self_cpu_seconds();
   auto report = client.stream(*target, spec, planes, frame);
   res.end_to_end_s = secs(t0);
+  res.scanner_cpu_s = self_cpu_seconds() - cpu0;
   done = true;
   sampler.join();
   res.manager_rss_mb = peak_rss_mb(manager);
@@ -160,9 +189,12 @@ void print_run(const RunResult& r, double target_mbs) {
   }
   double ingest = r.raw_mb / r.ingest_s, e2e = r.raw_mb / r.end_to_end_s;
   std::printf("%-34s %7.0f MB/s ingest (%5.2fx target) %7.0f MB/s to finished file, %6.1f planes/s, "
-              "ack p50 %6.2f ms p99 %6.2f ms, busy %zu, writer peak RSS %5.0f MB, manager %4.0f MB, ratio %.2f, %s\n",
+              "ack p50 %6.2f ms p99 %6.2f ms, busy %zu, writer peak RSS %5.0f MB, manager %4.0f MB, ratio %.2f, "
+              "CPU ms/plane: writer %.1f scanner %.1f, %s\n",
               r.label.c_str(), ingest, ingest / target_mbs, e2e, double(r.planes) / r.ingest_s, r.p50_ms, r.p99_ms,
-              r.busy, r.writer_rss_mb, r.manager_rss_mb, r.ratio, r.verified ? "verified" : ("NOT VERIFIED: " + r.verify_note).c_str());
+              r.busy, r.writer_rss_mb, r.manager_rss_mb, r.ratio, 1000 * r.writer_cpu_s / double(std::max<size_t>(1, r.planes)),
+              1000 * r.scanner_cpu_s / double(std::max<size_t>(1, r.planes)),
+              r.verified ? "verified" : ("NOT VERIFIED: " + r.verify_note).c_str());
 }
 
 int run_bench_acquire(int argc, char** argv) {

@@ -4,8 +4,9 @@
 // It binds a ZeroMQ ROUTER socket on tcp://HOST:* (a free port), and for each
 // field the scanner sends it checks the message (key inside the geometry,
 // plane size, codec stream header, checksum), appends it to the spool, and
-// after the batch's spool commit (group commit) acknowledges it. Then it
-// hands the field to the ScanWriter, keeping the bytes in memory while the
+// after the spool commit acknowledges it (with power durability one commit,
+// an fdatasync, for a batch of fields: group commit). Then it hands the field
+// to the ScanWriter, keeping the bytes in memory (a pooled buffer) while the
 // writer's buffer stays under --max-buffer-mb, else leaving them in the spool
 // only (spilled: the writer reads them back). When the spool is full it
 // answers "busy" (back-pressure) instead of acknowledging.

@@ -104,6 +104,7 @@ class Spool {
 
   uint64_t live_bytes() const;      // bytes of segments not yet deleted
   uint64_t capacity_bytes() const { return options_.capacity_bytes; }
+  SyncMode sync_mode() const { return options_.sync; }
   const std::string& dir() const { return options_.dir; }
 
  private:
