@@ -1,5 +1,6 @@
 // The one place that joins storage and remote: opens a slide from a file
-// path or a tcp:// URL ("tcp://host:port/SLIDE_ID").
+// path, a tcp:// URL ("tcp://host:port/SLIDE_ID") or an ipc:// URL
+// ("ipc://SOCKET_PATH/SLIDE_ID", a server on this host's Unix socket).
 #pragma once
 
 #include <memory>

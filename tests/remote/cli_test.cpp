@@ -1,5 +1,5 @@
 // The verbs end to end: `vslide serve` (by path and by catalog id), `vslide
-// keygen`, and info / export-tile / verify on tcp:// URLs.
+// keygen`, and info / export-tile / verify on tcp:// and ipc:// URLs.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,14 +33,10 @@ std::string file_bytes(const std::string& path) {
   return s.str();
 }
 
-TEST(RemoteCli, InfoExportVerifyTakeUrls) {
-  TempDir dir;
-  auto path = testing::make_remote_test_slide(dir);
-  ServeProcess server({path, "--bind", "tcp://127.0.0.1:*"});
-  ASSERT_FALSE(server.endpoint().empty()) << "vslide serve printed no endpoint";
-  const std::string url = server.endpoint() + "/vs-remote-0001";
+// info, export-tile (bit-exact against the local file) and an unknown slide id, on a served URL.
+void check_info_and_export(const std::string& endpoint, const std::string& path, TempDir& dir) {
+  const std::string url = endpoint + "/vs-remote-0001";
   const std::string bin = testing::vslide_binary();
-
   auto info = run_command(bin + " info " + url + " --json");
   ASSERT_EQ(info.exit_code, 0) << info.output;
   EXPECT_NE(info.output.find("vs-remote-0001"), std::string::npos) << info.output;
@@ -52,12 +48,28 @@ TEST(RemoteCli, InfoExportVerifyTakeUrls) {
   ASSERT_EQ(ex_local.exit_code, 0) << ex_local.output;
   EXPECT_EQ(file_bytes(remote_tif), file_bytes(local_tif));
 
-  auto verify = run_command(bin + " verify " + url);
-  EXPECT_EQ(verify.exit_code, 0) << verify.output;
-
-  auto unknown = run_command(bin + " info " + server.endpoint() + "/vs-nobody");
+  auto unknown = run_command(bin + " info " + endpoint + "/vs-nobody");
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.output.find("vs-nobody"), std::string::npos) << unknown.output;
+}
+
+TEST(RemoteCli, InfoExportVerifyTakeUrls) {
+  TempDir dir;
+  auto path = testing::make_remote_test_slide(dir);
+  ServeProcess server({path, "--bind", "tcp://127.0.0.1:*"});
+  ASSERT_FALSE(server.endpoint().empty()) << "vslide serve printed no endpoint";
+  check_info_and_export(server.endpoint(), path, dir);
+  auto verify = run_command(testing::vslide_binary() + " verify " + server.endpoint() + "/vs-remote-0001");
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+// open_slide routes ipc:// like tcp:// (not to Hdf5Slide::open as a file path).
+TEST(RemoteCli, InfoAndExportTakeIpcUrls) {
+  TempDir dir;
+  auto path = testing::make_remote_test_slide(dir);
+  ServeProcess server({path, "--bind", "ipc://" + dir.file("tiles.sock")});
+  ASSERT_EQ(server.endpoint(), "ipc://" + dir.file("tiles.sock")) << "vslide serve printed no ipc endpoint";
+  check_info_and_export(server.endpoint(), path, dir);
 }
 
 TEST(RemoteCli, ServesByCatalogId) {
