@@ -59,11 +59,15 @@ Result<std::vector<uint8_t>> encode_chunk(const CodecSpec& spec, std::span<const
       if (blosc_compressor_code(spec.compressor) < 0) {
         return Status::invalid_argument("unknown Blosc compressor '" + spec.compressor + "'");
       }
-      out.resize(raw.size() + BLOSC_MAX_OVERHEAD);
-      int n = blosc_compress_ctx(spec.level, int(spec.shuffle), typesize, raw.size(), raw.data(), out.data(),
-                                 out.size(), comp, size_t(spec.blocksize), 1);
+      // Compress into this thread's scratch buffer, then copy out exactly
+      // the bytes made: sizing `out` for the worst case would zero (and, for
+      // fresh memory, fault in) the whole raw size for a stream of half of it.
+      thread_local std::vector<uint8_t> scratch;
+      if (scratch.size() < raw.size() + BLOSC_MAX_OVERHEAD) scratch.resize(raw.size() + BLOSC_MAX_OVERHEAD);
+      int n = blosc_compress_ctx(spec.level, int(spec.shuffle), typesize, raw.size(), raw.data(), scratch.data(),
+                                 raw.size() + BLOSC_MAX_OVERHEAD, comp, size_t(spec.blocksize), 1);
       if (n <= 0) return Status::internal("Blosc compression failed (code " + std::to_string(n) + ")");
-      out.resize(size_t(n));
+      out.assign(scratch.begin(), scratch.begin() + n);
       return out;
     }
     case CodecFamily::kGzip: {
