@@ -288,7 +288,8 @@ int bench_render(int argc, char** argv) {
     v.width_px = int(std::floor(sc.region.width() / px * sc.zoom));
     v.height_px = int(std::floor(sc.region.height() / px * sc.zoom));
     SceneResult best;
-    std::vector<double> cold, warm, warm_cpu, load, draw, upload, gl_draw, readback;
+    std::vector<double> cold, warm, warm_cpu, warm_plan, warm_draw, warm_readback, load, draw, upload,
+        gl_draw, readback;
     for (int i = 0; i < runs; ++i) {
       SceneResult r;
       r.name = sc.name;
@@ -301,6 +302,9 @@ int bench_render(int argc, char** argv) {
       cold.push_back(r.cold_ms);
       warm.push_back(r.warm_ms);
       warm_cpu.push_back(r.warm_cpu_ms);
+      warm_plan.push_back(r.warm_plan_ms);
+      warm_draw.push_back(r.warm_draw_ms);
+      warm_readback.push_back(r.warm_readback_ms);
       load.push_back(r.cold_load_ms);
       draw.push_back(r.cold_draw_ms);
       upload.push_back(r.cold_upload_ms);
@@ -317,6 +321,9 @@ int bench_render(int argc, char** argv) {
     best.cold_first_ms = cold.front();
     best.warm_ms = median(warm);
     best.warm_cpu_ms = median(warm_cpu);
+    best.warm_plan_ms = median(warm_plan);
+    best.warm_draw_ms = median(warm_draw);
+    best.warm_readback_ms = median(warm_readback);
     best.cold_load_ms = median(load);
     best.cold_draw_ms = median(draw);
     best.cold_upload_ms = median(upload);

@@ -141,7 +141,7 @@ struct GlRenderer::Impl {
   std::vector<TileInstance> instance_data;
   std::vector<Batch> batches;
   std::vector<size_t> group_batches;
-  std::vector<uint8_t> rgba;  // read-back
+  std::vector<uint8_t> row;  // read-back scratch
 
   Status link_tile(TileProgram* tp, const char* defines, const char* name) {
     const std::string frag = with_defines(shaders::k_tile_frag, defines);
@@ -562,7 +562,7 @@ Result<RgbImage> GlRenderer::read_back() {
   Impl& m = *impl_;
   if (m.fbo == 0) return Status::failed_precondition("GL: no frame drawn yet");
   const auto t0 = Clock::now();
-  auto out = read_frame_rgb(m.fbo, m.fb_width, m.fb_height, &m.rgba);
+  auto out = read_frame_rgb(m.fbo, m.fb_width, m.fb_height, &m.row);
   stats_.readback_ms = ms_since(t0);
   return out;
 }

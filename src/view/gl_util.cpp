@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -76,26 +77,27 @@ void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh)
 }
 
 Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h, std::vector<uint8_t>* scratch) {
-  std::vector<uint8_t>& rgba = *scratch;
-  rgba.resize(size_t(w) * size_t(h) * 4);
-  glBindFramebuffer(GL_FRAMEBUFFER, fbo);
-  glPixelStorei(GL_PACK_ALIGNMENT, 4);
-  glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data());
-  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
-    return Status::internal("GL: reading the frame back failed with error " + std::to_string(e));
-  }
+  // Read as RGB straight into the image (no RGBA copy to convert), then
+  // flip the rows in place.
   RgbImage out;
   out.width = w;
   out.height = h;
   out.pixels.resize(size_t(w) * size_t(h) * 3);
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* src = &rgba[size_t(h - 1 - y) * size_t(w) * 4];  // GL rows are bottom-up
-    uint8_t* dst = out.at(0, y);
-    for (int x = 0; x < w; ++x) {
-      dst[3 * x + 0] = src[4 * x + 0];
-      dst[3 * x + 1] = src[4 * x + 1];
-      dst[3 * x + 2] = src[4 * x + 2];
-    }
+  glBindFramebuffer(GL_FRAMEBUFFER, fbo);
+  glPixelStorei(GL_PACK_ALIGNMENT, 1);
+  glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, out.pixels.data());
+  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
+    return Status::internal("GL: reading the frame back failed with error " + std::to_string(e));
+  }
+  // GL rows are bottom-up.
+  const size_t row = size_t(w) * 3;
+  scratch->resize(row);
+  for (int y = 0; y < h / 2; ++y) {
+    uint8_t* a = out.at(0, y);
+    uint8_t* b = out.at(0, h - 1 - y);
+    std::memcpy(scratch->data(), a, row);
+    std::memcpy(a, b, row);
+    std::memcpy(b, scratch->data(), row);
   }
   return out;
 }

@@ -27,8 +27,8 @@ Status make_target(GLuint* fbo, GLuint* tex, GLenum format, int w, int h, const 
 // near the viewport so huge draws (the overview) keep float precision.
 void set_quad(GLint loc, float x0, float y0, float x1, float y1, int vw, int vh);
 
-// Reads an RGBA8 framebuffer back as RGB, rows top to bottom; `rgba` is
-// scratch for the GL read, kept by the caller between frames.
-Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h, std::vector<uint8_t>* rgba);
+// Reads an RGBA8 framebuffer back as RGB, rows top to bottom; `row` is
+// scratch (one row) kept by the caller between frames.
+Result<RgbImage> read_frame_rgb(GLuint fbo, int w, int h, std::vector<uint8_t>* row);
 
 }  // namespace vslide::view
