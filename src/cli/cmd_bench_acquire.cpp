@@ -199,14 +199,14 @@ void print_run(const RunResult& r, double target_mbs) {
 
 int run_bench_acquire(int argc, char** argv) {
   std::string tile = "2560x2160", dir = "/tmp/vslide-bench-acquire";
-  int rows = 6, cols = 8, channels = 4, gzip_planes = 12, max_buffer_mb = 256, distinct = 24;
+  int rows = 10, cols = 12, channels = 4, gzip_planes = 12, max_buffer_mb = 256, distinct = 24;
   bool skip_gzip = false, skip_power = false, skip_live = false;
-  ArgParser p("vslide bench acquire [--rows 6 --cols 8 --channels 4] [--tile 2560x2160] [--max-buffer-mb 256]",
+  ArgParser p("vslide bench acquire [--rows 10 --cols 12 --channels 4] [--tile 2560x2160] [--max-buffer-mb 256]",
               "End-to-end ingest: scanner -> slide proxy -> slide writer -> finished, verified file, with a\n"
               "real manager and writer process. Runs: pre-compressed frames (durability process and power),\n"
               "the scanner compressing live on this machine, and gzip in the writer (the paper-era codec).");
-  p.option("--rows", "N", "mosaic rows (default 6)", &rows);
-  p.option("--cols", "N", "mosaic columns (default 8)", &cols);
+  p.option("--rows", "N", "mosaic rows (default 10)", &rows);
+  p.option("--cols", "N", "mosaic columns (default 12)", &cols);
   p.option("--channels", "N", "channels (default 4)", &channels);
   p.option("--distinct-frames", "N", "frames generated, the planes cycle through them (default 24)", &distinct);
   p.option("--tile", "WxH", "frame size (default 2560x2160)", &tile);
