@@ -10,6 +10,7 @@
 
 #include "remote_slide_impl.h"
 #include "vslide/remote/curve.h"
+#include "vslide/storage/codec.h"
 
 namespace vslide::remote {
 
@@ -302,9 +303,25 @@ Result<Image16> RemoteSlide::read(const TileKey& key) const {
   return decode_blocks(tile->meta, data, impl_->url);
 }
 
+// Like Hdf5Slide::read_chunk, hands out only chunks that match their
+// checksums: a server checks a chunk the first time it sends it, not every
+// time (docs/PROTOCOL.md), so the client checks what it received.
+Result<StoredTile> RemoteSlide::Impl::checked_stored(const WireTile& tile) const {
+  StoredTile out = tile.to_stored();
+  for (size_t b = 0; b < out.blocks.size(); ++b) {
+    const auto& blk = out.blocks[b];
+    if (blk.checksum != 0 && chunk_checksum(blk.bytes) != blk.checksum) {
+      return Status::corruption(url + ": tile " + out.key.to_string() + " block " + std::to_string(b) +
+                                ": checksum mismatch in received chunk of " + std::to_string(blk.bytes.size()) +
+                                " bytes");
+    }
+  }
+  return out;
+}
+
 Result<StoredTile> RemoteSlide::read_chunk(const TileKey& key) const {
   VSLIDE_ASSIGN_OR_RETURN(auto tile, impl_->fetch(key));
-  return tile->to_stored();
+  return impl_->checked_stored(*tile);
 }
 
 std::vector<Result<StoredTile>> RemoteSlide::read_chunks(const std::vector<TileKey>& keys) const {
@@ -312,7 +329,7 @@ std::vector<Result<StoredTile>> RemoteSlide::read_chunks(const std::vector<TileK
   for (size_t start = 0; start < keys.size(); start += kMaxBatchKeys) {
     std::vector<TileKey> part(keys.begin() + start, keys.begin() + std::min(keys.size(), start + kMaxBatchKeys));
     for (auto& r : impl_->fetch_batch(part)) {
-      if (r.ok()) out.emplace_back((*r)->to_stored());
+      if (r.ok()) out.push_back(impl_->checked_stored(**r));
       else out.emplace_back(r.status());
     }
   }

@@ -90,6 +90,8 @@ struct RemoteSlide::Impl {
   void return_socket(std::unique_ptr<zmq::socket_t> socket) const;
   Result<Reply> call(json request, const std::string& what) const;
   Result<std::shared_ptr<const WireTile>> fetch(const TileKey& key) const;
+  // The tile as a StoredTile, every block checked against its checksum.
+  Result<StoredTile> checked_stored(const WireTile& tile) const;
   std::vector<Result<std::shared_ptr<const WireTile>>> fetch_batch(const std::vector<TileKey>& keys) const;
   // How many parts read() asks for this tile in (1 = one plain request).
   int parts_for(const TileKey& key) const;

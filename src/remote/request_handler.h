@@ -5,6 +5,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <zmq.hpp>
@@ -22,6 +26,23 @@ struct ServerCounters {
   std::atomic<uint64_t> payload_bytes{0};
   std::atomic<uint64_t> busy_rejections{0};
   std::atomic<uint64_t> refused_clients{0};
+};
+
+// The stored chunks a server has checked against their slide's index since it
+// opened the slide (by slide object: a slide closed and opened again is
+// checked again). Bounded by the tiles of the open slides. Thread-safe.
+class VerifiedChunks {
+ public:
+  bool contains(const std::shared_ptr<SlideSource>& slide, const TileKey& key) const;
+  void add(const std::shared_ptr<SlideSource>& slide, const TileKey& key);
+
+ private:
+  struct Slide {
+    std::weak_ptr<SlideSource> slide;  // tells a closed slide from a new one at its address
+    std::unordered_set<TileKey, TileKeyHash> keys;
+  };
+  mutable std::mutex mutex_;
+  std::unordered_map<const SlideSource*, Slide> slides_;  // guarded by mutex_
 };
 
 class RequestHandler {
@@ -51,6 +72,7 @@ class RequestHandler {
   std::string server_name_;
   std::function<nlohmann::json()> probe_;
   int64_t started_unix_ms_;
+  mutable VerifiedChunks verified_;
 };
 
 }  // namespace vslide::remote

@@ -1,4 +1,6 @@
 // Every request type against a live server, tiles bit-exact against the file.
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -363,6 +365,51 @@ TEST(RemoteRoundTrip, UnixSocketForSameHostClients) {
   auto local = Hdf5Slide::open(path);
   ASSERT_TRUE(local.ok());
   expect_tiles_bit_exact(**local, **remote);
+}
+
+// Flips one byte in the middle of `key`'s stored chunk, in place (the
+// server's mapping of the file sees the change).
+void flip_stored_byte(const std::string& path, const TileKey& key) {
+  std::vector<uint8_t> chunk;
+  {
+    auto s = Hdf5Slide::open(path);
+    ASSERT_TRUE(s.ok());
+    auto st = (*s)->read_chunk(key);
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    chunk = st->blocks.at(0).bytes;
+  }
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  std::string file((std::istreambuf_iterator<char>(f)), {});
+  const auto at = file.find(std::string(chunk.begin(), chunk.end()));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(file.find(std::string(chunk.begin(), chunk.end()), at + 1), std::string::npos);
+  f.seekp(std::streamoff(at + chunk.size() / 2));
+  f.put(char(file[at + chunk.size() / 2] ^ 0x20));
+}
+
+// A server checks a stored chunk the first time it sends it; the client
+// checks every chunk it receives, so bytes that change later are caught too.
+TEST(RemoteRoundTrip, CorruptChunkRefusedBeforeAndAfterTheServersFirstCheck) {
+  Served s;
+  const TileKey before{0, 1, 1, 0, 0, 0}, after{1, 0, 0, 0, 0, 0};
+  flip_stored_byte(s.path, before);
+  auto r = RemoteSlide::open(s.url("vs-remote-0001"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  for (int i = 0; i < 2; ++i) {  // still refused the second time: a failed check is not remembered as passed
+    auto chunk = (*r)->read_chunk(before);
+    EXPECT_EQ(chunk.status().code(), StatusCode::kCorruption) << chunk.status().to_string();
+    EXPECT_NE(chunk.status().message().find("checksum"), std::string::npos) << chunk.status().to_string();
+    EXPECT_EQ((*r)->read(before).status().code(), StatusCode::kCorruption);
+  }
+
+  ASSERT_TRUE((*r)->read_chunk(after).ok());  // sent and checked by the server once
+  ASSERT_TRUE((*r)->read(after).ok());
+  flip_stored_byte(s.path, after);
+  auto chunk = (*r)->read_chunk(after);
+  EXPECT_EQ(chunk.status().code(), StatusCode::kCorruption) << chunk.status().to_string();
+  EXPECT_NE(chunk.status().message().find("received chunk"), std::string::npos) << chunk.status().to_string();
+  EXPECT_EQ((*r)->read(after).status().code(), StatusCode::kCorruption);
+  EXPECT_EQ((*r)->read_chunks({after})[0].status().code(), StatusCode::kCorruption);
 }
 
 TEST(RemoteRoundTrip, NoServerMeansUnavailableAfterRetry) {
