@@ -1,5 +1,6 @@
 // RemoteSlide: a SlideSource served by a tile dealer (or a broker) over
-// ZeroMQ, addressed as "tcp://host:port/SLIDE_ID".
+// ZeroMQ, addressed as "tcp://host:port/SLIDE_ID" (or, for a server on this
+// host's Unix socket, "ipc://SOCKET_PATH/SLIDE_ID").
 //
 // open() fetches the header, channel table and tile index once; read() and
 // read_chunk() fetch one tile each (chunks as stored, decoded here in the
@@ -51,8 +52,10 @@ struct RemoteSlideOptions {
   // parts (its header reply's "tile_parts"). read_chunk(), batches and the
   // cache are unaffected. Off (1: one request per tile) by default: the
   // overlap needs an idle core, and on the 2-vCPU project machine, loaded,
-  // 2 or 4 parts measured no better than one request (docs/PERFORMANCE.md,
-  // "remote"); worth trying where the client has cores to spare.
+  // 2 parts measured only slightly better than one request (median 1.57x
+  // against 1.77x local over 11 interleaved runs, worse in 2) and 4 parts
+  // worse (docs/PERFORMANCE.md, "remote"); worth trying where the client
+  // has cores to spare.
   int tile_parts = 1;
   size_t stream_min_bytes = 4u << 20;
   // Process-wide, once: raise glibc's mmap threshold to 32 MiB (and the trim
