@@ -21,6 +21,7 @@ json scan_settings_to_json(const ScanSettings& s) {
               {"slide_path", s.slide_path},
               {"catalog", s.catalog_url},
               {"spool_dir", s.spool_dir},
+              {"spare_dir", s.spare_dir},
               {"bind_host", s.bind_host},
               {"spec", scan_spec_to_json(s.spec)},
               {"file_codec", s.file_codec.family == CodecFamily::kNone
@@ -41,6 +42,7 @@ Result<ScanSettings> scan_settings_from_json(const json& j) {
     s.slide_path = j.at("slide_path").get<std::string>();
     s.catalog_url = j.at("catalog").get<std::string>();
     s.spool_dir = j.at("spool_dir").get<std::string>();
+    s.spare_dir = j.value("spare_dir", std::string());
     s.bind_host = j.at("bind_host").get<std::string>();
     auto spec = scan_spec_from_json(j.at("spec"));
     if (!spec.ok()) return spec.status();

@@ -1,5 +1,6 @@
 #include "vslide/acquire/scan_writer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -122,7 +123,15 @@ uint64_t ScanWriter::queued_fields() const {
   return queue_.size() + uint64_t(in_progress_);
 }
 
+namespace {
+// The writer's threads yield to the proxy thread: an acknowledgement is
+// what the camera waits for, the file can lag behind (the buffer and the
+// spool absorb it). Linux applies nice values per thread.
+void lower_this_thread_priority() { (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 5); }
+}  // namespace
+
 void ScanWriter::worker_loop() {
+  lower_this_thread_priority();
   for (;;) {
     PendingField f;
     {
@@ -194,6 +203,7 @@ Status ScanWriter::write_one(const PendingField& f) {
 }
 
 void ScanWriter::flusher_loop() {
+  lower_this_thread_priority();
   int rounds = 0;
   std::unique_lock lock(flush_mu_);
   while (!flusher_stop_) {

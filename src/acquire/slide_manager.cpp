@@ -297,6 +297,9 @@ json SlideManager::begin_scan(const json& request) {
   s.catalog_url = options_.catalog_url;
   std::string scan_dir = scan_dir_for(options_.data_dir, s.slide_id);
   s.spool_dir = options_.spool_dir.empty() ? scan_dir : (fs::path(options_.spool_dir) / s.slide_id).string();
+  s.spare_dir = (options_.spool_dir.empty() ? fs::path(options_.data_dir) / "spool-spares"
+                                            : fs::path(options_.spool_dir) / "spares")
+                    .string();
   s.bind_host = endpoint_host(endpoint_);
   s.file_codec = options_.file_codec;
   s.max_buffer_bytes = options_.max_buffer_bytes;

@@ -20,17 +20,20 @@ constexpr size_t kRecordHeader = 24;
 constexpr uint64_t kMaxMeta = 1 << 20;
 constexpr uint64_t kMaxPayload = 1ull << 32;
 
-// At most this many written-out segment files are kept for reuse.
-constexpr size_t kMaxFreeSegments = 4;
+// At most this many written-out segment files are kept for reuse, per spool
+// and in the shared spare folder.
+constexpr size_t kMaxFreeSegments = 8;
+constexpr size_t kMaxSharedSpares = 12;
 
-// check = XXH3-64 of (segment number, the payload's XXH3-64), seeded with
-// the meta's XXH3-64: the payload hash is the one the scanner sent, so the
-// proxy hashes each payload once; the segment number makes the records a
-// recycled file held in an earlier life fail, so replay ends where the new
-// records end.
-uint64_t record_check(std::string_view meta, uint64_t payload_hash, uint32_t segment) {
+// check = XXH3-64 of (segment number, folder salt, the payload's XXH3-64),
+// seeded with the meta's XXH3-64: the payload hash is the one the scanner
+// sent, so the proxy hashes each payload once; the segment number and the
+// salt (XXH3-64 of the spool folder's path) make the records a recycled file
+// held in an earlier life (in this spool or another scan's) fail, so replay
+// ends where the new records end.
+uint64_t record_check(std::string_view meta, uint64_t payload_hash, uint32_t segment, uint64_t salt) {
   uint64_t seed = XXH3_64bits(meta.data(), meta.size());
-  uint64_t words[2] = {segment, payload_hash};
+  uint64_t words[3] = {segment, salt, payload_hash};
   return XXH3_64bits_withSeed(words, sizeof(words), seed);
 }
 
@@ -102,6 +105,20 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
     s->segments_[n] = seg;
   }
   if (ec) return Status::io_error("spool " + options.dir + ": " + ec.message());
+  const std::string canonical = fs::weakly_canonical(options.dir, ec).string();
+  s->salt_ = XXH3_64bits(canonical.data(), canonical.size());
+  // Take warm files left by finished scans (another process may race us
+  // for one: rename succeeds for one taker only).
+  if (!options.spare_dir.empty()) {
+    std::vector<fs::path> shared;
+    for (const auto& entry : fs::directory_iterator(options.spare_dir, ec)) shared.push_back(entry.path());
+    ec.clear();
+    for (const auto& from : shared) {
+      if (s->free_files_.size() >= kMaxFreeSegments) break;
+      std::string to = (fs::path(options.dir) / ("free-shared-" + std::to_string(s->free_files_.size()) + ".log")).string();
+      if (::rename(from.c_str(), to.c_str()) == 0) s->free_files_.push_back(to);
+    }
+  }
   s->current_ = s->segments_.empty() ? 0 : s->segments_.rbegin()->first;
   VSLIDE_RETURN_IF_ERROR(s->roll_over());
   return s;
@@ -172,7 +189,7 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
   uint32_t meta_len = uint32_t(meta.size());
   uint64_t payload_len = payload.size();
   uint64_t check =
-      record_check(meta, payload_hash ? *payload_hash : XXH3_64bits(payload.data(), payload.size()), current_);
+      record_check(meta, payload_hash ? *payload_hash : XXH3_64bits(payload.data(), payload.size()), current_, salt_);
   std::memcpy(head, &kMagic, 4);
   std::memcpy(head + 4, &meta_len, 4);
   std::memcpy(head + 8, &payload_len, 8);
@@ -267,7 +284,7 @@ Status Spool::replay(const ReplayFn& fn) {
           !pread_all(fd, payload.data(), payload_len, off + kRecordHeader + meta_len)) {
         break;
       }
-      if (record_check(meta, XXH3_64bits(payload.data(), payload.size()), n) != check) break;
+      if (record_check(meta, XXH3_64bits(payload.data(), payload.size()), n, salt_) != check) break;
       SpoolRef ref{n, off + kRecordHeader + meta_len, payload_len};
       off += kRecordHeader + meta_len + payload_len;
       ++records;
@@ -329,18 +346,34 @@ Status Spool::remove_all() {
     fd_ = -1;
   }
   std::lock_guard lock(mu_);
-  for (const auto& [n, seg] : segments_) {
-    std::error_code ec;
-    fs::remove(seg.path, ec);
-    if (ec) return Status::io_error(seg.path + ": remove: " + ec.message());
-  }
+  std::vector<std::string> files;
+  for (const auto& [n, seg] : segments_) files.push_back(seg.path);
+  files.insert(files.end(), free_files_.begin(), free_files_.end());
   segments_.clear();
-  for (const auto& spare : free_files_) {
-    std::error_code ec;
-    fs::remove(spare, ec);
-  }
   free_files_.clear();
-  return Status();
+  size_t shared = 0;
+  std::error_code ec;
+  const bool share = !options_.spare_dir.empty() && (fs::create_directories(options_.spare_dir, ec), !ec);
+  if (share) {
+    for (const auto& e : fs::directory_iterator(options_.spare_dir, ec)) shared += e.is_regular_file();
+  }
+  Status result;
+  for (const auto& path : files) {
+    ec.clear();
+    if (share && shared < kMaxSharedSpares) {
+      // A unique name: several finished spools share the folder.
+      std::string to = (fs::path(options_.spare_dir) /
+                        (std::to_string(XXH3_64bits(path.data(), path.size()) ^ salt_) + ".log"))
+                           .string();
+      if (::rename(path.c_str(), to.c_str()) == 0) {
+        ++shared;
+        continue;
+      }
+    }
+    fs::remove(path, ec);
+    if (ec && result.ok()) result = Status::io_error(path + ": remove: " + ec.message());
+  }
+  return result;
 }
 
 uint64_t Spool::live_bytes() const {

@@ -70,6 +70,7 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
 
   SpoolOptions so;
   so.dir = settings->spool_dir;
+  so.spare_dir = settings->spare_dir;
   so.capacity_bytes = settings->spool_capacity_bytes;
   // Small segments are retired (and their files reused) soon after the
   // writer has them in the file.

@@ -173,6 +173,40 @@ TEST(Spool, RecycledSegmentFileReplaysOnlyItsNewRecords) {
   EXPECT_EQ(seen, (std::vector<std::string>{meta("old", 4), meta("old", 5), meta("new", 0)}));
 }
 
+// A finished spool leaves its files to the next scan's spool; records of
+// their earlier life (another folder) are never replayed there.
+TEST(Spool, FinishedSpoolHandsItsFilesToTheNextScan) {
+  testing::TempDir dir;
+  const std::string spares = dir.file("spares");
+  auto meta = [](const char* kind, int i) { return "{\"" + std::string(kind) + "\":" + std::to_string(i) + "}"; };
+  {
+    auto first = Spool::open({dir.file("scan-a"), 3000, 1 << 20, SyncMode::kProcess, spares});
+    ASSERT_TRUE(first.ok());
+    // Two records: one segment file, number 1, as the next spool's first will be.
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE((*first)->append(meta("a", i), bytes_of(1400, uint8_t(i))).ok());
+    ASSERT_TRUE((*first)->commit().ok());
+    ASSERT_TRUE((*first)->remove_all().ok());
+  }
+  EXPECT_EQ(file_count(dir.file("scan-a"), "spool-"), 0u);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(spares), {}), 1);
+  {
+    auto second = Spool::open({dir.file("scan-b"), 3000, 1 << 20, SyncMode::kProcess, spares});
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(spares), {}), 0);  // all taken
+    // Same size and segment number as scan a's record right behind it.
+    ASSERT_TRUE((*second)->append(meta("b", 0), bytes_of(1400, 99)).ok());
+    ASSERT_TRUE((*second)->commit().ok());
+  }  // a crash
+  auto again = Spool::open({dir.file("scan-b"), 3000, 1 << 20, SyncMode::kProcess, ""});
+  ASSERT_TRUE(again.ok());
+  std::vector<std::string> seen;
+  ASSERT_TRUE((*again)->replay([&](const std::string& m, std::vector<uint8_t>, const SpoolRef&) {
+    seen.push_back(m);
+    return Status();
+  }).ok());
+  EXPECT_EQ(seen, std::vector<std::string>{meta("b", 0)});
+}
+
 TEST(Spool, ParseSyncMode) {
   EXPECT_EQ(*parse_sync_mode("power"), SyncMode::kPower);
   EXPECT_EQ(*parse_sync_mode("process"), SyncMode::kProcess);

@@ -26,6 +26,7 @@ struct ScanSettings {
   std::string slide_path;              // the HDF5 file
   std::string catalog_url;
   std::string spool_dir;
+  std::string spare_dir;  // retired spool segment files shared between scans ("" = none)
   std::string bind_host = "127.0.0.1"; // the proxy binds tcp://bind_host:* (a free port)
   ScanSpec spec;                       // as the scanner described it (slide_id set to ours)
   CodecSpec file_codec;                // codec of the slide file

@@ -6,8 +6,9 @@
 //
 //   u32 magic "VSP2" | u32 meta_len | u64 payload_len | u64 check | meta (JSON text) | payload
 //
-// little-endian; check = XXH3-64 of the 16 bytes (u64 segment number,
-// XXH3-64(payload)), seeded with XXH3-64(meta). A record cut short by a
+// little-endian; check = XXH3-64 of the 24 bytes (u64 segment number, u64
+// salt = XXH3-64 of the folder's canonical path, XXH3-64(payload)), seeded
+// with XXH3-64(meta). A record cut short by a
 // crash (or failing its check) ends its segment: replay stops there, and
 // such a record was never acknowledged.
 //
@@ -21,10 +22,12 @@
 // Segments are retired once the slide file holds every record in them:
 // the writer reports each written record (mark_written), and after flushing
 // the slide file calls collect() with the counts it saw before that flush.
-// A retired segment's file is kept (renamed free-N.log, up to four) and
+// A retired segment's file is kept (renamed free-N.log, up to eight) and
 // overwritten as a later segment: rewriting pages already in the page cache
 // is several times cheaper than appending fresh ones. Stale records behind
-// the new ones fail their check (it covers the segment number).
+// the new ones fail their check (it covers the segment number and the spool
+// folder). A finished spool moves its files to `spare_dir`, where the next
+// scan's spool picks them up: its first segments are warm too.
 //
 // Thread-safety: append/commit from one thread (the proxy); read_payload,
 // mark_written, written_snapshot, collect and the accessors from any thread.
@@ -63,6 +66,9 @@ struct SpoolOptions {
   uint64_t segment_bytes = 256ull << 20;       // roll over to a new segment past this size
   uint64_t capacity_bytes = 64ull << 30;       // live segments may not exceed this
   SyncMode sync = SyncMode::kProcess;
+  // Where a finished spool leaves its segment files for the next scan's
+  // spool to reuse (shared by the scans of one manager); "" = delete them.
+  std::string spare_dir;
 };
 
 class Spool {
@@ -99,7 +105,8 @@ class Spool {
   // Retires every sealed segment whose records were all written according to
   // the snapshot (the file was flushed after the snapshot). Returns the count.
   int collect(const std::map<uint32_t, uint64_t>& snapshot);
-  // Deletes every segment and spare file (the slide is finished).
+  // Deletes every segment and spare file (the slide is finished), or hands
+  // them to spare_dir for the next spool (up to 8 files there).
   Status remove_all();
 
   uint64_t live_bytes() const;      // bytes of segments not yet deleted
@@ -120,6 +127,7 @@ class Spool {
   Status roll_over();  // REQUIRES: mu_ not held; called from the append thread
 
   SpoolOptions options_;
+  uint64_t salt_ = 0;           // XXH3-64 of the folder's path, in every record check
   int fd_ = -1;                 // the open (last) segment; append thread only
   uint32_t current_ = 0;        // its number
   bool dirty_ = false;          // appended since the last commit; append thread only
