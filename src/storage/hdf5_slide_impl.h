@@ -112,6 +112,9 @@ struct Hdf5Slide::Impl {
     std::vector<ChunkEntry> entries;
   };
   Result<Located> locate(const TileKey& key) const;
+  // Block b of a located plane: where it lies in the plane, its recorded
+  // checksum and its bytes (a view into the mapping, or into *copy).
+  Result<ChunkView> fetch_block(const TileKey& key, const Located& loc, int32_t b, std::vector<uint8_t>* copy) const;
 };
 
 }  // namespace vslide

@@ -299,6 +299,22 @@ Result<Hdf5Slide::Impl::Located> Hdf5Slide::Impl::locate(const TileKey& key) con
   return loc;
 }
 
+Result<Hdf5Slide::ChunkView> Hdf5Slide::Impl::fetch_block(const TileKey& key, const Located& loc, int32_t b,
+                                                         std::vector<uint8_t>* copy) const {
+  const sd::LevelShape& shape = loc.level->shape;
+  auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
+  auto got = fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b}, copy);
+  if (!got.ok()) return got.status().with_context(where(key) + " block " + std::to_string(b));
+  ChunkView v;
+  v.y = (b / shape.blocks_x()) * shape.chunk_h;
+  v.x = (b % shape.blocks_x()) * shape.chunk_w;
+  v.height = shape.chunk_h;
+  v.width = shape.chunk_w;
+  v.checksum = loc.entries[size_t(b)].checksum;
+  v.bytes = *got;
+  return v;
+}
+
 Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   const Impl& m = *impl_;
   VSLIDE_ASSIGN_OR_RETURN(Impl::Located loc, m.locate(key));
@@ -309,17 +325,14 @@ Result<StoredTile> Hdf5Slide::read_chunk(const TileKey& key) const {
   out.height = shape.height;
   out.width = shape.width;
   for (int32_t b = 0; b < shape.blocks(); ++b) {
-    auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
     ChunkBlock blk;
-    auto got = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
-                             &blk.bytes);
-    if (!got.ok()) return got.status().with_context(m.where(key) + " block " + std::to_string(b));
-    if (got->data() != blk.bytes.data()) blk.bytes.assign(got->begin(), got->end());
-    blk.y = (b / shape.blocks_x()) * shape.chunk_h;
-    blk.x = (b % shape.blocks_x()) * shape.chunk_w;
-    blk.height = shape.chunk_h;
-    blk.width = shape.chunk_w;
-    blk.checksum = loc.entries[size_t(b)].checksum;
+    VSLIDE_ASSIGN_OR_RETURN(ChunkView v, m.fetch_block(key, loc, b, &blk.bytes));
+    if (v.bytes.data() != blk.bytes.data()) blk.bytes.assign(v.bytes.begin(), v.bytes.end());
+    blk.y = v.y;
+    blk.x = v.x;
+    blk.height = v.height;
+    blk.width = v.width;
+    blk.checksum = v.checksum;
     if (chunk_checksum(blk.bytes) != blk.checksum) {
       return Status::corruption(m.where(key) + " block " + std::to_string(b) + ": checksum mismatch in stored chunk of " +
                                 std::to_string(blk.bytes.size()) + " bytes");
@@ -340,19 +353,11 @@ Result<Hdf5Slide::StoredView> Hdf5Slide::read_chunk_view(const TileKey& key) con
   out.height = shape.height;
   out.width = shape.width;
   for (int32_t b = 0; b < shape.blocks(); ++b) {
-    auto off = shape.block_offset(loc.slot, key.row, key.col, loc.plane, b);
-    std::vector<uint8_t> unused;  // fetch_chunk returns a view into the mapping when there is one
-    auto got = m.fetch_chunk(*loc.level, off, loc.entries[size_t(b)], ChunkKey{loc.slot, loc.plane, key.level, b},
-                             &unused);
-    if (!got.ok()) return got.status().with_context(m.where(key) + " block " + std::to_string(b));
-    if (got->data() == unused.data()) return Status::internal(m.where(key) + ": chunk was copied, not mapped");
-    ChunkView v;
-    v.y = (b / shape.blocks_x()) * shape.chunk_h;
-    v.x = (b % shape.blocks_x()) * shape.chunk_w;
-    v.height = shape.chunk_h;
-    v.width = shape.chunk_w;
-    v.checksum = loc.entries[size_t(b)].checksum;
-    v.bytes = *got;
+    std::vector<uint8_t> unused;  // fetch_block returns a view into the mapping when there is one
+    VSLIDE_ASSIGN_OR_RETURN(ChunkView v, m.fetch_block(key, loc, b, &unused));
+    if (v.bytes.data() == unused.data()) {
+      return Status::internal(m.where(key) + ": chunk was copied, not mapped");
+    }
     out.blocks.push_back(v);
   }
   return out;
