@@ -2,6 +2,7 @@
 
 #include <blosc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
@@ -22,6 +23,10 @@ namespace {
 constexpr size_t kBatchMaxMessages = 32;
 constexpr size_t kBatchMaxBytes = 64u << 20;
 constexpr auto kLingerAfterFinish = std::chrono::milliseconds(1500);
+// Warm-up before the endpoint is handed out: at most this many bytes of
+// plane-sized messages (at least one, at most four).
+constexpr size_t kWarmUpBytes = 24u << 20;
+constexpr auto kWarmUpTimeout = std::chrono::seconds(5);
 
 zmq::message_t text_frame(const json& j) { return zmq::message_t(j.dump()); }
 
@@ -87,7 +92,45 @@ Result<std::string> SlideProxy::bind() {
     return Status::io_error("slide proxy " + settings_.slide_id + ": bind tcp://" + settings_.bind_host +
                             ":*: " + e.what());
   }
+  warm_up();
   return impl_->endpoint;
+}
+
+void SlideProxy::warm_up() {
+  // A scan's first fields would otherwise land in memory that nothing has
+  // touched yet (ZeroMQ's receive buffers, allocated by its I/O thread), and
+  // on the VMs measured a fresh 4 KB page costs ~15 us: the first acks of a
+  // scan took 30-50 ms (docs/PERFORMANCE.md, "acquire"). A few plane-sized
+  // messages travel the scanner's path (TCP, the I/O thread, a read here)
+  // and are dropped; the fields reuse their memory. Plane-sized, because no
+  // field is larger: every field then fits the memory freed here. Best
+  // effort: a failure only leaves the memory cold.
+  const size_t bytes = std::max<size_t>(settings_.spec.geometry.plane_bytes(), 1);
+  const size_t count = std::clamp<size_t>(kWarmUpBytes / bytes, 1, 4);
+  std::vector<uint8_t> source(bytes, 0);
+  try {
+    zmq::socket_t peer(impl_->ctx, zmq::socket_type::dealer);
+    peer.set(zmq::sockopt::linger, 0);
+    peer.connect(impl_->endpoint);
+    for (size_t i = 0; i < count; ++i) {
+      // Zero-copy: `source` outlives the sends (all are received below).
+      zmq::message_t m(source.data(), source.size(), nullptr, nullptr);
+      peer.send(m, zmq::send_flags::none);
+    }
+    std::vector<zmq::message_t> held;  // all kept until the last arrives: each in memory of its own
+    const auto deadline = Clock::now() + kWarmUpTimeout;
+    while (held.size() < 2 * count && Clock::now() < deadline) {
+      zmq::pollitem_t item{impl_->sock.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      zmq::message_t part;
+      if (!impl_->sock.recv(part, zmq::recv_flags::dontwait)) continue;
+      if (part.size() == bytes) (void)chunk_checksum(std::span(static_cast<const uint8_t*>(part.data()), part.size()));
+      held.push_back(std::move(part));
+    }
+  } catch (const zmq::error_t& e) {
+    std::fprintf(stderr, "slide proxy %s: warm-up skipped: %s\n", settings_.slide_id.c_str(), e.what());
+  }
 }
 
 Result<FinishReport> SlideProxy::finish_now(SlideState state) { return writer_->finish(state); }
@@ -101,6 +144,8 @@ Result<ProxyResult> SlideProxy::run(SlideState final_state) {
     zmq::message_t identity;
     json body;
     std::optional<PendingField> field;  // to hand to the writer after the commit
+    zmq::message_t pixels;               // the field's bytes, copied after the ack when kept in memory
+    bool keep = false;
   };
 
   // Group commit pays only when a commit costs something (fdatasync); with
@@ -247,17 +292,10 @@ Result<ProxyResult> SlideProxy::run(SlideState final_state) {
               acked_[key] = meta->checksum;
               batch_bytes += size;
               PendingField f{*meta, Payload(), *ref};
-              bool keep = writer_->may_buffer(size);
-              if (keep) {
-                // Copied into a pooled buffer (0.2 ms into warm pages) so
-                // that ZeroMQ's receive buffer is freed at once and reused,
-                // warm, for the next field: fresh pages cost far more here.
-                auto held = impl_->buffers->acquire(size);
-                std::memcpy(held->data(), data, size);
-                f.bytes = Payload(held, std::span<const uint8_t>(held->data(), size));
-              }
-              r.body = json{{"type", "ack"}, {"seq", seq}, {"key", key_to_array(key)}, {"spilled", !keep}};
+              r.keep = writer_->may_buffer(size);
+              r.body = json{{"type", "ack"}, {"seq", seq}, {"key", key_to_array(key)}, {"spilled", !r.keep}};
               r.field = std::move(f);
+              r.pixels = std::move(parts[2]);
             }
           }
         }
@@ -291,13 +329,25 @@ Result<ProxyResult> SlideProxy::run(SlideState final_state) {
         r.field.reset();
       }
       if (r.body.value("type", "") == "ack") {
-        r.body["backlog_fields"] = backlog + (r.field ? 1 : 0);
+        r.body["backlog_fields"] = backlog + (r.field ? 1 : 0);  // this field is queued right after
         r.body["buffered_bytes"] = writer_->buffered_bytes();
         r.body["spool_bytes"] = spool_->live_bytes();
       }
-      if (r.field) writer_->enqueue(std::move(*r.field));
       std::array<zmq::message_t, 2> out{std::move(r.identity), text_frame(r.body)};
       (void)zmq::send_multipart(sock, out, zmq::send_flags::dontwait);
+      if (r.field) {
+        if (r.keep) {
+          // After the ack, off the camera's path: copied into a pooled
+          // buffer (0.2 ms into warm pages) so that ZeroMQ's receive buffer
+          // is freed at once and reused, warm, for the next field.
+          const size_t size = r.pixels.size();
+          auto held = impl_->buffers->acquire(size);
+          std::memcpy(held->data(), r.pixels.data(), size);
+          r.field->bytes = Payload(held, std::span<const uint8_t>(held->data(), size));
+        }
+        r.pixels = zmq::message_t();
+        writer_->enqueue(std::move(*r.field));
+      }
     }
     if (end_kind_ && !finisher && committed.ok()) {
       start_finish(*end_kind_ == "abort" ? SlideState::kFailed : final_state);

@@ -108,4 +108,16 @@ uint64_t BufferPool::allocated() const {
   return allocated_;
 }
 
+std::optional<std::string> huge_page_malloc_tunables(std::string_view current_tunables,
+                                                     std::string_view thp_enabled_line) {
+  if (current_tunables.find("glibc.malloc.hugetlb") != std::string_view::npos) return std::nullopt;
+  const bool offered = thp_enabled_line.find("[always]") != std::string_view::npos ||
+                       thp_enabled_line.find("[madvise]") != std::string_view::npos;
+  if (!offered) return std::nullopt;
+  std::string out(current_tunables);
+  if (!out.empty()) out += ':';
+  out += "glibc.malloc.hugetlb=1";
+  return out;
+}
+
 }  // namespace vslide

@@ -75,5 +75,20 @@ TEST(BufferPool, BuffersOutliveTheirPoolHandle) {
   EXPECT_EQ(keep->data()[999], 7);
 }
 
+TEST(HugePageMalloc, TunablesNamedOnceAndOnlyWhereTheKernelOffersHugePages) {
+  EXPECT_EQ(huge_page_malloc_tunables("", "always [madvise] never"), "glibc.malloc.hugetlb=1");
+  EXPECT_EQ(huge_page_malloc_tunables("", "[always] madvise never"), "glibc.malloc.hugetlb=1");
+  // A user's own tunables are kept.
+  EXPECT_EQ(huge_page_malloc_tunables("glibc.malloc.check=3", "always [madvise] never"),
+            "glibc.malloc.check=3:glibc.malloc.hugetlb=1");
+  // Already named (by the user, or by the first run: the re-executed program stops here).
+  EXPECT_EQ(huge_page_malloc_tunables("glibc.malloc.hugetlb=1", "always [madvise] never"), std::nullopt);
+  EXPECT_EQ(huge_page_malloc_tunables("glibc.malloc.hugetlb=0", "always [madvise] never"), std::nullopt);
+  // No huge pages offered, or no sysfs file.
+  EXPECT_EQ(huge_page_malloc_tunables("", "always madvise [never]"), std::nullopt);
+  EXPECT_EQ(huge_page_malloc_tunables("", ""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace vslide
+

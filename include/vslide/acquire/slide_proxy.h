@@ -48,7 +48,10 @@ class SlideProxy {
   // (or "abort"): the scan only needs finishing.
   Result<bool> restore();
 
-  // Binds the socket; returns the endpoint ("tcp://127.0.0.1:41234").
+  // Binds the socket and warms up the receive path (a few plane-sized
+  // messages sent to itself and dropped, so that the scan's first fields
+  // land in memory already used); returns the endpoint
+  // ("tcp://127.0.0.1:41234").
   Result<std::string> bind();
 
   // Serves the scanner until the scan ends and the file is finished in
@@ -62,6 +65,8 @@ class SlideProxy {
   size_t acknowledged() const { return acked_.size(); }
 
  private:
+  void warm_up();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   ScanSettings settings_;

@@ -23,7 +23,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 
 namespace vslide {
 
@@ -82,5 +85,21 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   size_t free_bytes_ = 0;                    // guarded by mu_
   uint64_t reused_ = 0, allocated_ = 0;      // guarded by mu_
 };
+
+// The GLIBC_TUNABLES value under which glibc's malloc asks for transparent
+// huge pages (glibc.malloc.hugetlb=1: madvise(MADV_HUGEPAGE) on its heaps),
+// given the current value (empty when unset) and the first line of
+// /sys/kernel/mm/transparent_hugepage/enabled; nullopt when nothing is to
+// change: the tunable is already named (by the user, or by an earlier run of
+// this logic: no loop), or the kernel offers no huge pages ("[never]", or an
+// empty line when the file is missing). glibc reads tunables only at start-up,
+// so `vslide` sets the value and executes itself again (src/cli/main.cpp).
+//
+// Why: on the virtual machines measured the hypervisor drops its mappings of
+// a process's pages every 0.5 s or so, and the next touch of each 4 KB page
+// traps: reading a 5 MB field then costs 3-12 ms more. A 2 MB page traps
+// once (docs/PERFORMANCE.md, "acquire").
+std::optional<std::string> huge_page_malloc_tunables(std::string_view current_tunables,
+                                                     std::string_view thp_enabled_line);
 
 }  // namespace vslide
