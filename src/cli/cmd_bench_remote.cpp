@@ -92,13 +92,19 @@ struct Latency {
 // Latency of several read paths over the same tiles, sample by sample in
 // turn (path 0 tile n, path 1 tile n, ..., then tile n+1), so that every path
 // sees the same machine load: on a shared machine load swings over seconds.
+// The order rotates from one sample to the next (sample i starts with path
+// i mod P), so that every path takes every place in the round equally: the
+// place matters on this machine; with a fixed order the same remote path
+// measured 0.1-0.3x (of local) slower right after the local read than one
+// place later (docs/PERFORMANCE.md, "remote").
 Result<std::vector<Latency>> measure_interleaved(int samples, int tiles, int cols,
                                                  const std::vector<std::function<Status(const TileKey&)>>& paths) {
   std::vector<std::vector<double>> ms(paths.size());
   for (int i = 0; i < samples; ++i) {
     const int n = i % tiles;
     const TileKey key{n / cols, n % cols, 0, 0, 0, 0};
-    for (size_t p = 0; p < paths.size(); ++p) {
+    for (size_t q = 0; q < paths.size(); ++q) {
+      const size_t p = (q + size_t(i)) % paths.size();
       auto t0 = Clock::now();
       if (Status s = paths[p](key); !s.ok()) return s;
       ms[p].push_back(ms_since(t0));
@@ -168,7 +174,7 @@ std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote
 int run_bench_remote(int argc, char** argv) {
   std::string size = "2560x2160", codec_name = "blosc-lz4-bitshuffle", dir = "";
   int tile_parts = 2;
-  int tiles_side = 4, samples = 100, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
+  int tiles_side = 4, samples = 300, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
   std::string load_size = "512x512";
   bool json_out = false;
   ArgParser p("vslide bench remote [--json] [--tile WxH] [--codec NAME] [--samples N] [--workers N]",
@@ -178,7 +184,7 @@ int run_bench_remote(int argc, char** argv) {
               "path, the baseline); then a load run of many clients with zero errors allowed.");
   p.option("--tile", "WxH", "tile size (default 2560x2160)", &size);
   p.option("--codec", "NAME", "codec of the bench slide (default blosc-lz4-bitshuffle)", &codec_name);
-  p.option("--samples", "N", "latency samples per path (default 100)", &samples);
+  p.option("--samples", "N", "latency samples per path (default 300)", &samples);
   p.option("--per-client", "N", "tiles each throughput client reads (default 24)", &per_client);
   p.option("--workers", "N", "server worker threads (default 2)", &workers);
   p.option("--tile-parts", "N", "parts of the streamed-read row (default 2; RemoteSlideOptions::tile_parts)", &tile_parts);

@@ -106,7 +106,11 @@ TEST(RemoteBroker, TwoDealersShareTheLoadBitExact) {
   EXPECT_GT(b->status()["requests"].get<uint64_t>(), 0u);
 }
 
-TEST(RemoteBroker, DealerKilledMidRequestIsAnsweredByAnother) {
+class DealerKilled : public ::testing::TestWithParam<int> {};
+
+// With one request per tile, and with the tile streamed in parts (the
+// client's default for large tiles; here forced for the small test tiles).
+TEST_P(DealerKilled, MidRequestIsAnsweredByAnother) {
   TempDir dir;
   auto path = testing::make_remote_test_slide(dir);
   auto broker = start_broker();
@@ -118,6 +122,8 @@ TEST(RemoteBroker, DealerKilledMidRequestIsAnsweredByAnother) {
 
   remote::RemoteSlideOptions opt;
   opt.timeout_ms = 6000;
+  opt.tile_parts = GetParam();
+  opt.stream_min_bytes = 0;
   auto remote = RemoteSlide::open(broker->frontend_endpoint() + "/vs-remote-0001", opt);
   ASSERT_TRUE(remote.ok()) << remote.status().to_string();
   const TileKey key{1, 1, 1, 0, 0, 0};
@@ -132,6 +138,9 @@ TEST(RemoteBroker, DealerKilledMidRequestIsAnsweredByAnother) {
   EXPECT_TRUE(*result == *(*local)->read(key));
   EXPECT_GE(broker->status()["redispatched"].get<uint64_t>(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Parts, DealerKilled, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& i) { return "Parts" + std::to_string(i.param); });
 
 TEST(RemoteBroker, CurveOnTheFrontendAdmitsAuthorisedClientsOnly) {
   TempDir dir;
