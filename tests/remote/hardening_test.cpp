@@ -2,6 +2,7 @@
 // served beside it; CURVE admission.
 #include <atomic>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -228,6 +229,51 @@ TEST(RemoteHardening, SlowClientNeverStallsOthers) {
   slow.reset();  // and now it vanishes
   EXPECT_TRUE((*good)->read(TileKey{0, 0, 0, 0, 0, 0}).ok());
   EXPECT_EQ((*good)->stats().retries, 0u);
+}
+
+// docs/PROTOCOL.md: a client keeping up to kMaxRequestsInFlight requests in
+// flight on one connection, and reading its replies, gets every reply.
+TEST(RemoteHardening, RequestsInFlightUpToTheDocumentedLimitAllGetReplies) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-flight";
+  spec.height = 512;
+  spec.width = 512;
+  spec.with_layers = false;
+  spec.with_level1 = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  auto server = testing::start_test_server({path});
+  ASSERT_NE(server, nullptr);
+  zmq::context_t ctx;
+  zmq::socket_t client(ctx, zmq::socket_type::dealer);
+  client.set(zmq::sockopt::linger, 0);
+  client.connect(server->endpoint());
+  uint64_t next_id = 1, replies = 0;
+  std::set<uint64_t> waiting;
+  auto send_one = [&] {
+    const uint64_t id = next_id++;
+    const int n = int(id % 5);  // (1,2) is the test slide's hole
+    json req{{"v", 1}, {"id", id}, {"op", "tile"}, {"slide", "vs-flight"}, {"key", {{"row", n / 3}, {"col", n % 3}}}};
+    client.send(zmq::message_t(), zmq::send_flags::sndmore);
+    client.send(zmq::buffer(req.dump()));
+    waiting.insert(id);
+  };
+  // Keep the window full for 400 requests: a reply frees one place.
+  while (next_id <= uint64_t(remote::kMaxRequestsInFlight)) send_one();
+  while (!waiting.empty()) {
+    zmq::pollitem_t item{client.handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_GT(zmq::poll(&item, 1, std::chrono::milliseconds(5000)), 0)
+        << waiting.size() << " replies missing after " << replies << " (first missing id " << *waiting.begin() << ")";
+    std::vector<zmq::message_t> frames;
+    ASSERT_TRUE(zmq::recv_multipart(client, std::back_inserter(frames)));
+    ASSERT_GE(frames.size(), 2u);
+    auto body = json::parse(frames[1].to_string_view());
+    ASSERT_EQ(body.value("ok", false), true) << body.dump();
+    EXPECT_EQ(waiting.erase(body["id"].get<uint64_t>()), 1u);
+    ++replies;
+    if (next_id <= 400) send_one();
+  }
+  EXPECT_EQ(replies, 400u);
 }
 
 TEST(RemoteHardening, FullQueueAnswersBusy) {

@@ -28,11 +28,15 @@ constexpr int64_t kMaxRequestBytes = 64 * 1024;
 // Most keys in one "tiles" request, and most payload bytes in one reply.
 constexpr size_t kMaxBatchKeys = 64;
 constexpr size_t kMaxBatchBytes = 128u << 20;
-// Most parts a "tile" request may ask one tile to be split into ("part": [i, n]).
-// Half the 8 replies a server queues per client: ZeroMQ learns that queued
-// replies were sent only every few messages, so n requests in flight can
-// look like up to n + 3 queued ones, and a full queue drops replies.
-constexpr int kMaxTileParts = 4;
+// Most requests a client may keep in flight on one connection
+// (docs/PROTOCOL.md): half the 8 replies a server queues per client, because
+// ZeroMQ learns that queued replies were sent only every few messages, so n
+// requests in flight can look like up to n + 3 queued ones, and a full queue
+// drops replies (8 in flight lost one in a helper's run).
+constexpr int kMaxRequestsInFlight = 4;
+// Most parts a "tile" request may ask one tile to be split into ("part": [i, n]):
+// all parts are in flight at once.
+constexpr int kMaxTileParts = kMaxRequestsInFlight;
 // Bytes [begin, end) of a stored chunk of `size` bytes that part i of n carries.
 constexpr uint64_t part_begin(uint64_t size, int i, int n) { return size * uint64_t(i) / uint64_t(n); }
 constexpr uint64_t part_end(uint64_t size, int i, int n) { return part_begin(size, i + 1, n); }
