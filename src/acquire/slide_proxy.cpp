@@ -107,14 +107,18 @@ void SlideProxy::warm_up() {
   // effort: a failure only leaves the memory cold.
   const size_t bytes = std::max<size_t>(settings_.spec.geometry.plane_bytes(), 1);
   const size_t count = std::clamp<size_t>(kWarmUpBytes / bytes, 1, 4);
-  std::vector<uint8_t> source(bytes, 0);
+  auto source = std::make_shared<const std::vector<uint8_t>>(bytes, 0);
   try {
     zmq::socket_t peer(impl_->ctx, zmq::socket_type::dealer);
     peer.set(zmq::sockopt::linger, 0);
     peer.connect(impl_->endpoint);
     for (size_t i = 0; i < count; ++i) {
-      // Zero-copy: `source` outlives the sends (all are received below).
-      zmq::message_t m(source.data(), source.size(), nullptr, nullptr);
+      // Zero-copy; each message holds a reference, so the bytes live until
+      // ZeroMQ is done with them even if the wait below gives up.
+      auto* ref = new std::shared_ptr<const std::vector<uint8_t>>(source);
+      zmq::message_t m(const_cast<uint8_t*>(source->data()), source->size(),
+                       [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::vector<uint8_t>>*>(hint); },
+                       ref);
       peer.send(m, zmq::send_flags::none);
     }
     std::vector<zmq::message_t> held;  // all kept until the last arrives: each in memory of its own
