@@ -60,9 +60,11 @@ void exec_with_huge_page_malloc(char** argv) {
   const char* opt = std::getenv("VSLIDE_HUGE_PAGE_MALLOC");
   if (opt != nullptr && std::strcmp(opt, "0") == 0) return;
   const char* current = std::getenv("GLIBC_TUNABLES");
-  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string modes;
-  std::getline(thp, modes);
+  {
+    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");  // closed before the exec
+    std::getline(thp, modes);
+  }
   auto tunables = vslide::huge_page_malloc_tunables(current != nullptr ? current : "", modes);
   if (!tunables || ::setenv("GLIBC_TUNABLES", tunables->c_str(), 1) != 0) return;
   ::execv("/proc/self/exe", argv);
