@@ -189,15 +189,20 @@ TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
   EXPECT_GE(server->status()["refused_clients"].get<uint64_t>(), 1u);
 }
 
-TEST(RemoteHardening, SlowClientNeverStallsOthers) {
-  TempDir dir;
+// A slide of 512x512 tiles (0.5 MB each), level 0 only, named `id`.
+std::string make_big_tile_slide(const TempDir& dir, const std::string& id) {
   testing::RemoteSlideSpec spec;
-  spec.id = "vs-big";
+  spec.id = id;
   spec.height = 512;
   spec.width = 512;
   spec.with_layers = false;
   spec.with_level1 = false;
-  auto path = testing::make_remote_test_slide(dir, spec);
+  return testing::make_remote_test_slide(dir, spec);
+}
+
+TEST(RemoteHardening, SlowClientNeverStallsOthers) {
+  TempDir dir;
+  auto path = make_big_tile_slide(dir, "vs-big");
   auto server = testing::start_test_server({path});
   ASSERT_NE(server, nullptr);
 
@@ -235,13 +240,7 @@ TEST(RemoteHardening, SlowClientNeverStallsOthers) {
 // flight on one connection, and reading its replies, gets every reply.
 TEST(RemoteHardening, RequestsInFlightUpToTheDocumentedLimitAllGetReplies) {
   TempDir dir;
-  testing::RemoteSlideSpec spec;
-  spec.id = "vs-flight";
-  spec.height = 512;
-  spec.width = 512;
-  spec.with_layers = false;
-  spec.with_level1 = false;
-  auto path = testing::make_remote_test_slide(dir, spec);
+  auto path = make_big_tile_slide(dir, "vs-flight");
   auto server = testing::start_test_server({path});
   ASSERT_NE(server, nullptr);
   zmq::context_t ctx;
