@@ -284,6 +284,8 @@ Status RemoteSlide::refresh() {
   return impl_->load_index();
 }
 
+static_assert(RemoteSlideOptions{}.tile_parts == kMaxTileParts, "streamed reads default to the most parts allowed");
+
 int RemoteSlide::Impl::parts_for(const TileKey& key) const {
   const int wanted = options.tile_parts;
   if (wanted <= 1 || server_tile_parts <= 1 || codec.family != CodecFamily::kBlosc) return 1;

@@ -286,6 +286,35 @@ TEST(RemoteRoundTrip, StreamedReadsInPartsBitExact) {
   }
 }
 
+// The default client streams planes of at least stream_min_bytes (4 MiB raw)
+// in kMaxTileParts parts and asks for smaller ones (here zoom level 1) whole.
+TEST(RemoteRoundTrip, DefaultClientStreamsLargeTilesOnly) {
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-default-parts";
+  spec.rows = 1;
+  spec.cols = 2;
+  spec.channels = 1;
+  spec.width = 2048;
+  spec.height = 1024;  // 4 MiB raw at level 0, 1 MiB at level 1
+  spec.with_layers = false;
+  Served s(spec);
+  remote::RemoteSlideOptions opt;
+  opt.cache_bytes = 0;
+  ASSERT_EQ(opt.tile_parts, remote::kMaxTileParts);
+  auto remote = RemoteSlide::open(s.url(spec.id), opt);
+  ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+  for (int level : {0, 1}) {
+    const TileKey key{0, 0, 0, 0, 0, level};
+    const auto before = (*remote)->stats().requests;
+    auto l = s.local->read(key);
+    auto r = (*remote)->read(key);
+    ASSERT_TRUE(l.ok()) << l.status().to_string();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_TRUE(*l == *r) << key.to_string();
+    EXPECT_EQ((*remote)->stats().requests - before, level == 0 ? uint64_t(remote::kMaxTileParts) : 1u) << key.to_string();
+  }
+}
+
 // Raw "tile" requests with "part": the reply carries the documented byte range of each block.
 TEST(RemoteRoundTrip, TilePartsOnTheWire) {
   Served s;
