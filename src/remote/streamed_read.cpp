@@ -32,7 +32,7 @@ struct Assembly {
     }
     meta = m;
     sizes = s;
-    image = Image16(m.width, m.height);
+    if (image.width() != m.width || image.height() != m.height) image = Image16(m.width, m.height);
     for (const auto& b : m.blocks) {
       if (b.y < 0 || b.x < 0 || b.y >= m.height || b.x >= m.width || b.height <= 0 || b.width <= 0 ||
           b.height > 65536 || b.width > 65536) {
@@ -104,6 +104,10 @@ Result<Image16> RemoteSlide::Impl::read_streamed(const TileKey& key, int parts) 
         socket->send(zmq::buffer(text), zmq::send_flags::none);
       }
       Assembly tile;
+      // Zero-fill the output while the first part is on its way, off the
+      // critical path (0.1-0.2 ms of the first part's decode, docs/PERFORMANCE.md).
+      // Its size is the level's tile size; start() allocates again if the reply's differs.
+      tile.image = Image16(geometry.level_width(key.level), geometry.level_height(key.level));
       std::vector<bool> received(size_t(parts), false);
       int pending = parts;
       const auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
