@@ -11,6 +11,7 @@
 #include "remote_fixture.h"
 #include "vslide/remote/broker.h"
 #include "vslide/remote/curve.h"
+#include "vslide/remote/protocol.h"
 
 extern char** environ;
 
@@ -108,7 +109,7 @@ TEST(RemoteBroker, TwoDealersShareTheLoadBitExact) {
 
 class DealerKilled : public ::testing::TestWithParam<int> {};
 
-// With one request per tile, and with the tile streamed in parts (the
+// With one request per tile, and with the tile streamed in the most parts (the
 // client's default for large tiles; here forced for the small test tiles).
 TEST_P(DealerKilled, MidRequestIsAnsweredByAnother) {
   TempDir dir;
@@ -139,7 +140,7 @@ TEST_P(DealerKilled, MidRequestIsAnsweredByAnother) {
   EXPECT_GE(broker->status()["redispatched"].get<uint64_t>(), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Parts, DealerKilled, ::testing::Values(1, 2),
+INSTANTIATE_TEST_SUITE_P(Parts, DealerKilled, ::testing::Values(1, remote::kMaxTileParts),
                          [](const ::testing::TestParamInfo<int>& i) { return "Parts" + std::to_string(i.param); });
 
 TEST(RemoteBroker, CurveOnTheFrontendAdmitsAuthorisedClientsOnly) {
