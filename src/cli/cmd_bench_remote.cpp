@@ -152,7 +152,7 @@ Result<double> measure_throughput(const std::string& url, int clients, int per_c
 }
 
 std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote::ServeMode mode, int workers,
-                                                 const std::string& bind = "tcp://127.0.0.1:*") {
+                                                 int send_buffer_bytes, const std::string& bind = "tcp://127.0.0.1:*") {
   auto library = std::make_shared<remote::SlideLibrary>();
   if (Status s = library->add_file(path); !s.ok()) {
     std::cerr << "vslide bench remote: " << s.message() << "\n";
@@ -161,6 +161,7 @@ std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote
   remote::TileServerOptions o;
   o.bind = bind;
   o.workers = workers;
+  o.send_buffer_bytes = send_buffer_bytes;
   o.mode = mode;
   o.log = [](const std::string&) {};
   auto server = remote::TileServer::start(library, o);
@@ -174,6 +175,7 @@ std::unique_ptr<remote::TileServer> start_server(const std::string& path, remote
 int run_bench_remote(int argc, char** argv) {
   std::string size = "2560x2160", codec_name = "blosc-lz4-bitshuffle", dir = "";
   int tile_parts = remote::RemoteSlideOptions{}.tile_parts;
+  int send_buffer_kib = remote::kDefaultSendBufferBytes >> 10;
   int tiles_side = 4, samples = 300, per_client = 24, workers = 2, load_clients = 64, load_requests = 200;
   std::string load_size = "512x512";
   bool json_out = false;
@@ -189,6 +191,8 @@ int run_bench_remote(int argc, char** argv) {
   p.option("--workers", "N", "server worker threads (default 2)", &workers);
   p.option("--tile-parts", "N", "parts the remote client streams each tile in (default 4, RemoteSlideOptions::tile_parts;\n"
            "1 = one request per tile)", &tile_parts);
+  p.option("--send-buffer-kib", "N", "servers' kernel send buffer in KiB (default 256, TileServerOptions::send_buffer_bytes;\n"
+           "0 = autotuning); a server with an autotuned buffer is measured beside it", &send_buffer_kib);
   p.option("--load-clients", "N", "clients in the load run (default 64)", &load_clients);
   p.option("--load-requests", "N", "requests per load client (default 200)", &load_requests);
   p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
@@ -202,6 +206,10 @@ int run_bench_remote(int argc, char** argv) {
   if (!parse_size(load_size, &lw, &lh)) return p.usage_error("bad --load-tile '" + load_size + "'");
   if (samples < 1 || per_client < 1 || workers < 1 || load_clients < 1 || load_requests < 1 || tile_parts < 1) {
     return p.usage_error("counts must be positive");
+  }
+  const int send_buffer = send_buffer_kib << 10;
+  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20) || !remote::check_send_buffer(send_buffer, "--send-buffer-kib").ok()) {
+    return p.usage_error(remote::check_send_buffer(send_buffer, "--send-buffer-kib").message());
   }
   auto codec = CodecSpec::parse(codec_name);
   if (!codec.ok()) return p.usage_error(codec.status().message());
@@ -231,12 +239,12 @@ int run_bench_remote(int argc, char** argv) {
   for (int n = 0; n < tiles; ++n) (void)(*local)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
 
   json out{{"allocator_tuning", !no_tune}, {"tile", size}, {"codec", codec->name()}, {"compression_ratio", ratio},
-           {"workers", workers}, {"tile_parts", tile_parts}};
+           {"workers", workers}, {"tile_parts", tile_parts}, {"send_buffer_kib", send_buffer_kib}};
   ProgressBar bar("bench remote", 2, !json_out);
   for (auto mode : {remote::ServeMode::kStored, remote::ServeMode::kRecompress}) {
     const bool stored = mode == remote::ServeMode::kStored;
     const char* name = stored ? "stored" : "recompress";
-    auto server = start_server(path, mode, workers);
+    auto server = start_server(path, mode, workers, send_buffer);
     if (!server) return 1;
     const std::string url = server->endpoint() + "/vs-bench-remote";
     remote::RemoteSlideOptions opt;  // defaults: large tiles streamed in parts
@@ -254,17 +262,29 @@ int run_bench_remote(int argc, char** argv) {
     // Stored mode only: the same server's slide over a Unix socket, for clients on its host.
     std::unique_ptr<remote::TileServer> ipc_server;
     std::unique_ptr<remote::RemoteSlide> ipc;
+    // Stored mode only: the same over TCP from a server whose send buffer the
+    // kernel autotunes (up to 4 MiB), the setting before TileServerOptions::send_buffer_bytes.
+    std::unique_ptr<remote::TileServer> autotuned_server;
+    std::unique_ptr<remote::RemoteSlide> autotuned;
     if (stored) {
-      ipc_server = start_server(path, mode, workers, "ipc://" + dir + "/vslide-bench-remote-" + tag + ".sock");
+      ipc_server = start_server(path, mode, workers, send_buffer, "ipc://" + dir + "/vslide-bench-remote-" + tag + ".sock");
       if (!ipc_server) return 1;
       auto r = remote::RemoteSlide::open(ipc_server->endpoint() + "/vs-bench-remote", opt);
       if (!r.ok()) return fail(r.status());
       ipc = std::move(r).value();
+      if (send_buffer != 0) {
+        autotuned_server = start_server(path, mode, workers, 0);
+        if (!autotuned_server) return 1;
+        auto a = remote::RemoteSlide::open(autotuned_server->endpoint() + "/vs-bench-remote", opt);
+        if (!a.ok()) return fail(a.status());
+        autotuned = std::move(a).value();
+      }
     }
     for (int n = 0; n < tiles; ++n) {
       (void)(*remote)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
       (void)(*single)->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
       if (ipc) (void)ipc->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
+      if (autotuned) (void)autotuned->read(TileKey{n / tiles_side, n % tiles_side, 0, 0, 0, 0});
     }
     // Every path decodes into a fresh Image16 with one Blosc thread, from a
     // warm page cache (local) or a warm server (remote), over the same tiles.
@@ -275,10 +295,11 @@ int run_bench_remote(int argc, char** argv) {
                                     // Transport alone: the stored chunk, not decoded.
                                     [&](const TileKey& k) { return (*local)->read_chunk(k).status(); },
                                     [&](const TileKey& k) { return (*remote)->read_chunk(k).status(); },
-                                    [&](const TileKey& k) { return ipc ? ipc->read(k).status() : Status(); }});
+                                    [&](const TileKey& k) { return ipc ? ipc->read(k).status() : Status(); },
+                                    [&](const TileKey& k) { return autotuned ? autotuned->read(k).status() : Status(); }});
     if (!lat.ok()) return fail(lat.status());
     const Latency &loc = (*lat)[0], &rem = (*lat)[1], &one = (*lat)[2], &loc_chunk = (*lat)[3], &rem_chunk = (*lat)[4],
-                  &unix_socket = (*lat)[5];
+                  &unix_socket = (*lat)[5], &autotuned_tcp = (*lat)[6];
     auto t1 = measure_throughput(url, 1, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
     auto t4 = measure_throughput(url, 4, per_client, tiles, tiles_side, plane_bytes, false, !no_tune);
     auto t4d = measure_throughput(url, 4, per_client / 2 + 1, tiles, tiles_side, plane_bytes, true, !no_tune);
@@ -292,6 +313,11 @@ int run_bench_remote(int argc, char** argv) {
     if (stored) {
       out["ipc"] = json{{"p50_ms", unix_socket.p50}, {"p99_ms", unix_socket.p99},
                         {"p50_vs_local", unix_socket.p50 / loc.p50}, {"p99_vs_local", unix_socket.p99 / loc.p99}};
+      if (autotuned) {
+        out["autotuned_send_buffer"] =
+            json{{"p50_ms", autotuned_tcp.p50}, {"p99_ms", autotuned_tcp.p99}, {"p50_vs_local", autotuned_tcp.p50 / loc.p50},
+                 {"p99_vs_local", autotuned_tcp.p99 / loc.p99}};
+      }
     }
     out[name] = json{{"p50_ms", rem.p50}, {"p99_ms", rem.p99}, {"p50_vs_local", rem.p50 / loc.p50},
                      {"p99_vs_local", rem.p99 / loc.p99}, {"local_p50_ms", loc.p50}, {"local_p99_ms", loc.p99},
@@ -307,7 +333,7 @@ int run_bench_remote(int argc, char** argv) {
 
   // Load run: many clients, small tiles, no error allowed.
   {
-    auto server = start_server(load_path, remote::ServeMode::kStored, workers);
+    auto server = start_server(load_path, remote::ServeMode::kStored, workers, send_buffer);
     if (!server) return 1;
     const std::string url = server->endpoint() + "/vs-bench-load";
     std::vector<std::unique_ptr<remote::RemoteSlide>> clients;
@@ -350,8 +376,8 @@ int run_bench_remote(int argc, char** argv) {
   } else {
     const auto& st = out["stored"];
     const auto& rc = out["recompress"];
-    std::printf("vslide bench remote: %s tiles, %s (ratio %.2f), %d server workers, loopback\n", size.c_str(),
-                codec->name().c_str(), ratio, workers);
+    std::printf("vslide bench remote: %s tiles, %s (ratio %.2f), %d server workers, %d KiB send buffer, loopback\n",
+                size.c_str(), codec->name().c_str(), ratio, workers, send_buffer_kib);
     const auto& lo = out["local"];
     std::printf("  latency p50 / p99 (ms)      local %7.2f / %7.2f\n", lo["p50_ms"].get<double>(),
                 lo["p99_ms"].get<double>());
@@ -364,6 +390,12 @@ int run_bench_remote(int argc, char** argv) {
     std::printf("                              ipc:// %6.2f / %7.2f   (%.2fx / %.2fx local; same-host clients)\n",
                 out["ipc"]["p50_ms"].get<double>(), out["ipc"]["p99_ms"].get<double>(),
                 out["ipc"]["p50_vs_local"].get<double>(), out["ipc"]["p99_vs_local"].get<double>());
+    if (out.contains("autotuned_send_buffer")) {
+      const auto& at = out["autotuned_send_buffer"];
+      std::printf("                              autotuned send buffer %5.2f / %7.2f  (%.2fx / %.2fx local; the server before)\n",
+                  at["p50_ms"].get<double>(), at["p99_ms"].get<double>(), at["p50_vs_local"].get<double>(),
+                  at["p99_vs_local"].get<double>());
+    }
     std::printf("                              recompress %6.2f / %7.2f  (%.2fx / %.2fx its local %.2f / %.2f)\n",
                 rc["p50_ms"].get<double>(), rc["p99_ms"].get<double>(), rc["p50_vs_local"].get<double>(),
                 rc["p99_vs_local"].get<double>(), rc["local_p50_ms"].get<double>(), rc["local_p99_ms"].get<double>());

@@ -28,6 +28,7 @@ int run_broker(int argc, char** argv) {
   remote::BrokerOptions options;
   bool json = false;
   int max_queue = int(options.max_queue);
+  int send_buffer_kib = options.send_buffer_bytes >> 10;
   ArgParser p("vslide broker --frontend ADDR --backend ADDR [--heartbeat-ms N] [--json]\n"
               "              [--curve-secret-key FILE --authorized-keys DIR]",
               "Load-balances clients over tile dealers started with `vslide serve ... --connect BACKEND`.\n"
@@ -39,12 +40,16 @@ int run_broker(int argc, char** argv) {
   p.option("--max-queue", "N", "requests that may wait for a dealer before 'busy' replies", &max_queue);
   p.option("--curve-secret-key", "FILE", "CURVE on the frontend: broker key pair file", &options.curve_secret_key_file);
   p.option("--authorized-keys", "DIR", "folder of authorised client public key files", &options.authorized_keys_dir);
+  p.option("--send-buffer-kib", "N", "kernel send buffer of the frontend in KiB (default 256; 0 = autotuning,\n"
+           "for long links)", &send_buffer_kib);
   p.flag("--json", "print the addresses as JSON", &json);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   if (options.frontend.empty() || options.backend.empty()) return p.usage_error("--frontend and --backend are required");
   if (options.heartbeat_ms < 10) return p.usage_error("--heartbeat-ms must be at least 10");
   if (max_queue < 1) return p.usage_error("--max-queue must be at least 1");
   options.max_queue = size_t(max_queue);
+  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20)) return p.usage_error("--send-buffer-kib out of range");
+  options.send_buffer_bytes = send_buffer_kib << 10;
   options.log = broker_log;
 
   sigset_t stop_signals;

@@ -20,7 +20,8 @@ namespace {
 
 // Options that take a value: their next argument is not a slide path.
 constexpr const char* kValueOptions[] = {"--catalog", "--bind", "--connect", "--workers", "--curve-secret-key",
-                                         "--authorized-keys", "--max-queue", "--delay-ms", "--heartbeat-ms"};
+                                         "--authorized-keys", "--max-queue", "--delay-ms", "--heartbeat-ms",
+                                         "--send-buffer-kib"};
 
 void log_line(const std::string& line) {
   static std::mutex mutex;
@@ -51,6 +52,7 @@ int run_serve(int argc, char** argv) {
   remote::TileServerOptions options;
   bool recompress = false, json = false;
   int max_queue = int(options.max_queue);
+  int send_buffer_kib = options.send_buffer_bytes >> 10;
   ArgParser p("vslide serve [SLIDE.h5 ...] [--catalog URL] (--bind ADDR | --connect ADDR) [--workers N]\n"
               "             [--curve-secret-key FILE --authorized-keys DIR] [--json]",
               "Serves slides over ZeroMQ (docs/PROTOCOL.md) until SIGINT or SIGTERM. Slides are found by the\n"
@@ -64,6 +66,8 @@ int run_serve(int argc, char** argv) {
   p.option("--curve-secret-key", "FILE", "server key pair file (vslide keygen): enables CURVE", &curve_key);
   p.option("--authorized-keys", "DIR", "folder of authorised client public key files", &authorized);
   p.option("--heartbeat-ms", "N", "broker heartbeat interval (with --connect)", &options.heartbeat_ms);
+  p.option("--send-buffer-kib", "N", "kernel send buffer of the socket tiles leave on, in KiB (default 256;\n"
+           "0 = autotuning, for long links)", &send_buffer_kib);
   p.option("--delay-ms", "N", "fault injection: answer every request N ms late", &options.fault_delay_ms);
   p.flag("--recompress", "decode and re-encode tiles before sending (the paper's path; for benchmarks)", &recompress);
   p.flag("--json", "print the start-up line as JSON", &json);
@@ -72,6 +76,8 @@ int run_serve(int argc, char** argv) {
   if (slides.empty() && catalog_url.empty()) return p.usage_error("nothing to serve: give slide files or --catalog");
   if (max_queue < 1) return p.usage_error("--max-queue must be at least 1");
   options.max_queue = size_t(max_queue);
+  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20)) return p.usage_error("--send-buffer-kib out of range");
+  options.send_buffer_bytes = send_buffer_kib << 10;
   options.curve_secret_key_file = curve_key;
   options.authorized_keys_dir = authorized;
   options.mode = recompress ? remote::ServeMode::kRecompress : remote::ServeMode::kStored;

@@ -231,6 +231,7 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
   if (options.curve_secret_key_file.empty() != options.authorized_keys_dir.empty()) {
     return Status::invalid_argument("broker: CURVE needs both a secret key file and an authorised keys folder");
   }
+  VSLIDE_RETURN_IF_ERROR(check_send_buffer(options.send_buffer_bytes, "broker"));
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   Impl* raw = impl.get();
@@ -241,6 +242,7 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
     impl->frontend->set(zmq::sockopt::linger, 0);
     impl->frontend->set(zmq::sockopt::sndhwm, o.send_hwm);
     impl->frontend->set(zmq::sockopt::maxmsgsize, kMaxRequestBytes);
+    if (o.send_buffer_bytes > 0) impl->frontend->set(zmq::sockopt::sndbuf, o.send_buffer_bytes);
     if (!o.curve_secret_key_file.empty()) {
       VSLIDE_ASSIGN_OR_RETURN(auto keys, read_key_file(o.curve_secret_key_file));
       if (keys.secret_key.empty()) return Status::invalid_argument(o.curve_secret_key_file + ": no secret-key");

@@ -84,6 +84,7 @@ json RequestHandler::status_json() const {
          {"protocol", kProtocolVersion},
          {"mode", options_.mode == ServeMode::kStored ? "stored" : "recompress"},
          {"workers", options_.workers},
+         {"send_buffer_bytes", options_.send_buffer_bytes},
          {"uptime_s", double(now_unix_ms() - started_unix_ms_) / 1000.0},
          {"requests", counters_.requests.load()},
          {"errors", counters_.errors.load()},

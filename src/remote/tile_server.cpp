@@ -59,6 +59,7 @@ Status TileServer::Impl::open_front() {
     front->set(zmq::sockopt::sndhwm, bound ? options.send_hwm : 1000);
     front->set(zmq::sockopt::rcvhwm, 1000);
     front->set(zmq::sockopt::maxmsgsize, kMaxRequestBytes);
+    if (options.send_buffer_bytes > 0) front->set(zmq::sockopt::sndbuf, options.send_buffer_bytes);
     if (!options.curve_secret_key_file.empty()) {
       VSLIDE_ASSIGN_OR_RETURN(auto keys, read_key_file(options.curve_secret_key_file));
       if (keys.secret_key.empty()) {
@@ -232,6 +233,12 @@ void TileServer::Impl::front_loop() {
   backend.reset();
 }
 
+Status check_send_buffer(int bytes, const std::string& who) {
+  if (bytes == 0 || bytes >= kMinSendBufferBytes) return Status();
+  return Status::invalid_argument(who + ": send buffer of " + std::to_string(bytes) + " bytes; give 0 (kernel autotuning) or at least " +
+                                  std::to_string(kMinSendBufferBytes) + " (smaller ones stall transfers)");
+}
+
 Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const SlideLibrary> library,
                                                       TileServerOptions options) {
   if (options.bind.empty() == options.connect.empty()) {
@@ -243,6 +250,7 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   if (!options.curve_secret_key_file.empty() && options.bind.empty()) {
     return Status::invalid_argument("tile server: CURVE applies to a bound server; secure the broker's front instead");
   }
+  VSLIDE_RETURN_IF_ERROR(check_send_buffer(options.send_buffer_bytes, "tile server"));
   if (options.workers < 1) options.workers = 1;
   auto impl = std::make_unique<Impl>();
   impl->library = std::move(library);

@@ -72,6 +72,29 @@ TEST(RemoteCli, InfoAndExportTakeIpcUrls) {
   check_info_and_export(server.endpoint(), path, dir);
 }
 
+// --send-buffer-kib sets the server's kernel send buffer ("status" reports it);
+// too small a buffer is refused before anything is bound, for serve and broker.
+TEST(RemoteCli, SendBufferOption) {
+  TempDir dir;
+  auto path = testing::make_remote_test_slide(dir);
+  {
+    ServeProcess server({path, "--bind", "tcp://127.0.0.1:*", "--send-buffer-kib", "512"});
+    ASSERT_FALSE(server.endpoint().empty());
+    auto remote = remote::RemoteSlide::open(server.endpoint() + "/vs-remote-0001");
+    ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+    auto status = (*remote)->server_status();
+    ASSERT_TRUE(status.ok()) << status.status().to_string();
+    EXPECT_EQ((*status)["send_buffer_bytes"].get<int>(), 512 << 10);
+  }
+  const std::string bin = testing::vslide_binary();
+  auto serve = run_command(bin + " serve " + path + " --bind tcp://127.0.0.1:0 --send-buffer-kib 64");
+  EXPECT_NE(serve.exit_code, 0);
+  EXPECT_NE(serve.output.find("send buffer of 65536 bytes"), std::string::npos) << serve.output;
+  auto broker = run_command(bin + " broker --frontend tcp://127.0.0.1:0 --backend tcp://127.0.0.1:0 --send-buffer-kib 8");
+  EXPECT_NE(broker.exit_code, 0);
+  EXPECT_NE(broker.output.find("send buffer of 8192 bytes"), std::string::npos) << broker.output;
+}
+
 TEST(RemoteCli, ServesByCatalogId) {
   TempDir dir;
   testing::RemoteSlideSpec spec;

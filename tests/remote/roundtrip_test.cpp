@@ -7,6 +7,7 @@
 #include <zmq_addon.hpp>
 
 #include "remote_fixture.h"
+#include "vslide/remote/broker.h"
 #include "vslide/remote/protocol.h"
 
 namespace vslide {
@@ -313,6 +314,70 @@ TEST(RemoteRoundTrip, DefaultClientStreamsLargeTilesOnly) {
     EXPECT_TRUE(*l == *r) << key.to_string();
     EXPECT_EQ((*remote)->stats().requests - before, level == 0 ? uint64_t(remote::kMaxTileParts) : 1u) << key.to_string();
   }
+}
+
+// The server's kernel send buffer (TileServerOptions::send_buffer_bytes):
+// autotuned (0), the smallest allowed and the default all deliver a large
+// tile bit-exact, streamed in parts and as one request, and "status" reports
+// the setting. A tile of 8 MiB raw is several times the smallest buffer, so
+// every reply crosses it in many partial writes.
+TEST(RemoteRoundTrip, EverySendBufferDeliversLargeTilesBitExact) {
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-send-buffer";
+  spec.rows = 1;
+  spec.cols = 3;  // (0,2) is the fixture's hole
+  spec.channels = 1;
+  spec.width = 2048;
+  spec.height = 2048;
+  spec.with_layers = false;
+  spec.with_level1 = false;
+  for (int bytes : {0, remote::kMinSendBufferBytes, remote::kDefaultSendBufferBytes}) {
+    remote::TileServerOptions options;
+    options.send_buffer_bytes = bytes;
+    Served s(spec, options);
+    ASSERT_NE(s.server, nullptr);
+    EXPECT_EQ(s.server->status()["send_buffer_bytes"].get<int>(), bytes);
+    for (int parts : {1, remote::kMaxTileParts}) {
+      remote::RemoteSlideOptions opt;
+      opt.cache_bytes = 0;
+      opt.tile_parts = parts;
+      auto remote = RemoteSlide::open(s.url(spec.id), opt);
+      ASSERT_TRUE(remote.ok()) << remote.status().to_string();
+      auto status = (*remote)->server_status();
+      ASSERT_TRUE(status.ok()) << status.status().to_string();
+      EXPECT_EQ((*status)["send_buffer_bytes"].get<int>(), bytes);
+      for (int round = 0; round < 3; ++round) {
+        const TileKey key{0, round % 2, 0, 0, 0, 0};
+        auto l = s.local->read(key);
+        auto r = (*remote)->read(key);
+        ASSERT_TRUE(l.ok()) << l.status().to_string();
+        ASSERT_TRUE(r.ok()) << r.status().to_string() << " (send buffer " << bytes << ", " << parts << " parts)";
+        EXPECT_TRUE(*l == *r) << key.to_string() << " send buffer " << bytes << ", " << parts << " parts";
+      }
+    }
+  }
+}
+
+// Buffers below kMinSendBufferBytes stall transfers: servers and brokers refuse them.
+TEST(RemoteRoundTrip, TooSmallSendBufferRefused) {
+  auto library = std::make_shared<remote::SlideLibrary>();
+  remote::TileServerOptions options;
+  options.bind = "tcp://127.0.0.1:*";
+  options.send_buffer_bytes = 64 << 10;
+  auto server = remote::TileServer::start(library, options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(server.status().message().find("send buffer of 65536 bytes"), std::string::npos) << server.status().message();
+  remote::BrokerOptions b;
+  b.frontend = "tcp://127.0.0.1:*";
+  b.backend = "tcp://127.0.0.1:*";
+  b.send_buffer_bytes = 1;
+  auto broker = remote::Broker::start(b);
+  ASSERT_FALSE(broker.ok());
+  EXPECT_EQ(broker.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(broker.status().message().find("broker: send buffer of 1 bytes"), std::string::npos) << broker.status().message();
+  EXPECT_TRUE(remote::check_send_buffer(0, "x").ok());
+  EXPECT_TRUE(remote::check_send_buffer(remote::kMinSendBufferBytes, "x").ok());
 }
 
 // Raw "tile" requests with "part": the reply carries the documented byte range of each block.

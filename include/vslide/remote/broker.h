@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vslide/core/status.h"
+#include "vslide/remote/tile_server.h"
 
 namespace vslide::remote {
 
@@ -37,6 +38,7 @@ struct BrokerOptions {
   int heartbeat_liveness = 4;
   size_t max_queue = 1024;
   int send_hwm = 8;
+  int send_buffer_bytes = kDefaultSendBufferBytes;  // SO_SNDBUF of the frontend (see tile_server.h); 0 = kernel autotuning
   // Optional CURVE on the frontend (see TileServerOptions).
   std::string curve_secret_key_file;
   std::string authorized_keys_dir;

@@ -35,6 +35,21 @@
 
 namespace vslide::remote {
 
+// The kernel send buffer (SO_SNDBUF) that servers and brokers give the
+// sockets tiles leave on, in bytes. A fixed 256 KiB (Linux doubles it) keeps
+// the sending I/O thread from copying megabytes into the socket ahead of the
+// receiver: on loopback and LAN links a 2560x2160 tile arrives in about half
+// the time of the kernel's autotuned buffer (docs/PERFORMANCE.md, "remote").
+// It also caps one connection at about buffer / round-trip time: over long
+// links (WAN) raise it, or give 0 for the kernel's autotuning. Below
+// kMinSendBufferBytes transfers stall for whole retransmission timeouts, so
+// smaller values are refused.
+inline constexpr int kDefaultSendBufferBytes = 256 << 10;
+inline constexpr int kMinSendBufferBytes = 128 << 10;
+
+// InvalidArgument naming `who` unless `bytes` is 0 or at least kMinSendBufferBytes.
+Status check_send_buffer(int bytes, const std::string& who);
+
 enum class ServeMode {
   kStored,      // send chunks exactly as stored (the product)
   kRecompress,  // decode and re-encode each tile first (the paper's path; a benchmark baseline)
@@ -46,6 +61,7 @@ struct TileServerOptions {
   int workers = 2;
   size_t max_queue = 256;  // requests waiting for a worker
   int send_hwm = 8;        // replies queued per client before they are dropped
+  int send_buffer_bytes = kDefaultSendBufferBytes;  // SO_SNDBUF of the front socket; 0 = kernel autotuning
   ServeMode mode = ServeMode::kStored;
   // CURVE (bind mode): the server's key pair file (`vslide keygen`) and a
   // folder of authorised client public key files. Both or neither.
