@@ -155,4 +155,10 @@ bool parse_size(const std::string& text, int* width, int* height) {
   return true;
 }
 
+bool kib_to_bytes(int kib, int* bytes) {
+  if (kib < 0 || kib > (1 << 20)) return false;
+  *bytes = kib << 10;
+  return true;
+}
+
 }  // namespace vslide::cli

@@ -50,4 +50,7 @@ class ArgParser {
 // Parses "WIDTHxHEIGHT" (e.g. "2560x2160"); false when malformed or not positive.
 bool parse_size(const std::string& text, int* width, int* height);
 
+// An option counted in KiB (e.g. --send-buffer-kib) as bytes; false when negative or above 1 GiB.
+bool kib_to_bytes(int kib, int* bytes);
+
 }  // namespace vslide::cli

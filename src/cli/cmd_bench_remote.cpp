@@ -207,10 +207,9 @@ int run_bench_remote(int argc, char** argv) {
   if (samples < 1 || per_client < 1 || workers < 1 || load_clients < 1 || load_requests < 1 || tile_parts < 1) {
     return p.usage_error("counts must be positive");
   }
-  const int send_buffer = send_buffer_kib << 10;
-  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20) || !remote::check_send_buffer(send_buffer, "--send-buffer-kib").ok()) {
-    return p.usage_error(remote::check_send_buffer(send_buffer, "--send-buffer-kib").message());
-  }
+  int send_buffer = 0;
+  if (!kib_to_bytes(send_buffer_kib, &send_buffer)) return p.usage_error("--send-buffer-kib out of range");
+  if (Status s = remote::check_send_buffer(send_buffer, "--send-buffer-kib"); !s.ok()) return p.usage_error(s.message());
   auto codec = CodecSpec::parse(codec_name);
   if (!codec.ok()) return p.usage_error(codec.status().message());
   if (dir.empty()) dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";

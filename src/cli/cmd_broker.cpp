@@ -48,8 +48,7 @@ int run_broker(int argc, char** argv) {
   if (options.heartbeat_ms < 10) return p.usage_error("--heartbeat-ms must be at least 10");
   if (max_queue < 1) return p.usage_error("--max-queue must be at least 1");
   options.max_queue = size_t(max_queue);
-  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20)) return p.usage_error("--send-buffer-kib out of range");
-  options.send_buffer_bytes = send_buffer_kib << 10;
+  if (!kib_to_bytes(send_buffer_kib, &options.send_buffer_bytes)) return p.usage_error("--send-buffer-kib out of range");
   options.log = broker_log;
 
   sigset_t stop_signals;

@@ -76,8 +76,7 @@ int run_serve(int argc, char** argv) {
   if (slides.empty() && catalog_url.empty()) return p.usage_error("nothing to serve: give slide files or --catalog");
   if (max_queue < 1) return p.usage_error("--max-queue must be at least 1");
   options.max_queue = size_t(max_queue);
-  if (send_buffer_kib < 0 || send_buffer_kib > (1 << 20)) return p.usage_error("--send-buffer-kib out of range");
-  options.send_buffer_bytes = send_buffer_kib << 10;
+  if (!kib_to_bytes(send_buffer_kib, &options.send_buffer_bytes)) return p.usage_error("--send-buffer-kib out of range");
   options.curve_secret_key_file = curve_key;
   options.authorized_keys_dir = authorized;
   options.mode = recompress ? remote::ServeMode::kRecompress : remote::ServeMode::kStored;
