@@ -52,10 +52,10 @@ struct RemoteSlideOptions {
   // parts (its header reply's "tile_parts"; n is capped at that and at
   // kMaxTileParts). read_chunk(), batches and the cache are unaffected. On by
   // default with the most parts the protocol allows: on the 2-vCPU project
-  // machine 4 parts measured a p50 of 1.33x-1.73x local for 2560x2160 tiles
-  // (median 1.66x), against 1.57x-1.97x (median 1.79x) for one request per
-  // tile in the same 9 runs (docs/PERFORMANCE.md, "remote"). 1 = one request
-  // per tile.
+  // machine, from a server with the default 256 KiB send buffer, 4 parts and
+  // one request per tile measured alike at p50 for 2560x2160 tiles (medians
+  // 1.33x and 1.34x local over 5 runs) and 4 parts better at p99 (1.32x
+  // against 1.54x; docs/PERFORMANCE.md, "remote"). 1 = one request per tile.
   int tile_parts = 4;  // kMaxTileParts (protocol.h)
   size_t stream_min_bytes = 4u << 20;
   // Process-wide, once: raise glibc's mmap threshold to 32 MiB (and the trim
