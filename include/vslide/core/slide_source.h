@@ -23,6 +23,7 @@
 
 #include "vslide/core/codec_spec.h"
 #include "vslide/core/image.h"
+#include "vslide/core/registration.h"
 #include "vslide/core/slide_header.h"
 #include "vslide/core/status.h"
 #include "vslide/core/tile.h"
@@ -111,6 +112,17 @@ class SlideSource {
   virtual Result<LabelTile> read_labels(const std::string& layer, const TileKey& key) const = 0;
   // The layer's object table as JSON text (an array of objects).
   virtual Result<std::string> read_objects_json(const std::string& layer) const = 0;
+
+  // The register part's results (registered field positions, colour
+  // offsets); NotFound when the slide has not been registered.
+  virtual Result<Registration> read_registration() const {
+    return Status::not_found(describe() + ": no registration stored");
+  }
+  // The shading model of one channel; NotFound when none is stored.
+  virtual Result<FlatField> read_flatfield(int32_t channel) const {
+    return Status::not_found(describe() + ": no flat-field stored for channel " +
+                             std::to_string(channel));
+  }
 };
 
 // Writes a virtual slide. Every method is safe to call from many threads at
@@ -134,6 +146,14 @@ class SlideWriter {
   virtual Status write_overview(const Overview& overview) = 0;
   virtual Status write_labels(const std::string& layer, const TileKey& key, const LabelTile& tile) = 0;
   virtual Status write_objects_json(const std::string& layer, const std::string& json_array) = 0;
+  // Stores (replacing) the register part's results. Raw planes and stage
+  // positions are untouched.
+  virtual Status write_registration(const Registration&) {
+    return Status::failed_precondition("this slide writer cannot store a registration");
+  }
+  virtual Status write_flatfield(const FlatField&) {
+    return Status::failed_precondition("this slide writer cannot store a flat-field");
+  }
   // Makes everything written so far durable and visible to readers.
   virtual Status flush() = 0;
   // Sorts and writes the index, sets the final state, closes the file.

@@ -1,0 +1,64 @@
+// Results of the register part, stored beside the raw data and read back
+// through SlideSource by every part downstream (view, export, analysis,
+// Python, remote clients).
+//
+// Raw stays raw: stage positions in the TileIndex and the stored planes are
+// never changed. A Registration says where each field really lies; a
+// FlatField says how to correct a channel's illumination at display or
+// analysis time.
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vslide {
+
+// Where the registration put one field of view. Same frame and convention as
+// FieldOfView::stage_x_um/stage_y_um (top-left pixel, micrometres).
+struct FieldPlacement {
+  int32_t row = 0;
+  int32_t col = 0;
+  double x_um = 0;
+  double y_um = 0;
+  // True when at least one accepted pair tied this field to its neighbours;
+  // false when the field kept its stage position (no texture, no overlap...).
+  bool measured = false;
+  double residual_px = 0;  // RMS disagreement with the accepted pairs touching it
+};
+
+// Offset of one colour field relative to the reference channel of the same
+// field of view, in raw pixels: pixel (x, y) of the reference lies at
+// (x * scale + dx_px, y * scale + dy_px) of this channel.
+struct ChannelOffset {
+  int32_t channel = 0;
+  double dx_px = 0;
+  double dy_px = 0;
+  double scale = 1;
+  double score = 0;  // normalised cross-correlation of the estimate (0..1)
+};
+
+struct Registration {
+  std::vector<FieldPlacement> fields;          // sorted by (row, col)
+  std::vector<ChannelOffset> channel_offsets;  // one per channel, reference has 0,0
+  int32_t reference_channel = 0;
+  std::string report_json;  // method, thresholds, calibration, per-pair quality
+
+  // Bisection lookup; nullptr when the field has no placement.
+  const FieldPlacement* find(int32_t row, int32_t col) const;
+};
+
+// Per-channel shading model: corrected = (raw - dark) / gain(x, y), with gain
+// normalised to a mean of 1. gain is tile_height x tile_width (or smaller and
+// bilinearly resampled: gain_width x gain_height over the whole tile).
+struct FlatField {
+  int32_t channel = 0;
+  int32_t gain_width = 0;
+  int32_t gain_height = 0;
+  std::vector<float> gain;  // row-major, gain_height x gain_width
+  float dark = 0;
+};
+
+}  // namespace vslide
