@@ -13,4 +13,16 @@ const FieldPlacement* Registration::find(int32_t row, int32_t col) const {
   return &*it;
 }
 
+float FlatField::gain_at(float u, float v) const {
+  const float gx = std::clamp(u * float(gain_width) - 0.5f, 0.0f, float(gain_width - 1));
+  const float gy = std::clamp(v * float(gain_height) - 0.5f, 0.0f, float(gain_height - 1));
+  const int x0 = int(gx), y0 = int(gy);
+  const int x1 = std::min(x0 + 1, gain_width - 1), y1 = std::min(y0 + 1, gain_height - 1);
+  const float fx = gx - float(x0), fy = gy - float(y0);
+  auto at = [&](int x, int y) { return gain[size_t(y) * size_t(gain_width) + size_t(x)]; };
+  const float top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * fx;
+  const float bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * fx;
+  return top + (bottom - top) * fy;
+}
+
 }  // namespace vslide

@@ -59,6 +59,18 @@ struct FlatField {
   int32_t gain_height = 0;
   std::vector<float> gain;  // row-major, gain_height x gain_width
   float dark = 0;
+
+  bool valid() const {
+    return gain_width > 0 && gain_height > 0 && gain.size() == size_t(gain_width) * size_t(gain_height);
+  }
+  // Gain at (u, v), the position in the tile as a fraction of its width and
+  // height (0..1, any zoom level): bilinear between the grid's cell centres,
+  // clamped at the border. The GL tile shader computes exactly this (float).
+  // REQUIRES: valid().
+  float gain_at(float u, float v) const;
+  // The value shown and analysed: dark + (raw - dark) / gain. The dark level
+  // is kept, so contrast windows and thresholds set on raw data still fit.
+  float correct(float raw, float u, float v) const { return dark + (raw - dark) / gain_at(u, v); }
 };
 
 }  // namespace vslide
