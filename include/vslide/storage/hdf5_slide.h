@@ -39,8 +39,9 @@ struct CreateOptions {
 
 enum class OpenMode { kRead, kAppend };
 
-// Current and oldest-readable version of the file format.
-constexpr int kFormatVersion = 1;
+// Current version of the file format; every version from 1 up is readable.
+// Version 2 may hold /registration and /flatfield (register part).
+constexpr int kFormatVersion = 2;
 
 class Hdf5Slide final : public SlideSource, public SlideWriter {
  public:
@@ -76,6 +77,8 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   std::vector<std::string> detection_layers() const override;
   Result<LabelTile> read_labels(const std::string& layer, const TileKey& key) const override;
   Result<std::string> read_objects_json(const std::string& layer) const override;
+  Result<Registration> read_registration() const override;
+  Result<FlatField> read_flatfield(int32_t channel) const override;
 
   // SlideWriter
   Status write_field(const FieldOfView& field) override;
@@ -84,6 +87,8 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   Status write_overview(const Overview& overview) override;
   Status write_labels(const std::string& layer, const TileKey& key, const LabelTile& tile) override;
   Status write_objects_json(const std::string& layer, const std::string& json_array) override;
+  Status write_registration(const Registration& registration) override;
+  Status write_flatfield(const FlatField& flatfield) override;
   Status flush() override;
   Status finish(SlideState final_state = SlideState::kComplete) override;
 
