@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "args.h"
@@ -13,6 +14,7 @@
 #include "vslide/view/cpu_renderer.h"
 #include "vslide/view/gl_renderer.h"
 #include "vslide/view/slide_view.h"
+#include "vslide/view/view_state.h"
 
 namespace vslide::cli {
 namespace {
@@ -59,7 +61,8 @@ int fail(const std::string& message) {
 }
 
 int run_render(int argc, char** argv) {
-  std::string slide_path, out, size = "1920x1080", center, region, channels, layer = "auto";
+  std::string slide_path, out, size = "1920x1080", center, region, channels, layer = "auto", display_file;
+  bool no_saved = false;
   std::vector<std::string> colors, contrasts, gammas, overlays;
   double zoom = 0;
   bool fit = false, auto_contrast = false, stats = false, cpu = false, json = false;
@@ -77,6 +80,12 @@ int run_render(int argc, char** argv) {
   p.option("--zoom", "Z", "screen pixels per camera pixel, e.g. 0.0625 for 1/16 (with --center-um)", &zoom);
   p.option("--region-um", "X0,Y0,X1,Y1", "show this slide region whole", &region);
   p.flag("--fit", "show the whole slide (the default)", &fit);
+  p.option("--display", "FILE",
+           "a view state (JSON, as `vslide view` saves): channels, colours, windows, gamma, overlays, z/t and, "
+           "without --center-um/--region-um/--fit, the view itself. Default: the slide's saved display settings "
+           "(see docs/VIEWER.md), else the channel table",
+           &display_file);
+  p.flag("--no-saved-display", "ignore the slide's saved display settings", &no_saved);
   p.option("--channels", "C,C,...", "channels to display (default: all)", &channels);
   p.multi("--color", "C=#rrggbb", "display colour of channel C (default: the channel table)", &colors);
   p.multi("--contrast", "C=LOW:HIGH", "contrast window of channel C (default: the channel table)",
@@ -107,7 +116,23 @@ int run_render(int argc, char** argv) {
   if (!slide.ok()) return fail(slide.status().to_string());
   const SlideSource& src = **slide;
 
-  // Display settings: the channel table, then the options.
+  // Display settings: --display FILE, else the slide's saved settings, else
+  // the channel table; then the options.
+  std::optional<ViewState> state;
+  if (!display_file.empty()) {
+    auto st = load_view_state(display_file);
+    if (!st.ok()) return fail(st.status().to_string());
+    state = std::move(*st);
+    reconcile_view_state(*state, src, slide_path);
+  } else if (!no_saved) {
+    auto st = load_saved_view_state(src, slide_path);
+    if (st.ok()) {
+      state = std::move(*st);
+      state->zoom = 0;  // saved settings give the look, not the place
+    } else if (st.status().code() != StatusCode::kNotFound) {
+      std::cerr << "vslide render: warning: " << st.status().to_string() << " (using the channel table)\n";
+    }
+  }
   std::vector<int32_t> which;
   if (!channels.empty()) {
     std::stringstream ss(channels);
@@ -120,6 +145,18 @@ int run_render(int argc, char** argv) {
   }
   auto display = DisplaySettings::from_channel_table(src.channels(), which);
   if (!display.ok()) return fail(src.describe() + ": " + display.status().message());
+  if (state) {
+    DisplaySettings shown = drawn_display(*state);
+    if (!which.empty()) {  // --channels picks among the state's settings
+      for (auto& d : display->channels) {
+        const int i = state->display.position_of(d.channel);
+        if (i >= 0) d = state->display.channels[size_t(i)];
+        d.enabled = true;
+      }
+    } else {
+      *display = std::move(shown);
+    }
+  }
   auto channel_slot = [&](int c, const char* option) -> ChannelDisplay* {
     const int i = display->position_of(c);
     if (i < 0) {
@@ -170,6 +207,9 @@ int run_render(int argc, char** argv) {
   ViewOptions vo;
   vo.loader_threads = std::max(1, threads);
   SlideView view(src, vo);
+  if (state) {
+    if (Status s = view.set_plane(state->z, state->t); !s.ok()) return fail(s.message());
+  }
   if (Status s = view.set_display(*display); !s.ok()) return fail(s.message());
 
   int32_t level = -1;
@@ -186,6 +226,10 @@ int run_render(int argc, char** argv) {
   if (Status s = view.force_level(level); !s.ok()) return fail(s.message());
 
   Overlay overlay;
+  if (state) {
+    overlay.tile_outlines = state->tile_outlines;
+    if (const LayerStyle* l = state->drawn_layer()) overlay.detection_layer = l->layer;
+  }
   for (const auto& o : overlays) {
     if (o == "tile-outlines") {
       overlay.tile_outlines = true;
@@ -212,6 +256,7 @@ int run_render(int argc, char** argv) {
   } else {
     if (view.tree().size() == 0) return fail(src.describe() + ": the slide has no tiles to render");
     viewport = view.fit_viewport(width, height);
+    if (state && !fit && state->zoom > 0) viewport = state->viewport(width, height, px, view.slide_bounds());
   }
 
   // Start the loaders (a non-blocking first plan requests every tile), and
@@ -235,6 +280,7 @@ int run_render(int argc, char** argv) {
   FrameInfo info;
   auto plan = view.plan_complete(viewport, &info);
   if (!plan.ok()) return fail(plan.status().message());
+  if (state) style_plan(*state, &*plan);
   for (const auto& w : info.warnings) std::cerr << "vslide render: warning: " << w << "\n";
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();

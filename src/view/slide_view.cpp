@@ -66,6 +66,18 @@ Status SlideView::set_display(DisplaySettings display) {
   return Status();
 }
 
+Status SlideView::set_plane(int32_t z, int32_t t) {
+  const MosaicGeometry& g = slide_.geometry();
+  if (z < 0 || z >= g.z_planes || t < 0 || t >= g.timepoints) {
+    return Status::invalid_argument(slide_.describe() + ": z " + std::to_string(z) + ", t " + std::to_string(t) +
+                                    " outside the slide's " + std::to_string(g.z_planes) + " z planes and " +
+                                    std::to_string(g.timepoints) + " time points");
+  }
+  z_ = z;
+  t_ = t;
+  return Status();
+}
+
 Status SlideView::set_overlay(Overlay overlay) {
   layer_index_ = -1;
   if (!overlay.detection_layer.empty()) {
@@ -203,10 +215,10 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
     std::string failure_msg;
     for (size_t c = 0; c < n; ++c) {
       const int32_t ch = display_.channels[c].channel;
-      const int32_t plane = g.plane_index(ch, 0, 0);
+      const int32_t plane = g.plane_index(ch, z_, t_);
       if (index_ && plane < layer_planes && !index_->has_plane(t.row, t.col, plane)) continue;  // not scanned
       ++info.planes_needed;
-      const TileKey k = LoadKey::plane(t.row, t.col, ch, level);
+      const TileKey k = LoadKey::plane(t.row, t.col, ch, level, z_, t_);
       if (auto img = tiles_.get(k)) {
         d.planes[c] = PlaneRef{k, *img};
         ++info.planes_ready;
@@ -248,9 +260,9 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
       bool all = true;
       for (size_t i = 0; i < n && all; ++i) {
         const int32_t ch = display_.channels[i].channel;
-        const int32_t plane = g.plane_index(ch, 0, 0);
+        const int32_t plane = g.plane_index(ch, z_, t_);
         if (index_ && plane < layer_planes && !index_->has_plane(t.row, t.col, plane)) continue;
-        const TileKey k = LoadKey::plane(t.row, t.col, ch, l);
+        const TileKey k = LoadKey::plane(t.row, t.col, ch, l, z_, t_);
         if (!tiles_.contains(k)) {
           all = false;
           break;

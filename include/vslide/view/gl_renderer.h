@@ -46,7 +46,9 @@ struct GlFrameStats {
 
 class GlRenderer {
  public:
-  // REQUIRES: `context` current on this thread and outliving the renderer.
+  // REQUIRES: `context` current on this thread and outliving the renderer;
+  // or `context` null and a 4.3+ core context made current by the caller
+  // (a window toolkit's), which must stay current whenever it is used.
   static Result<std::unique_ptr<GlRenderer>> create(GlContext* context,
                                                     size_t texture_cache_bytes = 512u << 20);
   ~GlRenderer();
@@ -59,6 +61,11 @@ class GlRenderer {
   Result<RgbImage> render(const FramePlan& plan);
   // Reads back the last drawn frame.
   Result<RgbImage> read_back();
+  // Copies the last drawn frame into framebuffer `target` (a window's, e.g.
+  // QOpenGLWidget::defaultFramebufferObject()) at its lower-left corner,
+  // 1:1, and leaves `target` bound. For a renderer created with a null
+  // GlContext in a context the caller made current (a toolkit's window).
+  Status present(uint32_t target);
 
   const GlFrameStats& last_frame() const { return stats_; }
   CacheStats texture_cache_stats() const;

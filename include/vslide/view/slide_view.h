@@ -80,6 +80,14 @@ class SlideView {
   Status force_level(int32_t level);
   // Re-reads the slide's index (a scan in progress) and rebuilds the tree.
   Status refresh();
+  // Rebuilds the tree from the slide's current index without re-reading it
+  // (for a caller that ran SlideSource::refresh() on another thread).
+  void reindex() { rebuild_tree(); }
+  // The z plane and time point drawn (0, 0 by default). InvalidArgument
+  // outside the slide's geometry.
+  Status set_plane(int32_t z, int32_t t);
+  int32_t z() const { return z_; }
+  int32_t t() const { return t_; }
 
   // Slide bounds (union of tile bounds).
   RectUm slide_bounds() const { return tree_.bounds(); }
@@ -115,6 +123,7 @@ class SlideView {
   Overlay overlay_;
   int32_t layer_index_ = -1;  // detection layer number for LoadKey::labels
   int32_t forced_level_ = -1;
+  int32_t z_ = 0, t_ = 0;
   std::vector<std::string> level_warnings_;
   TileCache tiles_;
   LabelCache labels_;

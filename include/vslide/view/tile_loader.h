@@ -43,8 +43,8 @@ using LabelCache = LruCache<TileKey, std::shared_ptr<const LabelTile>, TileKeyHa
 
 // Key encodings understood by the loader.
 struct LoadKey {
-  static TileKey plane(int32_t row, int32_t col, int32_t channel, int32_t level) {
-    return TileKey{row, col, channel, 0, 0, level};
+  static TileKey plane(int32_t row, int32_t col, int32_t channel, int32_t level, int32_t z = 0, int32_t t = 0) {
+    return TileKey{row, col, channel, z, t, level};
   }
   static TileKey overview(int32_t channel) { return TileKey{-1, -1, channel, 0, 0, -1}; }
   // Label tile of detection layer number `layer`, subsampled to `level`.
