@@ -365,8 +365,12 @@ Result<FramePlan> SlideView::plan_complete(const Viewport& viewport, FrameInfo* 
 
 Status SlideView::auto_contrast(const Viewport& viewport, double low_pct, double high_pct) {
   VSLIDE_ASSIGN_OR_RETURN(FramePlan plan, plan_complete(viewport));
-  std::vector<Histogram16> hist(display_.channels.size());
-  const RectUm view = viewport.rect_um();
+  return apply_auto_contrast(display_, plan_histograms(plan), low_pct, high_pct).with_context(slide_.describe());
+}
+
+std::vector<Histogram16> plan_histograms(const FramePlan& plan) {
+  std::vector<Histogram16> hist(plan.display.channels.size());
+  const RectUm view = plan.viewport.rect_um();
   for (const TileDraw& d : plan.tiles) {
     if (d.placeholder) continue;
     // Only the part of each tile inside the viewport counts.
@@ -375,11 +379,11 @@ Status SlideView::auto_contrast(const Viewport& viewport, double low_pct, double
     const int x1 = std::clamp(int(std::ceil((view.x1 - d.x_um) / d.um_per_texel)), 0, d.width);
     const int y1 = std::clamp(int(std::ceil((view.y1 - d.y_um) / d.um_per_texel)), 0, d.height);
     if (x1 <= x0 || y1 <= y0) continue;
-    for (size_t c = 0; c < d.planes.size(); ++c) {
+    for (size_t c = 0; c < d.planes.size() && c < hist.size(); ++c) {
       if (d.planes[c].image) hist[c].add(d.planes[c].image->view().crop(x0, y0, x1 - x0, y1 - y0));
     }
   }
-  return apply_auto_contrast(display_, hist, low_pct, high_pct).with_context(slide_.describe());
+  return hist;
 }
 
 }  // namespace vslide::view

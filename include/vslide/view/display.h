@@ -56,6 +56,7 @@ class Histogram16 {
   Histogram16() : counts_(65536, 0) {}
   void add(const Image16View& image);
   uint64_t total() const { return total_; }
+  const std::vector<uint64_t>& counts() const { return counts_; }  // 65536 bins
   // Smallest value v with at least fraction `p` (0..1) of the samples <= v.
   uint16_t percentile(double p) const;
 

@@ -32,7 +32,7 @@ namespace vslide::view {
 struct ViewOptions {
   size_t tile_cache_bytes = size_t(1) << 30;
   size_t label_cache_bytes = size_t(256) << 20;
-  int loader_threads = 2;
+  int loader_threads = 0;  // 0: one per core (TileLoader::default_threads)
   // false: ignore stored zoom layers and compute every layer from the raw
   // tiles (the paper's situation; the benchmark's baseline).
   bool use_stored_levels = true;
@@ -129,5 +129,10 @@ class SlideView {
   LabelCache labels_;
   std::unique_ptr<TileLoader> loader_;
 };
+
+// Per displayed channel (parallel to plan.display.channels), the histogram
+// of the plan's tiles inside its viewport, placeholders skipped: what
+// auto_contrast measures, for a window's histogram panel.
+std::vector<Histogram16> plan_histograms(const FramePlan& plan);
 
 }  // namespace vslide::view
