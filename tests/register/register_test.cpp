@@ -8,10 +8,10 @@
 #include <hdf5.h>
 
 #include <cmath>
-#include <random>
 
 #include "common/testing.h"
 #include "vslide/core/placement.h"
+#include "vslide/register/cut_mosaic.h"
 #include "vslide/simulate/scanner.h"
 #include "vslide/storage/hdf5_slide.h"
 #include "vslide/storage/tiff_io.h"
@@ -127,46 +127,31 @@ TEST(Register, CalibrationRecoversRotationAndPixelSize) {
 // A real 16-bit image cut into 3 x 3 overlapping fields at known offsets;
 // the stage reports each position with up to 6 px of error.
 TEST(Register, RealImageCutIntoFieldsWithinThreeTenthsOfAPixel) {
-  auto img = read_tiff16(testing::real_data_dir() + "/speckles_hoechst.tif");
-  ASSERT_TRUE(img.ok()) << img.status().to_string();
-  constexpr int kW = 480, kH = 400, kStepX = 356, kStepY = 297;
-  MosaicGeometry g;
-  g.rows = 3;
-  g.cols = 3;
-  g.tile_width = kW;
-  g.tile_height = kH;
-  g.pixel_size_um = 0.65;
-  TempDir dir;
-  SlideHeader h;
-  h.slide_id = "real-cut";
-  auto w = Hdf5Slide::create(dir.file("real.h5"), h, g, default_channels(1), CreateOptions{});
-  ASSERT_TRUE(w.ok());
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<double> jitter(-6, 6);
-  std::vector<std::pair<double, double>> truth;
-  for (int r = 0; r < 3; ++r) {
-    for (int c = 0; c < 3; ++c) {
-      const int x0 = c * kStepX + (r * 7 + c * 3) % 5, y0 = r * kStepY + (r * 2 + c * 5) % 4;  // truth, px
-      truth.push_back({x0 * g.pixel_size_um, y0 * g.pixel_size_um});
-      FieldOfView f{r, c, (c * kStepX + jitter(rng)) * g.pixel_size_um, (r * kStepY + jitter(rng)) * g.pixel_size_um};
-      ASSERT_TRUE((*w)->write_field(f).ok());
-      Image16 tile(kW, kH);
-      for (int y = 0; y < kH; ++y)
-        for (int x = 0; x < kW; ++x) tile.at(x, y) = img->at(x0 + x, y0 + y);
-      ASSERT_TRUE((*w)->write_plane(TileKey{r, c, 0, 0, 0, 0}, tile).ok());
-    }
+  for (const char* name : {"speckles_hoechst.tif", "cherry.tif"}) {
+    auto img = read_tiff16(testing::real_data_dir() + "/" + name);
+    ASSERT_TRUE(img.ok()) << img.status().to_string();
+    CutMosaicSpec spec;
+    auto g = cut_mosaic_geometry(*img, spec);
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    TempDir dir;
+    SlideHeader h;
+    h.slide_id = "real-cut";
+    auto w = Hdf5Slide::create(dir.file("real.h5"), h, *g, default_channels(1), CreateOptions{});
+    ASSERT_TRUE(w.ok());
+    auto truth = write_cut_mosaic(*img, spec, **w);
+    ASSERT_TRUE(truth.ok()) << truth.status().to_string();
+    ASSERT_TRUE((*w)->finish().ok());
+    w->reset();
+    auto slide = Hdf5Slide::open(dir.file("real.h5"));
+    ASSERT_TRUE(slide.ok());
+    auto res = register_slide(**slide, RegisterOptions{});
+    ASSERT_TRUE(res.ok());
+    const double err = rms_vs_truth(res->registration, *truth, g->pixel_size_um);
+    std::printf("%s: registered %.3f px RMS, %d/%d measured, threshold %.3f\n", name, err, res->fields_measured,
+                res->fields, res->threshold);
+    EXPECT_EQ(res->fields_measured, 9) << name;
+    EXPECT_LT(err, 0.3) << name;
   }
-  ASSERT_TRUE((*w)->finish().ok());
-  w->reset();
-  auto slide = Hdf5Slide::open(dir.file("real.h5"));
-  ASSERT_TRUE(slide.ok());
-  auto res = register_slide(**slide, RegisterOptions{});
-  ASSERT_TRUE(res.ok());
-  const double err = rms_vs_truth(res->registration, truth, g.pixel_size_um);
-  std::printf("real image: registered %.3f px RMS, %d/%d measured, threshold %.3f\n", err, res->fields_measured,
-              res->fields, res->threshold);
-  EXPECT_EQ(res->fields_measured, 9);
-  EXPECT_LT(err, 0.3);
 }
 
 // Fields of constant value: nothing can be measured, every field keeps its
