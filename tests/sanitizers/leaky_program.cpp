@@ -1,0 +1,13 @@
+// A program that leaks a vslide object on purpose. Under the sanitizer build
+// LeakSanitizer must report it and fail the process: the proof that the
+// suppressions in lsan.supp hide only third-party libraries, never vslide.
+#include <cstdio>
+
+#include "vslide/core/image.h"
+
+int main() {
+  auto* leaked = new vslide::Image16(64, 64);
+  std::printf("leaked an Image16 of %zu pixels\n", leaked->pixel_count());
+  leaked = nullptr;
+  return 0;
+}
