@@ -257,11 +257,11 @@ def test_cmake_install_gives_an_importable_package(tmp_path):
     r = subprocess.run(["cmake", "--install", os.path.dirname(build), "--prefix", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    found = [os.path.join(d, "vslide") for d, _, files in os.walk(tmp_path) if "__init__.py" in files]
     pkgs = [d for d, _, files in os.walk(tmp_path) if "__init__.py" in files]
-    assert pkgs, found
+    assert pkgs, r.stdout
     site = os.path.dirname(pkgs[0])
-    r = subprocess.run(["/usr/bin/python3", "-c", "import vslide, sys; print(vslide.__file__)"],
-                       env={"PYTHONPATH": site, "PATH": os.environ.get("PATH", "")},
+    # From an empty folder, so that only the installed copy can be found.
+    r = subprocess.run(["/usr/bin/python3", "-c", "import vslide; print(vslide.__file__); vslide.Slide"],
+                       env={"PYTHONPATH": site, "PATH": os.environ.get("PATH", "")}, cwd=str(tmp_path),
                        capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith(str(tmp_path)), r.stdout + r.stderr
