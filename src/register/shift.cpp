@@ -3,7 +3,7 @@
 #include <fftw3.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -13,8 +13,17 @@ namespace vslide::reg {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+// CPU time of the calling thread: on a shared machine wall time would count
+// the time other processes held the core.
+struct Clock {
+  using time_point = double;
+  static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+};
+double seconds_since(double t0) { return Clock::now() - t0; }
 
 // FFTW's planner is not thread-safe; execution of a finished plan is.
 std::mutex& planner_mutex() {
@@ -73,17 +82,21 @@ FloatImage bin(const FloatImage& img, int32_t f) {
   if (f == 1) return img;
   FloatImage out(img.width / f, img.height / f);
   const float inv = 1.f / float(f * f);
+  thread_local std::vector<float> acc;
+  acc.assign(size_t(out.width) * size_t(f), 0.f);
   for (int32_t y = 0; y < out.height; ++y) {
-    float* o = out.row(y);
+    // Sum f rows (vectorises), then f neighbours along the row.
+    std::fill(acc.begin(), acc.end(), 0.f);
     for (int32_t dy = 0; dy < f; ++dy) {
       const float* r = img.row(y * f + dy);
-      for (int32_t x = 0; x < out.width; ++x) {
-        float s = 0;
-        for (int32_t dx = 0; dx < f; ++dx) s += r[x * f + dx];
-        o[x] += s;
-      }
+      for (size_t x = 0; x < acc.size(); ++x) acc[x] += r[x];
     }
-    for (int32_t x = 0; x < out.width; ++x) o[x] *= inv;
+    float* o = out.row(y);
+    for (int32_t x = 0; x < out.width; ++x) {
+      float s = 0;
+      for (int32_t dx = 0; dx < f; ++dx) s += acc[size_t(x * f + dx)];
+      o[x] = s * inv;
+    }
   }
   return out;
 }
@@ -213,7 +226,7 @@ double ncc_of(const float* a, const float* b, size_t n) {
 bool refine(const FloatImage& a, const FloatImage& b, double* ex, double* ey, double* score) {
   thread_local std::vector<float> wa, wb;
   const int32_t W = a.width, H = a.height;
-  for (int iter = 0; iter < 6; ++iter) {
+  for (int iter = 0; iter < 5; ++iter) {
     const double hx = *ex / 2, hy = *ey / 2;
     const int32_t iax = int32_t(std::floor(hx)), iay = int32_t(std::floor(hy));
     const int32_t ibx = int32_t(std::floor(-hx)), iby = int32_t(std::floor(-hy));
@@ -253,12 +266,63 @@ bool refine(const FloatImage& a, const FloatImage& b, double* ex, double* ey, do
     if (!(det > 1e-12 * (jxx + jyy) * (jxx + jyy)) || !std::isfinite(det)) return false;
     const double dx = -(jyy * jxr - jxy * jyr) / det;
     const double dy = -(jxx * jyr - jxy * jxr) / det;
+    // The score is of the images as last resampled (an update of < 0.01 px
+    // changes it by nothing that matters).
+    const bool done = std::abs(dx) < 0.01 && std::abs(dy) < 0.01;
+    if (done || iter == 4) *score = ncc_of(wa.data(), wb.data(), wa.size());
     *ex += std::clamp(dx, -1.0, 1.0);
     *ey += std::clamp(dy, -1.0, 1.0);
-    *score = ncc_of(wa.data(), wb.data(), wa.size());
-    if (std::abs(dx) < 0.002 && std::abs(dy) < 0.002) break;
+    if (done) break;
   }
   return std::isfinite(*ex) && std::isfinite(*ey);
+}
+
+// A rectangle of a strip.
+struct Span {
+  int32_t x = 0, y = 0, w = 0, h = 0;
+};
+
+constexpr double kRefinePixels = 160000;
+
+FloatImage sub_image(const FloatImage& img, const Span& s) {
+  if (s.x == 0 && s.y == 0 && s.w == img.width && s.h == img.height) return img;
+  FloatImage out(s.w, s.h);
+  for (int32_t y = 0; y < s.h; ++y) std::copy_n(img.row(s.y + y) + s.x, s.w, out.row(y));
+  return out;
+}
+
+// The window of at most ~`pixels` pixels along the long axis of a W x H strip
+// with the most gradient energy in the binned strips ab and bb (bin factor f).
+Span textured_window(const FloatImage& ab, const FloatImage& bb, int32_t f, int32_t W, int32_t H, double pixels) {
+  const bool along_y = H >= W;
+  const int32_t len = along_y ? H : W, across = along_y ? W : H;
+  const int32_t want = std::max<int32_t>(int32_t(pixels / across), 64);
+  if (want >= len) return Span{0, 0, W, H};
+  const int32_t n = along_y ? ab.height : ab.width;  // binned positions along the long axis
+  std::vector<double> energy(size_t(n), 0.0);
+  for (int32_t y = 0; y + 1 < ab.height; ++y) {
+    for (int32_t x = 0; x + 1 < ab.width; ++x) {
+      double e = 0;
+      for (const FloatImage* im : {&ab, &bb}) {
+        const float gx = im->row(y)[x + 1] - im->row(y)[x], gy = im->row(y + 1)[x] - im->row(y)[x];
+        e += double(gx) * gx + double(gy) * gy;
+      }
+      energy[size_t(along_y ? y : x)] += e;
+    }
+  }
+  const int32_t k = std::max(1, want / f);
+  double sum = 0, best = -1;
+  int32_t at = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    sum += energy[size_t(i)];
+    if (i >= k) sum -= energy[size_t(i - k)];
+    if (i >= k - 1 && sum > best) {
+      best = sum;
+      at = i - k + 1;
+    }
+  }
+  const int32_t start = std::clamp(at * f, 0, len - want);
+  return along_y ? Span{0, start, W, want} : Span{start, 0, want, H};
 }
 
 }  // namespace
@@ -328,6 +392,7 @@ FloatImage high_pass(const FloatImage& img, int32_t r) {
 
 FloatImage gradient_magnitude(const FloatImage& img) {
   FloatImage out(img.width, img.height);
+  std::fill(out.px.begin(), out.px.end(), 0.f);  // the border stays 0
   for (int32_t y = 1; y + 1 < img.height; ++y) {
     const float* r = img.row(y);
     float* o = out.row(y);
@@ -385,7 +450,11 @@ ShiftEstimate estimate_shift(const FloatImage& a, const FloatImage& b, const Shi
   est.ok = true;
   if (!opt.refine) return est;
   const auto t1 = Clock::now();
-  const FloatImage ha = high_pass(a, 8), hb = high_pass(b, 8);
+  // The refinement needs far fewer pixels than a whole strip to reach a few
+  // hundredths of a pixel: it runs on the window along the strip's long axis
+  // where the binned strips show the most texture.
+  const Span win = textured_window(ab, bb, f, a.width, a.height, kRefinePixels);
+  const FloatImage ha = high_pass(sub_image(a, win), 8), hb = high_pass(sub_image(b, win), 8);
   double ex = est.dx, ey = est.dy, score = 0;
   const bool refined = refine(ha, hb, &ex, &ey, &score);
   est.refine_s = seconds_since(t1);

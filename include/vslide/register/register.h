@@ -97,7 +97,7 @@ struct RegisterResult {
   std::vector<FieldIssue> unmeasured;  // fields left at their (calibrated) stage position, and why
   std::vector<std::string> colour_issues;  // channels whose offset could not be measured, and why
   int32_t fields = 0, fields_measured = 0, pairs_reused = 0;
-  // Seconds spent (summed over threads) reading/decoding fields, in FFTs and
+  // CPU seconds (summed over threads) reading/decoding fields, in FFTs and
   // in the sub-pixel refinement; wall seconds of the whole run.
   double read_s = 0, fft_s = 0, refine_s = 0, solve_s = 0, colour_s = 0, wall_s = 0;
   // The whole report (what Registration::report_json holds).
