@@ -22,6 +22,7 @@ SlideView::SlideView(const SlideSource& slide, ViewOptions options)
       zoom_(drawable_levels(stored_levels_, options.max_level)),
       tiles_(options.tile_cache_bytes),
       labels_(options.label_cache_bytes) {
+  if (auto r = slide_.read_registration(); r.ok()) registration_ = std::move(*r);
   rebuild_tree();
   auto d = DisplaySettings::from_channel_table(slide_.channels());
   if (d.ok()) display_ = std::move(*d);
@@ -44,9 +45,8 @@ void SlideView::rebuild_tree() {
     const double w = g.tile_width * g.pixel_size_um, h = g.tile_height * g.pixel_size_um;
     for (const auto& e : index_->entries()) {
       if (std::none_of(e.planes.begin(), e.planes.end(), [](bool b) { return b; })) continue;
-      const auto& f = e.field;
-      bounds.push_back(
-          TileBounds{f.row, f.col, RectUm{f.stage_x_um, f.stage_y_um, f.stage_x_um + w, f.stage_y_um + h}});
+      const auto [x, y] = field_origin_um(e.field, registration(), options_.positions);
+      bounds.push_back(TileBounds{e.field.row, e.field.col, RectUm{x, y, x + w, y + h}});
     }
     tree_ = TileTree(std::move(bounds));
   } else {
@@ -56,6 +56,7 @@ void SlideView::rebuild_tree() {
 
 Status SlideView::refresh() {
   VSLIDE_RETURN_IF_ERROR(const_cast<SlideSource&>(slide_).refresh());
+  if (auto r = slide_.read_registration(); r.ok()) registration_ = std::move(*r);
   rebuild_tree();
   return Status();
 }

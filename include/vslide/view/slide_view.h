@@ -17,9 +17,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "vslide/core/placement.h"
 #include "vslide/core/slide_source.h"
 #include "vslide/view/display.h"
 #include "vslide/view/frame.h"
@@ -40,6 +42,9 @@ struct ViewOptions {
   int32_t max_level = 6;
   // Use the stored overview (coarsest zooms, and under missing tiles).
   bool use_overview = true;
+  // Where fields are drawn: their registered positions where the slide has a
+  // registration (vslide register), or always the stage's.
+  PositionsMode positions = PositionsMode::kRegistered;
 };
 
 struct Overlay {
@@ -83,6 +88,14 @@ class SlideView {
   // Rebuilds the tree from the slide's current index without re-reading it
   // (for a caller that ran SlideSource::refresh() on another thread).
   void reindex() { rebuild_tree(); }
+  // Draws fields at their stage or registered positions from now on.
+  void set_positions(PositionsMode mode) {
+    options_.positions = mode;
+    rebuild_tree();
+  }
+  PositionsMode positions() const { return options_.positions; }
+  // The slide's registration, when it has one.
+  const Registration* registration() const { return registration_ ? &*registration_ : nullptr; }
   // The z plane and time point drawn (0, 0 by default). InvalidArgument
   // outside the slide's geometry.
   Status set_plane(int32_t z, int32_t t);
@@ -115,6 +128,7 @@ class SlideView {
 
   const SlideSource& slide_;
   ViewOptions options_;
+  std::optional<Registration> registration_;  // read at construction and on refresh()
   std::vector<int32_t> stored_levels_;
   std::shared_ptr<const TileIndex> index_;
   TileTree tree_;
