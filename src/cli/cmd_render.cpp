@@ -97,6 +97,11 @@ int run_render(int argc, char** argv) {
            &layer);
   p.multi("--overlay", "KIND", "tile-outlines or detections:NAME (repeatable)", &overlays);
   p.option("--threads", "N", "loader threads (default 2)", &threads);
+  std::string positions;
+  p.option("--positions", "stage|registered",
+           "where fields are drawn: their registered positions where the slide has them (vslide register; the "
+           "default), or the stage's",
+           &positions);
   p.flag("--cpu", "use the CPU reference renderer instead of OpenGL", &cpu);
   p.flag("--stats", "print what the frame needed and cost", &stats);
   p.flag("--json", "print the statistics as JSON", &json);
@@ -206,6 +211,12 @@ int run_render(int argc, char** argv) {
 
   ViewOptions vo;
   vo.loader_threads = std::max(1, threads);
+  if (state) vo.positions = state->positions == Positions::kStage ? PositionsMode::kStage : PositionsMode::kRegistered;
+  if (!positions.empty()) {
+    auto mode = parse_positions_mode(positions);
+    if (!mode.ok()) return p.usage_error("--positions: " + mode.status().message());
+    vo.positions = *mode;
+  }
   SlideView view(src, vo);
   if (state) {
     if (Status s = view.set_plane(state->z, state->t); !s.ok()) return fail(s.message());
