@@ -57,3 +57,6 @@ echo "catalog:        $CATALOG"
 echo "whole slide:    $OUT/slide.png"
 echo "zoomed region:  $OUT/zoom.png (nuclei outlined)"
 echo "one raw field:  $OUT/tile_2_3_dapi.tif (16-bit)"
+echo
+echo "Open the slide in the viewer window (drag to pan, wheel to zoom, ? for the keys):"
+echo "  $VSLIDE view $SLIDE"
