@@ -1,0 +1,161 @@
+// OME-TIFF writer: tiled BigTIFF (libtiff), one top-level IFD per
+// (c, z, t) plane in XYCZT order, the reduced levels of each plane in its
+// SubIFDs, OME-XML in the first IFD's ImageDescription. Tiles are
+// compressed by the workers (zlib = TIFF "Adobe deflate") and written raw, in
+// the order the file needs: each block waits for its turn, so at most one
+// compressed block per worker waits in memory.
+#include <tiffio.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include "pyramid_sink.h"
+
+namespace vslide {
+namespace {
+
+class OmeTiffSink final : public PyramidSink {
+ public:
+  OmeTiffSink(TIFF* tif, std::string path, const FusionPlan& plan, const SinkSettings& s, std::string xml,
+              bool deflate)
+      : tif_(tif), path_(std::move(path)), plan_(plan), s_(s), xml_(std::move(xml)), deflate_(deflate) {}
+  ~OmeTiffSink() override {
+    if (tif_) TIFFClose(tif_);
+  }
+
+  Status write_block(const BlockJob& job, std::span<const uint16_t> pixels) override {
+    // Cut into full tiles (zero padded) and compress, outside the lock.
+    const int32_t t = s_.tile;
+    const int32_t ntx = (job.w + t - 1) / t, nty = (job.h + t - 1) / t;
+    std::vector<std::vector<uint8_t>> tiles(size_t(ntx) * size_t(nty));
+    std::vector<uint16_t> buf(size_t(t) * size_t(t));
+    for (int32_t ty = 0; ty < nty; ++ty) {
+      for (int32_t tx = 0; tx < ntx; ++tx) {
+        std::fill(buf.begin(), buf.end(), 0);
+        const int32_t cw = std::min(t, job.w - tx * t), ch = std::min(t, job.h - ty * t);
+        for (int32_t y = 0; y < ch; ++y) {
+          std::memcpy(buf.data() + size_t(y) * size_t(t),
+                      pixels.data() + size_t(ty * t + y) * size_t(job.w) + size_t(tx * t), size_t(cw) * 2);
+        }
+        auto& out = tiles[size_t(ty) * size_t(ntx) + size_t(tx)];
+        const size_t raw = buf.size() * 2;
+        if (deflate_) {
+          uLongf n = compressBound(uLong(raw));
+          out.resize(n);
+          if (compress2(out.data(), &n, reinterpret_cast<const Bytef*>(buf.data()), uLong(raw), 1) != Z_OK) {
+            return Status::internal(path_ + ": zlib failed on a tile");
+          }
+          out.resize(n);
+        } else {
+          out.resize(raw);
+          std::memcpy(out.data(), buf.data(), raw);
+        }
+      }
+    }
+    std::unique_lock lock(mu_);
+    turn_.wait(lock, [&] { return aborted_ || next_seq_ == job.seq; });
+    if (aborted_) return Status::io_error(path_ + ": export aborted");
+    Status s = write_in_order(job, tiles, ntx, nty);
+    if (!s.ok()) {
+      aborted_ = true;
+    } else {
+      ++next_seq_;
+    }
+    turn_.notify_all();
+    return s;
+  }
+
+  void abort() override {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    turn_.notify_all();
+  }
+
+  Status finish() override {
+    TIFF* t = tif_;
+    tif_ = nullptr;
+    TIFFClose(t);  // directories are all written; this flushes the header
+    return Status();
+  }
+
+ private:
+  // REQUIRES: mu_ held and it is this job's turn.
+  Status write_in_order(const BlockJob& job, const std::vector<std::vector<uint8_t>>& tiles, int32_t ntx,
+                        int32_t nty) {
+    if (job.first_of_image) VSLIDE_RETURN_IF_ERROR(start_directory(job));
+    for (int32_t ty = 0; ty < nty; ++ty) {
+      for (int32_t tx = 0; tx < ntx; ++tx) {
+        const ttile_t index = TIFFComputeTile(tif_, uint32_t(job.x + tx * s_.tile), uint32_t(job.y + ty * s_.tile), 0, 0);
+        auto& data = tiles[size_t(ty) * size_t(ntx) + size_t(tx)];
+        if (TIFFWriteRawTile(tif_, index, const_cast<uint8_t*>(data.data()), tmsize_t(data.size())) < 0) {
+          return Status::io_error(path_ + ": writing tile " + std::to_string(index) + " of plane " +
+                                  std::to_string(job.plane_index) + " level " + std::to_string(job.level) +
+                                  " failed (disk full?)");
+        }
+      }
+    }
+    if (job.last_of_image && !TIFFWriteDirectory(tif_)) {
+      return Status::io_error(path_ + ": writing the directory of plane " + std::to_string(job.plane_index) +
+                              " level " + std::to_string(job.level) + " failed");
+    }
+    return Status();
+  }
+
+  Status start_directory(const BlockJob& job) {
+    const int32_t l = job.level;
+    const uint32_t w = uint32_t(plan_.level_width(l)), h = uint32_t(plan_.level_height(l));
+    bool ok = TIFFSetField(tif_, TIFFTAG_SUBFILETYPE, l == 0 ? 0 : FILETYPE_REDUCEDIMAGE) &&
+              TIFFSetField(tif_, TIFFTAG_IMAGEWIDTH, w) && TIFFSetField(tif_, TIFFTAG_IMAGELENGTH, h) &&
+              TIFFSetField(tif_, TIFFTAG_TILEWIDTH, uint32_t(s_.tile)) &&
+              TIFFSetField(tif_, TIFFTAG_TILELENGTH, uint32_t(s_.tile)) &&
+              TIFFSetField(tif_, TIFFTAG_BITSPERSAMPLE, 16) && TIFFSetField(tif_, TIFFTAG_SAMPLESPERPIXEL, 1) &&
+              TIFFSetField(tif_, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
+              TIFFSetField(tif_, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK) &&
+              TIFFSetField(tif_, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
+              TIFFSetField(tif_, TIFFTAG_COMPRESSION, deflate_ ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE) &&
+              TIFFSetField(tif_, TIFFTAG_SOFTWARE, "vslide export") &&
+              TIFFSetField(tif_, TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER) &&
+              TIFFSetField(tif_, TIFFTAG_XRESOLUTION, float(1e4 / (plan_.pixel_size_um * double(1 << l)))) &&
+              TIFFSetField(tif_, TIFFTAG_YRESOLUTION, float(1e4 / (plan_.pixel_size_um * double(1 << l))));
+    if (ok && l == 0 && plan_.levels > 1) {
+      std::vector<toff_t> offsets(size_t(plan_.levels - 1), 0);
+      ok = TIFFSetField(tif_, TIFFTAG_SUBIFD, uint16_t(plan_.levels - 1), offsets.data());
+    }
+    if (ok && l == 0 && job.plane_index == 0) ok = TIFFSetField(tif_, TIFFTAG_IMAGEDESCRIPTION, xml_.c_str());
+    if (!ok) return Status::io_error(path_ + ": setting the TIFF tags of plane " + std::to_string(job.plane_index) + " failed");
+    return Status();
+  }
+
+  TIFF* tif_;
+  const std::string path_;
+  const FusionPlan plan_;
+  const SinkSettings s_;
+  const std::string xml_;
+  const bool deflate_;
+  std::mutex mu_;  // guards tif_ writes, next_seq_, aborted_
+  std::condition_variable turn_;
+  uint64_t next_seq_ = 0;
+  bool aborted_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PyramidSink>> open_ome_tiff_sink(const std::string& path, const SlideSource& src,
+                                                       const FusionPlan& plan, const SinkSettings& settings) {
+  bool deflate = true;
+  if (settings.compression == "none") {
+    deflate = false;
+  } else if (!settings.compression.empty() && settings.compression != "deflate") {
+    return Status::invalid_argument("OME-TIFF compression must be deflate or none, not '" + settings.compression + "'");
+  }
+  if (settings.tile % 16 != 0) return Status::invalid_argument("TIFF tiles must be a multiple of 16 pixels");
+  TIFFSetWarningHandler(nullptr);
+  TIFF* tif = TIFFOpen(path.c_str(), "w8");
+  if (!tif) return Status::io_error(path + ": cannot create the TIFF file");
+  return std::unique_ptr<PyramidSink>(new OmeTiffSink(tif, path, plan, settings, ome_xml(src, plan), deflate));
+}
+
+}  // namespace vslide

@@ -1,0 +1,65 @@
+// A byte-bounded LRU cache of decoded (and shading-corrected) planes shared
+// by the fusion workers. Internal to the export part.
+// Thread-safety: every method is safe from many threads; a plane missing
+// from the cache is loaded outside the lock (two threads may both load it:
+// wasted work, never a wrong result).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "vslide/core/image.h"
+#include "vslide/core/status.h"
+#include "vslide/core/tile.h"
+
+namespace vslide {
+
+class PlaneCache {
+ public:
+  explicit PlaneCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  // The cached plane of `key`, or load()'s result (cached when non-null).
+  Result<SharedImage16> get_or_load(const TileKey& key, const std::function<Result<SharedImage16>()>& load) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = map_.find(key);
+      if (it != map_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        ++hits_;
+        return it->second->second;
+      }
+    }
+    ++misses_;
+    auto loaded = load();
+    if (!loaded.ok() || !*loaded) return loaded;
+    std::lock_guard lock(mu_);
+    if (map_.find(key) == map_.end()) {
+      lru_.emplace_front(key, *loaded);
+      map_[key] = lru_.begin();
+      bytes_ += (*loaded)->byte_size();
+      while (bytes_ > capacity_ && lru_.size() > 1) {
+        bytes_ -= lru_.back().second->byte_size();
+        map_.erase(lru_.back().first);
+        lru_.pop_back();
+      }
+    }
+    return loaded;
+  }
+
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  using Entry = std::pair<TileKey, SharedImage16>;
+  const size_t capacity_;
+  std::mutex mu_;  // guards lru_, map_, bytes_
+  std::list<Entry> lru_;
+  std::unordered_map<TileKey, std::list<Entry>::iterator, TileKeyHash> map_;
+  size_t bytes_ = 0;
+  std::atomic<uint64_t> hits_{0}, misses_{0};
+};
+
+}  // namespace vslide

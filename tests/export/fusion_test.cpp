@@ -1,0 +1,208 @@
+// The fusion engine in-process: raw values kept where one field covers a
+// pixel, seamless feathering in overlaps, shading correction by the
+// project's rule, stored zoom layers used, sparse mosaics, bounded caches.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/testing.h"
+#include "export_fixture.h"
+#include "vslide/export/export.h"
+#include "vslide/export/fusion.h"
+
+namespace vslide::testing {
+namespace {
+
+struct Slide {
+  TempDir dir;
+  std::unique_ptr<Hdf5Slide> s;
+};
+
+// rows x cols fields of w x h, one channel, placed `step_px` apart, each
+// plane filled by `fill(r, c, x, y)`.
+template <typename Fill>
+std::unique_ptr<Slide> make_slide(int rows, int cols, int w, int h, int step_px, Fill fill,
+                                  bool (*skip)(int, int) = nullptr) {
+  auto sl = std::make_unique<Slide>();
+  MosaicGeometry g;
+  g.rows = rows;
+  g.cols = cols;
+  g.tile_width = w;
+  g.tile_height = h;
+  g.pixel_size_um = 1.0;
+  SlideHeader hd;
+  hd.slide_id = "vs-fusion";
+  auto s = Hdf5Slide::create(sl->dir.file("f.h5"), hd, g, default_channels(1), CreateOptions{});
+  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      if (skip && skip(r, c)) continue;
+      EXPECT_TRUE((*s)->write_field(FieldOfView{r, c, c * double(step_px), r * double(step_px), 0, 0}).ok());
+      Image16 img(w, h);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) img.at(x, y) = fill(r, c, x, y);
+      EXPECT_TRUE((*s)->write_plane(TileKey{r, c, 0, 0, 0, 0}, img).ok());
+    }
+  }
+  sl->s = std::move(*s);
+  return sl;
+}
+
+Image16 fuse_all(const MosaicFuser& f, int32_t level = 0) {
+  const FusionPlan& p = f.plan();
+  Image16 out(int(p.level_width(level)), int(p.level_height(level)));
+  Status s = f.fuse_block(level, OutputPlane{}, 0, 0, out.width(), out.height(), out.pixels());
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return out;
+}
+
+TEST(Fusion, OneFieldIsItsRawPlane) {
+  auto sl = make_slide(1, 1, 40, 30, 0, [](int, int, int x, int y) { return uint16_t(x * 100 + y); });
+  auto f = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ((*f)->plan().width, 40);
+  EXPECT_EQ((*f)->plan().height, 30);
+  EXPECT_FALSE((*f)->plan().registered);
+  Image16 out = fuse_all(**f);
+  auto raw = sl->s->read(TileKey{});
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE(out == *raw);
+  // A block reaching past the image: the pixels outside are 0.
+  std::vector<uint16_t> block(16 * 16);
+  ASSERT_TRUE((*f)->fuse_block(0, OutputPlane{}, 32, 24, 16, 16, block).ok());
+  EXPECT_EQ(block[0], raw->at(32, 24));
+  EXPECT_EQ(block[15 * 16 + 15], 0);
+}
+
+TEST(Fusion, OverlapsBlendWithoutSeams) {
+  // Two fields, 1000 and 2000 everywhere, overlapping by 20 px.
+  auto sl = make_slide(1, 2, 60, 20, 40, [](int, int c, int, int) { return uint16_t(1000 + 1000 * c); });
+  auto f = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(f.ok());
+  Image16 out = fuse_all(**f);
+  ASSERT_EQ(out.width(), 100);
+  const int y = 10;
+  for (int x = 0; x < 40; ++x) EXPECT_EQ(out.at(x, y), 1000) << x;
+  for (int x = 60; x < 100; ++x) EXPECT_EQ(out.at(x, y), 2000) << x;
+  for (int x = 1; x < 100; ++x) {
+    EXPECT_GE(out.at(x, y), out.at(x - 1, y)) << x;            // monotone across the overlap
+    EXPECT_LE(out.at(x, y) - out.at(x - 1, y), 1000 / 8) << x;  // no step: a ramp over the overlap
+  }
+}
+
+TEST(Fusion, FlatFieldCorrectedByTheProjectsRule) {
+  auto sl = make_slide(1, 1, 32, 16, 0, [](int, int, int x, int y) { return uint16_t(500 + 10 * x + y); });
+  FlatField ff;
+  ff.channel = 0;
+  ff.gain_width = 4;
+  ff.gain_height = 2;
+  ff.gain = {0.8f, 0.9f, 1.1f, 1.2f, 0.85f, 0.95f, 1.05f, 1.25f};
+  ff.dark = 100;
+  ASSERT_TRUE(sl->s->write_flatfield(ff).ok());
+  auto f = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ((*f)->plan().flatfield, std::vector<bool>{true});
+  Image16 out = fuse_all(**f);
+  for (int y = 0; y < 16; ++y) {
+    for (int x = 0; x < 32; ++x) {
+      const float want = ff.correct(float(500 + 10 * x + y), (x + 0.5f) / 32, (y + 0.5f) / 16);
+      EXPECT_EQ(out.at(x, y), uint16_t(std::floor(want + 0.5f))) << x << "," << y;
+    }
+  }
+  FusionOptions off;
+  off.use_flatfield = false;
+  auto raw = MosaicFuser::create(*sl->s, off);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(fuse_all(**raw).at(3, 4), 500 + 30 + 4);
+}
+
+TEST(Fusion, StoredZoomLayersAreUsedForCoarserLevels) {
+  auto sl = make_slide(1, 1, 32, 32, 0, [](int, int, int x, int) { return uint16_t(1000 + x); });
+  ASSERT_TRUE(sl->s->add_zoom_level(1).ok());
+  Image16 half(16, 16);
+  for (auto& v : half.pixels()) v = 7;  // distinguishable from a downsampled raw plane
+  ASSERT_TRUE(sl->s->write_plane(TileKey{0, 0, 0, 0, 0, 1}, half).ok());
+  FusionOptions o;
+  o.levels = 3;
+  auto f = MosaicFuser::create(*sl->s, o);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(fuse_all(**f, 1).at(5, 5), 7);
+  EXPECT_EQ(fuse_all(**f, 2).at(2, 2), 7);  // level 2 from the stored level 1
+  o.use_zoom_layers = false;
+  auto raw = MosaicFuser::create(*sl->s, o);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(fuse_all(**raw, 1).at(5, 5), 1000 + 10 + 1);  // mean of 10, 11 rounded half up
+}
+
+TEST(Fusion, SparseMosaicLeavesHolesAtZero) {
+  auto sl = make_slide(2, 2, 20, 20, 20, [](int, int, int, int) { return uint16_t(900); },
+                       [](int r, int c) { return r == 1 && c == 0; });
+  auto f = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ((*f)->plan().fields, 3);
+  Image16 out = fuse_all(**f);
+  EXPECT_EQ(out.at(5, 25), 0);
+  EXPECT_EQ(out.at(25, 25), 900);
+  EXPECT_EQ(out.at(5, 5), 900);
+}
+
+TEST(Fusion, ASmallCacheGivesTheSameImage) {
+  auto sl = make_slide(3, 3, 50, 40, 42, [](int r, int c, int x, int y) { return uint16_t(r * 300 + c * 100 + x + y); });
+  FusionOptions big, tiny;
+  tiny.cache_bytes = 1;
+  auto a = MosaicFuser::create(*sl->s, big);
+  auto b = MosaicFuser::create(*sl->s, tiny);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const FusionPlan& p = (*a)->plan();
+  for (int64_t y = 0; y < p.height; y += 32) {
+    for (int64_t x = 0; x < p.width; x += 32) {
+      std::vector<uint16_t> ba(32 * 32), bb(32 * 32);
+      ASSERT_TRUE((*a)->fuse_block(0, OutputPlane{}, x, y, 32, 32, ba).ok());
+      ASSERT_TRUE((*b)->fuse_block(0, OutputPlane{}, x, y, 32, 32, bb).ok());
+      ASSERT_EQ(ba, bb);
+    }
+  }
+  EXPECT_EQ((*a)->planes_decoded(), 9u);
+  EXPECT_GT((*b)->planes_decoded(), 9u);
+}
+
+TEST(Fusion, BadRequestsNameWhatIsWrong) {
+  auto sl = make_slide(1, 1, 20, 20, 0, [](int, int, int, int) { return uint16_t(1); });
+  FusionOptions o;
+  o.channels = {3};
+  auto f = MosaicFuser::create(*sl->s, o);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(f.status().message().find("channel 3"), std::string::npos);
+  o.channels = {};
+  o.region_um = std::array<double, 4>{10, 10, 5, 20};
+  EXPECT_FALSE(MosaicFuser::create(*sl->s, o).ok());
+  auto g = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(g.ok());
+  std::vector<uint16_t> small(10);
+  EXPECT_EQ((*g)->fuse_block(0, OutputPlane{}, 0, 0, 8, 8, small).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*g)->fuse_block(5, OutputPlane{}, 0, 0, 2, 5, small).code(), StatusCode::kOutOfRange);
+}
+
+TEST(Export, FailureLeavesNoOutputAndNoPartial) {
+  auto sl = make_slide(1, 1, 20, 20, 0, [](int, int, int, int) { return uint16_t(1); });
+  TempDir d;
+  ExportOptions o;
+  o.compression = "lzma";
+  auto r = export_slide(*sl->s, d.file("x.ome.tif"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("deflate or none"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(d.file("x.ome.tif")));
+  EXPECT_FALSE(std::filesystem::exists(d.file("x.ome.tif.partial")));
+  // A stale .partial from an interrupted run is replaced, never taken for a result.
+  std::filesystem::create_directories(d.file("y.ome.zarr.partial/0"));
+  o.format = ExportFormat::kOmeZarr;
+  o.compression = "";
+  r = export_slide(*sl->s, d.file("y.ome.zarr"), o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(std::filesystem::exists(d.file("y.ome.zarr/zarr.json")));
+  EXPECT_FALSE(std::filesystem::exists(d.file("y.ome.zarr.partial")));
+}
+
+}  // namespace
+}  // namespace vslide::testing
