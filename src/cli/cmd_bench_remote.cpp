@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "bench_scratch.h"
 #include "command.h"
 #include "progress.h"
 #include "vslide/remote/remote_slide.h"
@@ -196,7 +197,10 @@ int run_bench_remote(int argc, char** argv) {
   p.option("--load-clients", "N", "clients in the load run (default 64)", &load_clients);
   p.option("--load-requests", "N", "requests per load client (default 200)", &load_requests);
   p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
-  p.option("--dir", "DIR", "folder for the bench slides (default $TMPDIR or /tmp)", &dir);
+  p.option("--dir", "DIR",
+           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder\n"
+           "vslide-bench-remote-XXXXXX; nothing else in DIR is touched (default $TMPDIR or /tmp)",
+           &dir);
   p.flag("--json", "print the results as JSON", &json_out);
   bool no_tune = false;
   p.flag("--no-allocator-tuning", "leave glibc's malloc thresholds alone (RemoteSlideOptions::tune_allocator)", &no_tune);
@@ -212,18 +216,17 @@ int run_bench_remote(int argc, char** argv) {
   if (Status s = remote::check_send_buffer(send_buffer, "--send-buffer-kib"); !s.ok()) return p.usage_error(s.message());
   auto codec = CodecSpec::parse(codec_name);
   if (!codec.ok()) return p.usage_error(codec.status().message());
-  if (dir.empty()) dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
-  const std::string tag = std::to_string(::getpid());
-  const std::string path = dir + "/vslide-bench-remote-" + tag + ".h5";
-  const std::string load_path = dir + "/vslide-bench-remote-load-" + tag + ".h5";
-  struct Cleanup {
-    std::vector<std::string> files;
-    ~Cleanup() { for (auto& f : files) std::filesystem::remove(f); }
-  } cleanup{{path, load_path}};
   auto fail = [](const Status& s) {
     std::cerr << "vslide bench remote: " << s.message() << "\n";
     return 1;
   };
+  // A fresh subfolder of --dir holds the bench slides and sockets; only it is removed.
+  auto scratch = BenchScratch::create(dir, "remote");
+  if (!scratch.ok()) return fail(scratch.status());
+  dir = scratch->path().string();
+  const std::string tag = std::to_string(::getpid());
+  const std::string path = dir + "/vslide-bench-remote-" + tag + ".h5";
+  const std::string load_path = dir + "/vslide-bench-remote-load-" + tag + ".h5";
 
   const int tiles = tiles_side * tiles_side;
   if (Status s = write_bench_slide(path, "vs-bench-remote", tiles_side, tiles_side, width, height, *codec, json_out); !s.ok()) return fail(s);

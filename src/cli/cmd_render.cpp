@@ -66,7 +66,7 @@ int run_render(int argc, char** argv) {
   std::vector<std::string> colors, contrasts, gammas, overlays;
   double zoom = 0;
   bool fit = false, auto_contrast = false, stats = false, cpu = false, json = false;
-  int threads = 2;
+  int threads = 0;
   ArgParser p(
       "vslide render SLIDE --out view.png [--size WxH] [--center-um X,Y --zoom Z | --region-um X0,Y0,X1,Y1 | "
       "--fit] [--channels 0,2] [--color C=#rrggbb ...] [--contrast C=LOW:HIGH ... | --auto-contrast] "
@@ -96,7 +96,7 @@ int run_render(int argc, char** argv) {
   p.option("--layer", "auto|raw|F", "zoom layer: auto, raw, or a downsampling factor 2, 4, 8, 16, ...",
            &layer);
   p.multi("--overlay", "KIND", "tile-outlines or detections:NAME (repeatable)", &overlays);
-  p.option("--threads", "N", "loader threads (default 2)", &threads);
+  p.option("--threads", "N", "loader threads (default 0: one per core)", &threads);
   std::string positions;
   p.option("--positions", "stage|registered",
            "where fields are drawn: their registered positions where the slide has them (vslide register; the "
@@ -210,7 +210,7 @@ int run_render(int argc, char** argv) {
   }
 
   ViewOptions vo;
-  vo.loader_threads = std::max(1, threads);
+  vo.loader_threads = std::max(0, threads);
   if (state) vo.positions = state->positions == Positions::kStage ? PositionsMode::kStage : PositionsMode::kRegistered;
   if (!positions.empty()) {
     auto mode = parse_positions_mode(positions);

@@ -69,14 +69,15 @@ Result<std::unique_ptr<PipelineSlide>> PipelineSlide::create(const std::string& 
 }
 
 Result<std::unique_ptr<PipelineSlide>> PipelineSlide::open(const std::string& path, const MosaicGeometry& geometry,
-                                                           Layout layout) {
+                                                           Layout layout, const std::string& dataset) {
   h5::silence_errors();
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->geometry = geometry;
   impl->shape = full_plane_shape(geometry, layout);
   VSLIDE_ASSIGN_OR_RETURN(impl->file, h5::check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path + ": open"));
-  VSLIDE_ASSIGN_OR_RETURN(impl->dset, h5::check(H5Dopen2(impl->file.get(), "pixels", H5P_DEFAULT), path + ": open"));
+  VSLIDE_ASSIGN_OR_RETURN(impl->dset, h5::check(H5Dopen2(impl->file.get(), dataset.c_str(), H5P_DEFAULT),
+                                                path + ": open " + dataset));
   return std::unique_ptr<PipelineSlide>(new PipelineSlide(std::move(impl)));
 }
 

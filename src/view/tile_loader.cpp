@@ -1,5 +1,7 @@
 #include "vslide/view/tile_loader.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 namespace vslide::view {
@@ -14,8 +16,17 @@ TileLoader::TileLoader(const SlideSource& slide, TileCache& tiles, LabelCache& l
   stored_levels_.push_back(0);
   std::sort(stored_levels_.begin(), stored_levels_.end());
   stored_levels_.erase(std::unique(stored_levels_.begin(), stored_levels_.end()), stored_levels_.end());
-  const int n = std::max(1, options_.threads);
+  const int n = options_.threads > 0 ? options_.threads : default_threads();
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { worker(); });
+}
+
+int TileLoader::default_threads() {
+  int n = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = int(std::thread::hardware_concurrency());
+  return std::clamp(n, 2, 64);
 }
 
 TileLoader::~TileLoader() {

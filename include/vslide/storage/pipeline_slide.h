@@ -21,8 +21,11 @@ class PipelineSlide {
   // codec must be gzip (any level) or none.
   static Result<std::unique_ptr<PipelineSlide>> create(const std::string& path, const MosaicGeometry& geometry,
                                                        Layout layout, const CodecSpec& codec);
+  // `dataset` names the pixels: "pixels" in files create() made; "mosaic/level0" reads an Hdf5Slide's
+  // full-resolution planes through HDF5's own filter pipeline (Blosc: the registered filter 32001 plugin,
+  // what h5py users get).
   static Result<std::unique_ptr<PipelineSlide>> open(const std::string& path, const MosaicGeometry& geometry,
-                                                     Layout layout);
+                                                     Layout layout, const std::string& dataset = "pixels");
   ~PipelineSlide();
 
   // `slot` is the field's storage position for the linear layout.

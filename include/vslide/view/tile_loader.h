@@ -56,7 +56,10 @@ struct LoadKey {
 };
 
 struct LoaderOptions {
-  int threads = 2;
+  // Loader threads; 0: TileLoader::default_threads(), one per core. Decoding
+  // is what a cold frame waits for, so it scales with the cores (2 threads
+  // left a 16-core machine mostly idle while a frame loaded).
+  int threads = 0;
   // Levels the slide stores; others are computed. Empty: ask the slide.
   std::optional<std::vector<int32_t>> stored_levels;
   std::vector<std::string> label_layers;  // layer number -> name
@@ -92,6 +95,11 @@ class TileLoader {
   bool wait_idle(std::chrono::steady_clock::time_point deadline) const;
   // The overview's placement, once its image is loaded for `channel`.
   std::optional<Overview> overview_placement(int32_t channel) const;
+
+  // One thread per core the process may run on (sched_getaffinity, else
+  // hardware_concurrency), at least 2 and at most 64.
+  static int default_threads();
+  int threads() const { return int(threads_.size()); }
 
   LoaderStats stats() const;
   void reset_stats();

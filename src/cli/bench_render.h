@@ -1,0 +1,47 @@
+// Shared by `vslide bench render` (cmd_bench_render.cpp) and its fresh-process
+// cold frame (bench_render_fresh.cpp): the paper's two viewer scenes on the
+// bench slide, and the bench slide's marker.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "vslide/core/slide_source.h"
+#include "vslide/view/geometry.h"
+
+namespace vslide::cli {
+
+struct RenderScene {
+  std::string name;
+  view::RectUm region;
+  double zoom = 1;
+  double paper_ms = 0;
+  double target_cold_ms = 0, target_warm_ms = 0;
+};
+
+// Scene 1: the whole 19x22 mosaic at zoom 1/16 (paper: ~2 s). Scene 2: a
+// 10x10 block at zoom 1/8, its edges in the middle of the overlaps (paper: ~6 s).
+std::vector<RenderScene> render_scenes(const SlideSource& slide);
+// The viewport that shows a scene's region at its zoom, one output pixel per displayed pixel.
+view::Viewport scene_viewport(const RenderScene& scene, double pixel_size_um);
+
+// The headline cold figure: a fresh `vslide` process opens the slide (its
+// pages evicted from the page cache first) and draws the scene's first
+// complete frame. Times are wall clock from fork() to the frame read back.
+struct FreshFrame {
+  double total_ms = 0;   // fork -> frame read back (process start, GL set-up, open, load, draw)
+  double setup_ms = 0;   // in the child: process start to slide open + GL context + renderer ready
+  double load_ms = 0;    // planning the complete frame: loading and decoding its planes
+  double draw_ms = 0;    // upload + draw + read back
+  double bytes_decoded = 0;
+  double resident_before = -1;  // share of the slide file in the page cache when the child started
+};
+Result<FreshFrame> fresh_process_first_frame(const std::string& slide_path, int scene, bool baseline);
+// The child's side (`vslide bench render --child-first-frame N`): prints one JSON line.
+int first_frame_child(const std::string& slide_path, int scene, bool baseline);
+
+// Prints the figures of `vslide bench render --json` for a reader (bench_render_report.cpp).
+void print_render_report(const nlohmann::json& j, bool no_baseline);
+
+}  // namespace vslide::cli
