@@ -1,5 +1,6 @@
 // The PostgreSQL catalog, through libpqxx: for a facility where several slide
 // servers and viewers share one slide database.
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include <mutex>
@@ -8,19 +9,50 @@
 #include "vslide/catalog/catalog.h"
 
 namespace vslide {
+
+std::string redact_catalog_url(const std::string& url) {
+  const bool pg = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  if (!pg && url.find('=') == std::string::npos) return url;  // a path or sqlite:// URL: nothing secret
+  std::string text = url;
+  if (pg) {
+    // user:PASSWORD@host: the password may hold an unescaped '@' (libpq would then
+    // read its tail as the host), so the user part ends at the *last* '@' before
+    // the query, and everything after the first ':' in it goes.
+    const size_t start = text.find("://") + 3;
+    const size_t query = text.find('?', start);
+    const size_t at = text.rfind('@', query == std::string::npos ? std::string::npos : query);
+    if (at != std::string::npos && at >= start) {
+      const size_t colon = text.find(':', start);
+      if (colon != std::string::npos && colon < at) text = text.substr(0, colon) + text.substr(at);
+    }
+  }
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
+  if (options == nullptr) {
+    if (error != nullptr) PQfreemem(error);
+    return "postgresql://(unparseable URL)";
+  }
+  std::string user, host, port, dbname, query;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    const std::string key = o->keyword, val = o->val;
+    if (key == "password") continue;
+    if (key == "user") user = val;
+    else if (key == "host" && val.find('/') == std::string::npos) host = val;
+    else if (key == "port") port = val;
+    else if (key == "dbname") dbname = val;
+    else query += (query.empty() ? "?" : "&") + key + "=" + val;
+  }
+  PQconninfoFree(options);
+  return "postgresql://" + (user.empty() ? "" : user + "@") + host + (port.empty() ? "" : ":" + port) + "/" +
+         dbname + query;
+}
+
 namespace {
 
 using namespace catalog_internal;
 
-// "postgresql://user:secret@host/db" -> "postgresql://user@host/db".
-std::string without_password(const std::string& url) {
-  auto scheme = url.find("://");
-  auto at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos) return url;
-  auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon) + url.substr(at);
-}
+std::string without_password(const std::string& url) { return redact_catalog_url(url); }
 
 class PostgresCatalog final : public Catalog {
  public:

@@ -88,7 +88,7 @@ class SqliteCatalog final : public Catalog {
     std::lock_guard lock(mu_);
     Stmt s(db_);
     VSLIDE_RETURN_IF_ERROR(prepare(&s, "DELETE FROM slides WHERE id=?1"));
-    sqlite3_bind_text(s.p, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_text(s.p, 1, id.c_str(), -1, SQLITE_TRANSIENT) != SQLITE_OK) return error("bind slide id");
     if (sqlite3_step(s.p) != SQLITE_DONE) return error("delete slide " + id);
     if (sqlite3_changes(db_) == 0) return Status::not_found(describe() + ": no slide " + id);
     return Status();
@@ -124,18 +124,19 @@ class SqliteCatalog final : public Catalog {
     VSLIDE_RETURN_IF_ERROR(prepare(&s, sql));
     std::string state(slide_state_name(r.state));
     std::string channels = channel_names_to_text(r.channel_names);
-    sqlite3_bind_text(s.p, 1, r.id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 2, r.name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 3, r.path.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 4, r.host.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 5, state.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 6, r.header_json.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.p, 7, channels.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s.p, 8, r.tile_count);
-    sqlite3_bind_int64(s.p, 9, r.bytes_raw);
-    sqlite3_bind_int64(s.p, 10, r.bytes_stored);
-    sqlite3_bind_double(s.p, 11, r.start_unix_s);
-    sqlite3_bind_double(s.p, 12, r.end_unix_s);
+    int bound = SQLITE_OK;
+    int i = 0;
+    for (const std::string* text : std::initializer_list<const std::string*>{&r.id, &r.name, &r.path, &r.host, &state,
+                                                                             &r.header_json, &channels}) {
+      if (bound == SQLITE_OK) bound = sqlite3_bind_text(s.p, ++i, text->c_str(), -1, SQLITE_TRANSIENT);
+    }
+    for (int64_t v : {int64_t(r.tile_count), int64_t(r.bytes_raw), int64_t(r.bytes_stored)}) {
+      if (bound == SQLITE_OK) bound = sqlite3_bind_int64(s.p, ++i, v);
+    }
+    for (double v : {r.start_unix_s, r.end_unix_s}) {
+      if (bound == SQLITE_OK) bound = sqlite3_bind_double(s.p, ++i, v);
+    }
+    if (bound != SQLITE_OK) return error("bind parameter " + std::to_string(i) + " of slide " + r.id);
     int rc = sqlite3_step(s.p);
     if (rc == SQLITE_CONSTRAINT) return Status::already_exists(r.id);
     if (rc != SQLITE_DONE) return error("write slide " + r.id);
@@ -148,7 +149,9 @@ class SqliteCatalog final : public Catalog {
     Stmt s(db_);
     VSLIDE_RETURN_IF_ERROR(prepare(&s, sql));
     for (size_t i = 0; i < params.size(); ++i) {
-      sqlite3_bind_text(s.p, int(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_bind_text(s.p, int(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        return error("bind query parameter " + std::to_string(i + 1));
+      }
     }
     std::vector<SlideRecord> out;
     int rc;

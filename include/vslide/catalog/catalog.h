@@ -99,4 +99,10 @@ Result<std::unique_ptr<Catalog>> open_catalog(const std::string& url);
 Result<std::unique_ptr<Catalog>> open_sqlite_catalog(const std::string& path);
 Result<std::unique_ptr<Catalog>> open_postgres_catalog(const std::string& url);
 
+// A catalog URL fit to print or log: a postgresql:// URL (or key=value
+// conninfo) is parsed by libpq (PQconninfoParse) and rebuilt without its
+// password, wherever it was (user:PASS@, ?password=, a password holding '@');
+// other URLs are returned as they are; an unparseable one as a placeholder.
+std::string redact_catalog_url(const std::string& url);
+
 }  // namespace vslide
