@@ -1,114 +1,66 @@
-// vslide import-tiles: a virtual slide from existing 16-bit TIFF fields.
+// vslide import-tiles: a virtual slide from existing 16-bit TIFF fields,
+// listed in a CSV or described by OME-TIFF metadata (import_plan.h).
+#include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <set>
-#include <sstream>
 
 #include "args.h"
 #include "command.h"
+#include "import_plan.h"
 #include "parallel.h"
 #include "vslide/storage/hdf5_slide.h"
-#include "vslide/storage/tiff_io.h"
 
 namespace vslide::cli {
 namespace {
 
-struct CsvRow {
-  int line = 0;
-  std::string path;
-  TileKey key;
-  double x = 0, y = 0;
-};
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) out.push_back(std::move(cur)), cur.clear();
-    else if (c != '\r') cur += c;
-  }
-  out.push_back(cur);
-  return out;
-}
-
-Result<std::vector<CsvRow>> read_csv(const std::string& csv) {
-  std::ifstream in(csv);
-  if (!in) return Status::not_found(csv + ": cannot open");
-  std::string line;
-  if (!std::getline(in, line)) return Status::invalid_argument(csv + ": empty file");
-  auto head = split_csv(line);
-  std::map<std::string, size_t> col;
-  for (size_t i = 0; i < head.size(); ++i) col[head[i]] = i;
-  for (const char* need : {"path", "row", "col", "channel", "stage_x_um", "stage_y_um"}) {
-    if (!col.count(need)) {
-      return Status::invalid_argument(csv + ": header lacks column '" + need +
-                                      "' (expected path,row,col,channel,stage_x_um,stage_y_um[,z,t])");
-    }
-  }
-  const auto base = std::filesystem::path(csv).parent_path();
-  std::vector<CsvRow> rows;
-  std::set<TileKey> seen;
-  for (int n = 2; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto f = split_csv(line);
-    auto where = csv + " line " + std::to_string(n);
-    if (f.size() < head.size()) return Status::invalid_argument(where + ": " + std::to_string(f.size()) + " fields, header has " + std::to_string(head.size()));
-    CsvRow r;
-    r.line = n;
-    try {
-      std::filesystem::path p = f[col["path"]];
-      r.path = p.is_absolute() ? p.string() : (base / p).string();
-      r.key.row = std::stoi(f[col["row"]]);
-      r.key.col = std::stoi(f[col["col"]]);
-      r.key.channel = std::stoi(f[col["channel"]]);
-      r.key.z = col.count("z") ? std::stoi(f[col["z"]]) : 0;
-      r.key.t = col.count("t") ? std::stoi(f[col["t"]]) : 0;
-      r.x = std::stod(f[col["stage_x_um"]]);
-      r.y = std::stod(f[col["stage_y_um"]]);
-    } catch (const std::exception&) {
-      return Status::invalid_argument(where + ": a number field is not a number");
-    }
-    const auto& k = r.key;
-    if (k.row < 0 || k.col < 0 || k.channel < 0 || k.z < 0 || k.t < 0 || k.row > 100000 || k.col > 100000 ||
-        k.channel > 63 || k.z > 4095 || k.t > 100000) {
-      return Status::invalid_argument(where + ": index out of range");
-    }
-    if (!seen.insert(k).second) return Status::already_exists(where + ": duplicate tile " + k.to_string());
-    rows.push_back(std::move(r));
-  }
-  if (rows.empty()) return Status::invalid_argument(csv + ": no tiles listed");
-  return rows;
-}
-
 int run_import(int argc, char** argv) {
-  std::string out, csv, layout_s = "linear", codec_s = "blosc-lz4-bitshuffle", chunk_s, name, id;
-  double pixel_um = 0.1625;
+  std::string out, csv, layout_s = "linear", codec_s = "blosc-lz4-bitshuffle", chunk_s, name, id, units_s;
+  std::vector<std::string> ome;
+  ChannelTableOptions ch;
+  double pixel_um = 0;
   int threads = 0;
-  ArgParser p("vslide import-tiles OUT.h5 --tiles-csv FILE.csv [--layout L] [--codec C]",
-              "Builds a slide from existing 16-bit TIFF fields of view.\n"
-              "CSV header: path,row,col,channel,stage_x_um,stage_y_um[,z,t] (paths relative to the CSV).");
-  p.positional("OUT.h5", "slide file to create (replaced if it exists)", &out);
-  p.option("--tiles-csv", "FILE", "the list of fields", &csv);
+  bool no_spacing_check = false, quiet = false;
+  ArgParser p("vslide import-tiles OUT.h5 (--tiles-csv FILE.csv | --ome-tiff FILE|DIR ...) [--pixel-size-um UM]\n"
+              "             [--channel-names A,B,..] [--channels-json FILE] [--layout L] [--codec C]",
+              "Builds a slide from existing 16-bit TIFF fields of view, bit-exact.\n"
+              "CSV: path,row,col,channel,stage_x_um,stage_y_um[,z,t,page,stage_z_um] (paths relative to the\n"
+              "CSV; stage_x_px,stage_y_px for positions in pixels; a multi-page TIFF needs a page column).\n"
+              "OME-TIFF (Micro-Manager, Bio-Formats, tifffile...): every plane of every image lands where its\n"
+              "OME-XML says (TheC/TheZ/TheT, PositionX/Y/Z, PhysicalSizeX, channel names and colours); a page\n"
+              "the metadata does not describe is refused, never dropped. Mosaic rows and columns come from\n"
+              "the positions. The tile spacing is checked against tile size x pixel size.\n"
+              "Channel table: the options, else --channels-json, else the OME-XML, else 'Channel N' with\n"
+              "contrast windows from the data's 0.1-99.9 percentiles.");
+  p.positional("OUT.h5", "slide file to create (replaced only when the import succeeds)", &out);
+  p.option("--tiles-csv", "FILE", "the list of planes", &csv);
+  p.multi("--ome-tiff", "FILE|DIR", "OME-TIFF file, or a folder of *.ome.tif (repeatable)", &ome);
+  p.option("--pixel-size-um", "UM", "object-side pixel size (default: from the files; required when they lack it)",
+           &pixel_um, 1e-4, 1e4);
+  p.option("--position-units", "um|px", "unit of the stage positions (default: from the CSV columns; um for OME)",
+           &units_s);
+  p.flag("--no-spacing-check", "import even when the tile spacing does not match tile size x pixel size",
+         &no_spacing_check);
+  p.option("--channel-names", "A,B,..", "channel names, one per channel", &ch.names);
+  p.option("--channel-colors", "#RRGGBB,..", "display colours (hex or red, green, blue, cyan, magenta, yellow, white)",
+           &ch.colors);
+  p.option("--excitation-nm", "NM,..", "excitation wavelengths", &ch.excitation_nm);
+  p.option("--emission-nm", "NM,..", "emission wavelengths", &ch.emission_nm);
+  p.option("--windows", "LO:HI,..", "display contrast windows (default: 0.1-99.9 percentiles of the data)", &ch.windows);
+  p.option("--channels-json", "FILE", "channel table as JSON: [{\"name\", \"color\", \"excitation_nm\", ...}, ...]",
+           &ch.json_file);
   p.option("--layout", "L", "linear (default), packed or grid", &layout_s);
   p.option("--codec", "C", "blosc-lz4-bitshuffle (default), blosc-lz4-shuffle, blosc-zstd-bitshuffle, gzip, none",
            &codec_s);
   p.option("--chunk", "HxW", "chunk block size (default: the whole tile)", &chunk_s);
   p.option("--name", "TEXT", "slide name", &name);
   p.option("--slide-id", "ID", "slide identifier (default: from the output file name)", &id);
-  p.option("--pixel-size-um", "UM", "object-side pixel size (default 0.1625)", &pixel_um);
-  p.option("--threads", "N", "worker threads (default: one per core)", &threads);
+  p.option("--threads", "N", "worker threads (default: one per core)", &threads, 0, 1024);
+  p.flag("--quiet", "no progress bar or summary", &quiet);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
-  if (csv.empty()) return p.usage_error("--tiles-csv is required");
-  auto fail = [&](const Status& s) {
-    std::cerr << "vslide import-tiles: " << s.to_string() << "\n";
-    std::error_code ec;
-    std::filesystem::remove(out, ec);
-    return 1;
-  };
+  if (csv.empty() == ome.empty()) return p.usage_error("give exactly one of --tiles-csv and --ome-tiff");
+  auto units = parse_position_units(units_s);
+  if (!units.ok()) return p.usage_error(units.status().message());
   CreateOptions opt;
   opt.overwrite = true;
   auto layout = parse_layout(layout_s);
@@ -120,61 +72,105 @@ int run_import(int argc, char** argv) {
   if (!chunk_s.empty() && !parse_size(chunk_s, &opt.chunk_height, &opt.chunk_width)) {
     return p.usage_error("bad --chunk '" + chunk_s + "' (HxW)");
   }
-  auto rows = read_csv(csv);
-  if (!rows.ok()) return fail(rows.status());
-  auto first = read_tiff16(rows->front().path);
-  if (!first.ok()) return fail(first.status().with_context("tile " + rows->front().key.to_string()));
-  MosaicGeometry g;
-  g.tile_width = first->width();
-  g.tile_height = first->height();
-  g.pixel_size_um = pixel_um;
-  for (const auto& r : *rows) {
-    g.rows = std::max(g.rows, r.key.row + 1);
-    g.cols = std::max(g.cols, r.key.col + 1);
-    g.channels = std::max(g.channels, r.key.channel + 1);
-    g.z_planes = std::max(g.z_planes, r.key.z + 1);
-    g.timepoints = std::max(g.timepoints, r.key.t + 1);
+  // The slide is written under a temporary name and renamed when complete:
+  // a failed import leaves no file that looks like a slide, and an old OUT survives it.
+  const std::string tmp = out + ".importing";
+  auto fail = [&](const Status& s) {
+    std::cerr << "vslide import-tiles: " << s.to_string() << "\n";
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    return 1;
+  };
+  auto plan = csv.empty() ? plan_from_ome_tiff(ome, *units) : plan_from_csv(csv, *units);
+  if (!plan.ok()) return fail(plan.status());
+  // Never write over an input.
+  std::vector<std::string> inputs = {csv, ch.json_file};
+  for (const auto& f : plan->files) inputs.push_back(f.path);
+  for (const auto& in : inputs) {
+    if (!in.empty() && (same_file(in, out) || same_file(in, tmp))) {
+      return fail(Status::invalid_argument(out + " is an input of this import (" + in + "): refusing to overwrite it"));
+    }
   }
+  auto tile = check_pages(*plan);
+  if (!tile.ok()) return fail(tile.status());
+  const auto [tile_w, tile_h] = *tile;
+  if (pixel_um == 0) {
+    if (!plan->pixel_size_um) {
+      return fail(Status::invalid_argument(plan->source + ": the files do not state a pixel size: give --pixel-size-um"));
+    }
+    pixel_um = *plan->pixel_size_um;
+  } else if (plan->pixel_size_um && std::abs(*plan->pixel_size_um - pixel_um) > 1e-3 * pixel_um && !quiet) {
+    std::cerr << "vslide import-tiles: note: the files say " << format_number(*plan->pixel_size_um)
+              << " um per pixel; using --pixel-size-um " << format_number(pixel_um) << "\n";
+  }
+  const double to_um = plan->units == PositionUnits::kPixels ? pixel_um : 1.0;
+  if (Status s = assign_grid(&*plan, tile_w * pixel_um / to_um, tile_h * pixel_um / to_um); !s.ok()) return fail(s);
+  std::vector<FieldOfView> fields;
+  for (const auto& f : plan->fields) fields.push_back(FieldOfView{f.row, f.col, f.x * to_um, f.y * to_um, f.z_um, 0});
+  if (!no_spacing_check) {
+    if (Status s = check_spacing(*plan, fields, tile_w * pixel_um, tile_h * pixel_um, pixel_um); !s.ok()) return fail(s);
+  }
+  MosaicGeometry g;
+  g.tile_width = tile_w;
+  g.tile_height = tile_h;
+  g.pixel_size_um = pixel_um;
+  std::set<TileKey> keys;
+  for (const auto& pl : plan->planes) {
+    if (!keys.insert(pl.key).second) {
+      return fail(Status::already_exists(pl.label + ": a second plane for tile " + pl.key.to_string()));
+    }
+    g.rows = std::max(g.rows, pl.key.row + 1);
+    g.cols = std::max(g.cols, pl.key.col + 1);
+    g.channels = std::max(g.channels, pl.key.channel + 1);
+    g.z_planes = std::max(g.z_planes, pl.key.z + 1);
+    g.timepoints = std::max(g.timepoints, pl.key.t + 1);
+  }
+  if (g.channels > 64) return fail(Status::invalid_argument(plan->source + ": " + std::to_string(g.channels) + " channels, at most 64"));
+  std::string channel_note;
+  auto channels = build_channel_table(*plan, g.channels, ch, &channel_note);
+  if (!channels.ok()) return fail(channels.status());
   SlideHeader h;
   h.slide_id = id.empty() ? std::filesystem::path(out).stem().string() : id;
   h.name = name.empty() ? h.slide_id : name;
   h.instrument = "imported";
+  h.magnification = 0;  // unknown: the pixel size is what the files or the user said
   h.pixel_size_um = pixel_um;
-  h.attributes["imported_from"] = csv;
-  auto slide = Hdf5Slide::create(out, h, g, default_channels(g.channels), opt);
+  h.attributes["imported_from"] = plan->source;
+  h.attributes["channel_table_from"] = channel_note;
+  auto slide = Hdf5Slide::create(tmp, h, g, *channels, opt);
   if (!slide.ok()) return fail(slide.status());
-  std::set<std::pair<int, int>> fields;
-  for (const auto& r : *rows) {
-    if (!fields.insert({r.key.row, r.key.col}).second) continue;
-    if (Status s = (*slide)->write_field(FieldOfView{r.key.row, r.key.col, r.x, r.y, 0, 0}); !s.ok()) return fail(s);
+  for (const auto& f : fields) {
+    if (Status s = (*slide)->write_field(f); !s.ok()) return fail(s);
   }
-  ProgressBar bar("import", rows->size());
+  ProgressBar bar("import", plan->planes.size(), !quiet);
   Status st = parallel_for(
-      rows->size(), unsigned(threads),
+      plan->planes.size(), unsigned(threads),
       [&](size_t i) -> Status {
-        const CsvRow& r = (*rows)[i];
-        auto img = read_tiff16(r.path);
-        if (!img.ok()) return img.status().with_context("tile " + r.key.to_string());
-        if (img->width() != g.tile_width || img->height() != g.tile_height) {
-          return Status::invalid_argument(r.path + ": tile " + r.key.to_string() + " is " +
-                                          std::to_string(img->width()) + "x" + std::to_string(img->height()) +
-                                          ", the first tile is " + std::to_string(g.tile_width) + "x" +
-                                          std::to_string(g.tile_height));
-        }
-        return (*slide)->write_plane(r.key, *img);
+        const ImportPlane& pl = plan->planes[i];
+        auto img = read_tiff_page(plan->files[pl.file], pl.page);
+        if (!img.ok()) return img.status().with_context("tile " + pl.key.to_string());
+        return (*slide)->write_plane(pl.key, *img);
       },
       &bar);
   if (st.ok()) st = (*slide)->finish();
-  if (!st.ok()) {
-    slide->reset();
-    return fail(st);
+  const uint64_t raw = (*slide)->bytes_raw(), stored = (*slide)->bytes_stored();
+  slide->reset();
+  if (!st.ok()) return fail(st);
+  std::error_code ec;
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) return fail(Status::io_error(out + ": cannot rename " + tmp + " onto it: " + ec.message()));
+  if (!quiet) {
+    std::cout << "wrote " << out << ": " << fields.size() << " fields (" << g.rows << "x" << g.cols << "), "
+              << plan->planes.size() << " planes of " << tile_w << "x" << tile_h << " at " << format_number(pixel_um)
+              << " um/px, ratio " << double(raw) / double(std::max<uint64_t>(1, stored)) << "\n"
+              << "channels (" << channel_note << "):";
+    for (const auto& c : *channels) std::cout << " " << c.name << " [" << c.contrast_low << ".." << c.contrast_high << "]";
+    std::cout << "\n";
   }
-  std::cout << "wrote " << out << ": " << fields.size() << " fields, " << rows->size() << " planes, ratio "
-            << double((*slide)->bytes_raw()) / double(std::max<uint64_t>(1, (*slide)->bytes_stored())) << "\n";
   return 0;
 }
 
 }  // namespace
 }  // namespace vslide::cli
 
-VSLIDE_COMMAND("import-tiles", "build a slide from existing 16-bit TIFF fields", vslide::cli::run_import);
+VSLIDE_COMMAND("import-tiles", "build a slide from 16-bit TIFF / OME-TIFF fields", vslide::cli::run_import);

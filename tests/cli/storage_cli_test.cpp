@@ -143,7 +143,7 @@ TEST(StorageCli, ImportRealImagesRoundTrip) {
     csv << real << "/speckles_hoechst.tif,0,1,1,180,0\n";
   }
   auto r = run_command(vslide() + " import-tiles " + dir.file("imp.h5") + " --tiles-csv " + dir.file("tiles.csv") +
-                       " --layout packed --codec blosc-zstd-bitshuffle");
+                       " --layout packed --codec blosc-zstd-bitshuffle --pixel-size-um 0.1625");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto s = Hdf5Slide::open(dir.file("imp.h5"));
   ASSERT_TRUE(s.ok());
@@ -170,7 +170,8 @@ TEST(StorageCli, ImportRealImagesRoundTrip) {
       csv << "path,row,col,channel,stage_x_um,stage_y_um\n" << real << "/speckles_hoechst.tif,0,0,0,0,0\n";
       csv << real << "/speckles_h2ax.tif,0,0,1,0,0\n" << c.line << "\n";
     }
-    auto b = run_command(vslide() + " import-tiles " + dir.file("bad.h5") + " --tiles-csv " + dir.file("bad.csv"));
+    auto b = run_command(vslide() + " import-tiles " + dir.file("bad.h5") + " --tiles-csv " + dir.file("bad.csv") +
+                         " --pixel-size-um 0.1625");
     EXPECT_NE(b.exit_code, 0) << c.line;
     EXPECT_NE(b.output.find(c.expect), std::string::npos) << b.output;
     EXPECT_FALSE(std::filesystem::exists(dir.file("bad.h5")));
