@@ -1,6 +1,9 @@
 #include "vslide/core/slide_header.h"
 
+#include <climits>
 #include <cstdio>
+#include <optional>
+#include <stdexcept>
 
 namespace vslide {
 
@@ -102,15 +105,34 @@ void to_json(json& j, const MosaicGeometry& g) {
            {"tile_width", g.tile_width}, {"pixel_size_um", g.pixel_size_um}};
 }
 
+namespace {
+// A geometry count: a JSON integer in int32 range ("rows": 3.7, "rows": 1e10 or "rows": "3" are
+// errors, not 3); `fallback` when absent and optional.
+int32_t geometry_int(const json& j, const char* field, std::optional<int32_t> fallback = std::nullopt) {
+  auto it = j.find(field);
+  if (it == j.end()) {
+    if (fallback) return *fallback;
+    throw std::invalid_argument(std::string("geometry: '") + field + "' missing");
+  }
+  if (!it->is_number_integer() ||
+      (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(INT32_MAX)
+                                : it->get<int64_t>() < INT32_MIN || it->get<int64_t>() > INT32_MAX)) {
+    throw std::invalid_argument(std::string("geometry: '") + field + "' must be an integer in int32 range, not " +
+                                it->dump());
+  }
+  return it->get<int32_t>();
+}
+}  // namespace
+
 void from_json(const json& j, MosaicGeometry& g) {
   g = MosaicGeometry{};
-  g.rows = j.at("rows").get<int32_t>();
-  g.cols = j.at("cols").get<int32_t>();
-  g.channels = j.value("channels", 1);
-  g.z_planes = j.value("z_planes", 1);
-  g.timepoints = j.value("timepoints", 1);
-  g.tile_height = j.at("tile_height").get<int32_t>();
-  g.tile_width = j.at("tile_width").get<int32_t>();
+  g.rows = geometry_int(j, "rows");
+  g.cols = geometry_int(j, "cols");
+  g.channels = geometry_int(j, "channels", 1);
+  g.z_planes = geometry_int(j, "z_planes", 1);
+  g.timepoints = geometry_int(j, "timepoints", 1);
+  g.tile_height = geometry_int(j, "tile_height");
+  g.tile_width = geometry_int(j, "tile_width");
   g.pixel_size_um = j.value("pixel_size_um", 0.1625);
 }
 

@@ -28,12 +28,32 @@ bool MosaicGeometry::contains(const TileKey& k) const {
          k.level >= 0 && k.level < 16;
 }
 
-bool MosaicGeometry::valid() const {
-  return rows > 0 && cols > 0 && channels > 0 && z_planes > 0 && timepoints > 0 &&
-         tile_height > 0 && tile_width > 0 && pixel_size_um > 0 && rows <= 100000 &&
-         cols <= 100000 && channels <= 64 && z_planes <= 4096 && timepoints <= 100000 &&
-         tile_height <= 65536 && tile_width <= 65536;
+std::string MosaicGeometry::invalid_reason() const {
+  auto range = [](const char* what, int64_t v, int64_t max) -> std::string {
+    if (v >= 1 && v <= max) return "";
+    return std::string(what) + " " + std::to_string(v) + " outside 1.." + std::to_string(max);
+  };
+  for (const auto& r : {range("rows", rows, kMaxRows), range("cols", cols, kMaxCols),
+                        range("channels", channels, kMaxChannels), range("z_planes", z_planes, kMaxZPlanes),
+                        range("timepoints", timepoints, kMaxTimepoints),
+                        range("tile_height", tile_height, kMaxTileSide), range("tile_width", tile_width, kMaxTileSide)}) {
+    if (!r.empty()) return r;
+  }
+  const int64_t planes = int64_t(channels) * z_planes * timepoints;
+  if (planes > kMaxPlanesPerField) {
+    return std::to_string(planes) + " planes per field (channels x z_planes x timepoints) exceed " +
+           std::to_string(kMaxPlanesPerField);
+  }
+  const int64_t pixels = int64_t(tile_height) * tile_width;
+  if (pixels > kMaxTilePixels) {
+    return "tile " + std::to_string(tile_width) + "x" + std::to_string(tile_height) + " has more than " +
+           std::to_string(kMaxTilePixels) + " pixels";
+  }
+  if (!(pixel_size_um > 0 && pixel_size_um <= 1e6)) return "pixel_size_um must lie in (0, 1e6]";
+  return "";
 }
+
+bool MosaicGeometry::valid() const { return invalid_reason().empty(); }
 
 namespace {
 bool less_rc(const TileIndex::Entry& e, std::pair<int32_t, int32_t> rc) {

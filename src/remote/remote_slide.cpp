@@ -406,6 +406,51 @@ Result<std::string> RemoteSlide::read_objects_json(const std::string& layer) con
   return r.payloads[0].to_string();
 }
 
+Result<Registration> RemoteSlide::read_registration() const {
+  VSLIDE_ASSIGN_OR_RETURN(Reply r, impl_->call(json{{"op", "registration"}, {"slide", impl_->address.slide_id}},
+                                               "registration"));
+  try {
+    const json& j = r.body.at("registration");
+    Registration reg;
+    reg.reference_channel = j.at("reference_channel").get<int32_t>();
+    for (const auto& f : j.at("fields")) {
+      reg.fields.push_back(FieldPlacement{f.at(0).get<int32_t>(), f.at(1).get<int32_t>(), f.at(2).get<double>(),
+                                          f.at(3).get<double>(), f.at(4).get<bool>(), f.at(5).get<double>()});
+    }
+    for (const auto& o : j.at("channel_offsets")) {
+      reg.channel_offsets.push_back(ChannelOffset{o.at(0).get<int32_t>(), o.at(1).get<double>(), o.at(2).get<double>(),
+                                                  o.at(3).get<double>(), o.at(4).get<double>()});
+    }
+    if (r.payloads.size() != 1) return Status::corruption(impl_->url + ": registration reply without its report");
+    reg.report_json = r.payloads[0].to_string();
+    return reg;
+  } catch (const std::exception& e) {
+    return Status::corruption(impl_->url + ": registration reply: " + e.what());
+  }
+}
+
+Result<FlatField> RemoteSlide::read_flatfield(int32_t channel) const {
+  VSLIDE_ASSIGN_OR_RETURN(Reply r, impl_->call(json{{"op", "flatfield"}, {"slide", impl_->address.slide_id},
+                                                    {"channel", channel}}, "flat-field of channel " + std::to_string(channel)));
+  try {
+    const json& j = r.body.at("flatfield");
+    FlatField ff;
+    ff.channel = j.at("channel").get<int32_t>();
+    ff.gain_width = j.at("width").get<int32_t>();
+    ff.gain_height = j.at("height").get<int32_t>();
+    ff.dark = j.at("dark").get<float>();
+    if (ff.gain_width <= 0 || ff.gain_height <= 0 || r.payloads.size() != 1 ||
+        r.payloads[0].size() != size_t(ff.gain_width) * size_t(ff.gain_height) * sizeof(float)) {
+      return Status::corruption(impl_->url + ": flat-field payload does not match its size");
+    }
+    ff.gain.resize(size_t(ff.gain_width) * size_t(ff.gain_height));
+    std::memcpy(ff.gain.data(), r.payloads[0].data(), r.payloads[0].size());
+    return ff;
+  } catch (const std::exception& e) {
+    return Status::corruption(impl_->url + ": flat-field reply: " + e.what());
+  }
+}
+
 Result<json> RemoteSlide::server_status() const {
   VSLIDE_ASSIGN_OR_RETURN(Reply r, impl_->call(json{{"op", "status"}}, "status"));
   return r.body.value("server", json::object());

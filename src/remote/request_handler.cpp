@@ -155,7 +155,8 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
     reply.body["slides"] = std::move(slides);
     return;
   }
-  static const char* kSlideOps[] = {"header", "channels", "index", "tile", "tiles", "overview", "labels", "objects"};
+  static const char* kSlideOps[] = {"header",  "channels", "index",        "tile",     "tiles",
+                                     "overview", "labels",   "objects", "registration", "flatfield"};
   if (std::find(std::begin(kSlideOps), std::end(kSlideOps), op) == std::end(kSlideOps)) {
     throw RequestError{WireError::kUnknownOp, "unknown op '" + op + "'"};
   }
@@ -259,6 +260,32 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
     reply.body["labels"] = json{{"layer", layer}, {"width", labels->width}, {"height", labels->height}};
     const auto* p = reinterpret_cast<const uint8_t*>(labels->labels.data());
     std::vector<uint8_t> bytes(p, p + labels->labels.size() * sizeof(uint32_t));
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
+  } else if (op == "registration") {
+    // The register part's results: placements and colour offsets as JSON,
+    // the report (per-pair quality, calibration) as the payload.
+    auto reg = slide.read_registration();
+    if (!reg.ok()) throw RequestError{error_for(reg.status()), reg.status().message()};
+    json fields = json::array(), offsets = json::array();
+    for (const auto& f : reg->fields) fields.push_back({f.row, f.col, f.x_um, f.y_um, f.measured, f.residual_px});
+    for (const auto& o : reg->channel_offsets) offsets.push_back({o.channel, o.dx_px, o.dy_px, o.scale, o.score});
+    reply.body["registration"] =
+        json{{"reference_channel", reg->reference_channel}, {"fields", std::move(fields)}, {"channel_offsets", std::move(offsets)}};
+    std::vector<uint8_t> bytes(reg->report_json.begin(), reg->report_json.end());
+    reply.payload_bytes += bytes.size();
+    reply.payloads.push_back(bytes_message(std::move(bytes)));
+  } else if (op == "flatfield") {
+    const int64_t channel = field(req, "channel", json::value_t::number_integer, "an integer").get<int64_t>();
+    if (channel < 0 || channel >= slide.geometry().channels) {
+      throw RequestError{WireError::kOutOfRange, slide.describe() + ": no channel " + std::to_string(channel)};
+    }
+    auto ff = slide.read_flatfield(int32_t(channel));
+    if (!ff.ok()) throw RequestError{error_for(ff.status()), ff.status().message()};
+    reply.body["flatfield"] = json{{"channel", ff->channel}, {"width", ff->gain_width}, {"height", ff->gain_height},
+                                   {"dark", ff->dark}};
+    const auto* p = reinterpret_cast<const uint8_t*>(ff->gain.data());
+    std::vector<uint8_t> bytes(p, p + ff->gain.size() * sizeof(float));
     reply.payload_bytes += bytes.size();
     reply.payloads.push_back(bytes_message(std::move(bytes)));
   } else if (op == "objects") {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "hdf5_slide_impl.h"
@@ -121,12 +122,45 @@ Status Hdf5Slide::Impl::open_level(int32_t level, bool create) {
   return Status();
 }
 
+namespace {
+// What check_index_digest() compares: the header, geometry and channel table as
+// parsed, then each field (sorted) with its slot, stage position and planes.
+std::string index_digest(const Hdf5Slide::Impl& m) {
+  std::string text = nlohmann::json(m.header).dump() + nlohmann::json(m.geometry).dump() +
+                     nlohmann::json(m.channels).dump();
+  char buf[160];
+  for (const auto& e : m.index.entries()) {
+    const auto& f = e.field;
+    std::snprintf(buf, sizeof buf, "|%d,%d,%lld,%.17g,%.17g,%.17g,%.17g,", f.row, f.col, (long long)e.slot,
+                  f.stage_x_um, f.stage_y_um, f.stage_z_um, f.acquired_unix_s);
+    text += buf;
+    for (bool p : e.planes) text += p ? '1' : '0';
+  }
+  std::snprintf(buf, sizeof buf, "%016llx",
+                (unsigned long long)chunk_checksum({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+  return buf;
+}
+}  // namespace
+
+Result<bool> Hdf5Slide::check_index_digest() const {
+  std::shared_lock meta(impl_->meta_mu);
+  if (!h5::has_attr(impl_->file.get(), "index_digest")) return false;
+  VSLIDE_ASSIGN_OR_RETURN(std::string recorded, h5::read_attr_string(impl_->file.get(), "index_digest"));
+  const std::string now = index_digest(*impl_);
+  if (now != recorded) {
+    return Status::corruption(impl_->path + ": the index or header no longer matches the digest recorded when the "
+                              "slide was finished (" + recorded + ", now " + now + "): a field, a plane or a "
+                              "stage position was altered");
+  }
+  return true;
+}
+
 Result<std::unique_ptr<Hdf5Slide>> Hdf5Slide::create(const std::string& path, const SlideHeader& header,
                                                      const MosaicGeometry& geometry,
                                                      const std::vector<ChannelInfo>& channels,
                                                      const CreateOptions& options) {
   h5::silence_errors();
-  if (!geometry.valid()) return Status::invalid_argument(path + ": invalid mosaic geometry");
+  if (!geometry.valid()) return Status::invalid_argument(path + ": invalid mosaic geometry: " + geometry.invalid_reason());
   if (int32_t(channels.size()) != geometry.channels) {
     return Status::invalid_argument(path + ": " + std::to_string(channels.size()) + " channel descriptions for " +
                                     std::to_string(geometry.channels) + " channels");
@@ -230,7 +264,7 @@ Result<h5::Handle> open_file(const std::string& path, OpenMode mode, bool* swmr_
   if (!S_ISREG(st.st_mode)) return Status::invalid_argument(path + ": not a regular file");
   htri_t is_h5 = H5Fis_hdf5(path.c_str());
   if (is_h5 <= 0) {
-    H5Eclear2(H5E_DEFAULT);
+    h5::clear_errors();
     return Status::invalid_argument(path + ": not an HDF5 file");
   }
   *swmr_reader = false;
@@ -240,7 +274,7 @@ Result<h5::Handle> open_file(const std::string& path, OpenMode mode, bool* swmr_
     // A writer that died leaves the file marked as open for writing: clear
     // that mark (what `h5clear -s` does, through the same file-access
     // property) and try again.
-    H5Eclear2(H5E_DEFAULT);
+    h5::clear_errors();
     VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
     hbool_t clear = true;
     VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset(fapl.get(), "clear_status_flags", &clear), "clear_status_flags"));
@@ -250,12 +284,12 @@ Result<h5::Handle> open_file(const std::string& path, OpenMode mode, bool* swmr_
   }
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f >= 0) return h5::Handle(f);
-  H5Eclear2(H5E_DEFAULT);
+  h5::clear_errors();
   // Being written under SWMR, or left unfinished by a writer that died.
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
   hid_t g = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get());
   if (g < 0) {
-    H5Eclear2(H5E_DEFAULT);
+    h5::clear_errors();
     H5Pset_file_locking(fapl.get(), false, true);
     g = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get());
   }
@@ -304,7 +338,8 @@ Result<std::unique_ptr<Hdf5Slide>> Hdf5Slide::open(const std::string& path, Open
   impl->header = *header;
   impl->geometry = *geometry;
   impl->channels = *channels;
-  if (!impl->geometry.valid() || int32_t(impl->channels.size()) != impl->geometry.channels) {
+  if (!impl->geometry.valid()) return Status::corruption(path + ": geometry_json: " + impl->geometry.invalid_reason());
+  if (int32_t(impl->channels.size()) != impl->geometry.channels) {
     return Status::corruption(path + ": geometry or channel table is inconsistent");
   }
   auto layout = parse_layout(lname);
@@ -374,10 +409,13 @@ Result<std::unique_ptr<Hdf5Slide>> Hdf5Slide::open(const std::string& path, Open
 
 Status Hdf5Slide::Impl::load_index() {
   if (swmr_reader) {
-    H5Drefresh(fields_table.get());
-    H5Drefresh(chunks_table.get());
-    for (auto& [l, lv] : levels) H5Drefresh(lv.dset.get());
-    H5Eclear2(H5E_DEFAULT);
+    // A writer's appends become visible only through a refresh; a failed one would
+    // silently show an old index, so it is an error.
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Drefresh(fields_table.get()), path + ": refresh /index/fields"));
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Drefresh(chunks_table.get()), path + ": refresh /index/chunks"));
+    for (auto& [l, lv] : levels) {
+      VSLIDE_RETURN_IF_ERROR(h5::check(H5Drefresh(lv.dset.get()), path + ": refresh level " + std::to_string(l)));
+    }
   }
   VSLIDE_ASSIGN_OR_RETURN(auto frecs, sd::read_table<sd::FieldRecord>(fields_table.get(), field_type.get()));
   VSLIDE_ASSIGN_OR_RETURN(auto crecs, sd::read_table<sd::ChunkRecord>(chunks_table.get(), chunk_type.get()));
@@ -547,6 +585,7 @@ Status Hdf5Slide::finish(SlideState final_state) {
     }
     VSLIDE_RETURN_IF_ERROR(
         sd::rewrite_table(impl_->fields_table.get(), impl_->field_type.get(), recs.data(), recs.size()));
+    VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "index_digest", index_digest(*impl_)));
     VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "fields_present", int64_t(impl_->index.fields_present())));
     VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "planes_present", int64_t(impl_->index.planes_present())));
     VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "bytes_stored", int64_t(impl_->bytes_stored)));

@@ -184,7 +184,7 @@ Result<LabelTile> Hdf5Slide::read_labels(const std::string& layer, const TileKey
     bytes.resize(entry.stored_bytes);
     hsize_t size = 0;
     if (H5Dget_chunk_storage_size(l.labels.get(), off, &size) < 0 || size != entry.stored_bytes) {
-      H5Eclear2(H5E_DEFAULT);
+      h5::clear_errors();
       return Status::corruption(m.where(key) + ": label chunk size differs from the index");
     }
     uint32_t mask = 0;

@@ -1,20 +1,34 @@
 #include "hdf5_util.h"
 
+#include <atomic>
 #include <mutex>
 
 namespace vslide::h5 {
 
+namespace {
+std::atomic<uint64_t> g_failed_closes{0};
+}  // namespace
+
+uint64_t failed_closes() { return g_failed_closes.load(); }
+
+void clear_errors() { (void)H5Eclear2(H5E_DEFAULT); }
+
 void Handle::reset() {
   if (id_ < 0) return;
+  herr_t rc = 0;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    case H5I_FILE: rc = H5Fclose(id_); break;
+    case H5I_GROUP: rc = H5Gclose(id_); break;
+    case H5I_DATASET: rc = H5Dclose(id_); break;
+    case H5I_DATASPACE: rc = H5Sclose(id_); break;
+    case H5I_DATATYPE: rc = H5Tclose(id_); break;
+    case H5I_ATTR: rc = H5Aclose(id_); break;
+    case H5I_GENPROP_LST: rc = H5Pclose(id_); break;
     default: break;
+  }
+  if (rc < 0) {
+    g_failed_closes.fetch_add(1, std::memory_order_relaxed);
+    clear_errors();
   }
   id_ = H5I_INVALID_HID;
 }
@@ -42,7 +56,7 @@ std::string last_error() {
 
 Status error(const std::string& what) {
   std::string m = what + ": " + last_error();
-  H5Eclear2(H5E_DEFAULT);
+  clear_errors();
   return Status::io_error(m);
 }
 
@@ -58,13 +72,13 @@ Status check(herr_t rc, const std::string& what) {
 
 bool exists(hid_t loc, const char* path) {
   htri_t r = H5Lexists(loc, path, H5P_DEFAULT);
-  if (r < 0) H5Eclear2(H5E_DEFAULT);
+  if (r < 0) clear_errors();
   return r > 0;
 }
 
 bool has_attr(hid_t obj, const char* name) {
   htri_t r = H5Aexists(obj, name);
-  if (r < 0) H5Eclear2(H5E_DEFAULT);
+  if (r < 0) clear_errors();
   return r > 0;
 }
 

@@ -42,6 +42,12 @@ class Handle {
 
 // Turns off HDF5's printing of error stacks to stderr (idempotent).
 void silence_errors();
+// Empties HDF5's error stack after a failure we handled (an expected "no such
+// link", a fallback open). Clearing cannot fail in a way a caller could act on.
+void clear_errors();
+// Handles whose H5*close failed since the process started (Handle::reset runs
+// in destructors and cannot return it); a test or a verb may report it.
+uint64_t failed_closes();
 // The innermost message on the current thread's HDF5 error stack.
 std::string last_error();
 // IOError "what: <HDF5's message>".

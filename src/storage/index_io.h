@@ -45,6 +45,15 @@ template <typename T>
 Result<std::vector<T>> read_table(hid_t dset, hid_t type) {
   VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(dset));
   if (d.size() != 1) return Status::corruption("index table is not one-dimensional");
+  // A damaged extent must not size the allocation: the table cannot hold more
+  // records than its stored bytes (uncompressed chunks of 256/1024 records) allow.
+  h5::Handle file_type(H5Dget_type(dset));
+  const size_t record = file_type.get() >= 0 ? H5Tget_size(file_type.get()) : 0;
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (record == 0 || d[0] > stored / record + 1024) {
+    return Status::corruption("index table claims " + std::to_string(d[0]) + " records but stores " +
+                              std::to_string(stored) + " bytes");
+  }
   std::vector<T> out(d[0]);
   if (!out.empty()) {
     VSLIDE_RETURN_IF_ERROR(

@@ -55,6 +55,17 @@ struct MosaicGeometry {
   // True when the key's row, col, channel, z and t lie inside the geometry
   // (the level is checked against the slide's zoom layers, not here).
   bool contains(const TileKey& k) const;
+  // The limits every geometry must meet wherever it enters (a file, a scan
+  // request, a remote server's header), computed in 64 bits so an absurd
+  // value is refused rather than overflowed (docs/FORMAT.md, "Limits").
+  static constexpr int32_t kMaxRows = 100000, kMaxCols = 100000;
+  static constexpr int32_t kMaxChannels = 64, kMaxZPlanes = 4096, kMaxTimepoints = 100000;
+  static constexpr int64_t kMaxPlanesPerField = 65536;       // channels x z planes x time points
+  static constexpr int32_t kMaxTileSide = 65536;             // tile height and width
+  static constexpr int64_t kMaxTilePixels = int64_t(1) << 28;  // a plane of at most 512 MiB
+  // Empty when the geometry is within the limits; otherwise what is wrong ("tile 65536x65536
+  // has more than 268435456 pixels"). valid() is invalid_reason().empty().
+  std::string invalid_reason() const;
   bool valid() const;
   bool operator==(const MosaicGeometry&) const = default;
 };

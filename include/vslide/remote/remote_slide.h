@@ -89,6 +89,9 @@ class RemoteSlide final : public SlideSource {
   std::vector<std::string> detection_layers() const override;
   Result<LabelTile> read_labels(const std::string& layer, const TileKey& key) const override;
   Result<std::string> read_objects_json(const std::string& layer) const override;
+  // The slide's registration and flat-fields (ops "registration", "flatfield").
+  Result<Registration> read_registration() const override;
+  Result<FlatField> read_flatfield(int32_t channel) const override;
 
   // Read-ahead: fetches these tiles in the background (replacing any earlier
   // set not yet fetched); returns at once. Tiles already cached are skipped.

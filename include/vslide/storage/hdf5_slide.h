@@ -112,6 +112,16 @@ class Hdf5Slide final : public SlideSource, public SlideWriter {
   uint64_t bytes_stored() const;   // sum of stored level-0 chunk sizes
   uint64_t bytes_raw() const;      // planes_present * plane bytes
 
+  // The index and the header against the digest finish() recorded (root
+  // attribute `index_digest`, docs/FORMAT.md): an XXH3-64 over the header,
+  // geometry and channel JSON and, per field, its position, slot, stage
+  // position and plane bitmap. A flipped byte in a chunk record's slot, plane
+  // or level, or in a stage position, changes what the index says and fails
+  // this check (Corruption naming what differs) instead of a plane vanishing
+  // silently. Returns false when the file has no digest (unfinished, or
+  // written before the digest existed), true when it matched.
+  Result<bool> check_index_digest() const;
+
   // Checks one plane's chunks against their recorded checksums and decodes
   // them. OK, or the first problem found in that plane.
   Status verify_plane(const TileKey& key) const;
