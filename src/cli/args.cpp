@@ -1,7 +1,13 @@
 #include "args.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 
 namespace vslide::cli {
@@ -12,8 +18,10 @@ bool parse_number(const std::string& s, T* out) {
   if constexpr (std::is_floating_point_v<T>) {
     try {
       size_t pos = 0;
+      // stod skips leading blanks and reads "nan"/"inf": refuse both.
+      if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
       T v = T(std::stod(s, &pos));
-      if (pos != s.size()) return false;
+      if (pos != s.size() || !std::isfinite(v)) return false;
       *out = v;
       return true;
     } catch (...) {
@@ -62,6 +70,43 @@ ArgParser& ArgParser::option(std::string name, std::string meta, std::string hel
                       [out](const std::string& v) { return parse_number(v, out); }});
   return *this;
 }
+template <typename T>
+ArgParser& ArgParser::ranged(std::string name, std::string meta, std::string help, T* out, T min, T max) {
+  std::string range = std::is_floating_point_v<T> ? "a number in " : "an integer in ";
+  if constexpr (std::is_floating_point_v<T>) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "[%g, %g]", double(min), double(max));
+    range += buf;
+  } else {
+    range += std::to_string(min) + ".." + std::to_string(max);
+  }
+  Spec s;
+  s.name = std::move(name);
+  s.meta = std::move(meta);
+  s.help = std::move(help);
+  s.expect = range;
+  s.set = [out, min, max](const std::string& v) {
+    T x{};
+    if (!parse_number(v, &x) || x < min || x > max) return false;
+    *out = x;
+    return true;
+  };
+  options_.push_back(std::move(s));
+  return *this;
+}
+
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, int* out, int min, int max) {
+  return ranged(std::move(name), std::move(meta), std::move(help), out, min, max);
+}
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, int64_t* out, int64_t min,
+                             int64_t max) {
+  return ranged(std::move(name), std::move(meta), std::move(help), out, min, max);
+}
+ArgParser& ArgParser::option(std::string name, std::string meta, std::string help, double* out, double min,
+                             double max) {
+  return ranged(std::move(name), std::move(meta), std::move(help), out, min, max);
+}
+
 ArgParser& ArgParser::multi(std::string name, std::string meta, std::string help,
                             std::vector<std::string>* out) {
   options_.push_back({std::move(name), std::move(meta), std::move(help), false, false, true, false,
@@ -128,7 +173,10 @@ int ArgParser::parse(int argc, char** argv) {
           if (i + 1 >= argc) return usage_error(name + " needs a value (" + s->meta + ")");
           value = argv[++i];
         }
-        if (!s->set(value)) return usage_error("bad value '" + value + "' for " + name + " " + s->meta);
+        if (!s->set(value)) {
+          return usage_error("bad value '" + value + "' for " + name + " " + s->meta +
+                             (s->expect.empty() ? "" : " (expected " + s->expect + ")"));
+        }
       }
       s->seen = true;
       continue;
@@ -144,12 +192,32 @@ int ArgParser::parse(int argc, char** argv) {
   return -1;
 }
 
+bool same_file(const std::string& input, const std::string& output) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(output, ec) && fs::exists(input, ec)) return fs::equivalent(input, output, ec) && !ec;
+  return fs::weakly_canonical(input, ec) == fs::weakly_canonical(output, ec);
+}
+
+Status write_then_rename(const std::string& path, const std::function<Status(const std::string&)>& write) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  Status s = write(tmp);
+  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::io_error(path + ": cannot rename " + tmp + " into place: " + std::strerror(errno));
+  }
+  if (!s.ok()) std::remove(tmp.c_str());
+  return s;
+}
+
+bool parse_int(const std::string& text, int64_t* out) { return parse_number(text, out); }
+bool parse_real(const std::string& text, double* out) { return parse_number(text, out); }
+
 bool parse_size(const std::string& text, int* width, int* height) {
   auto x = text.find('x');
   if (x == std::string::npos) return false;
   int w = 0, h = 0;
   if (!parse_number(text.substr(0, x), &w) || !parse_number(text.substr(x + 1), &h)) return false;
-  if (w <= 0 || h <= 0) return false;
+  if (w <= 0 || h <= 0 || w > 65536 || h > 65536) return false;
   *width = w;
   *height = h;
   return true;

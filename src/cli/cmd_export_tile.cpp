@@ -26,6 +26,7 @@ int run_export(int argc, char** argv) {
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   if (k.row < 0 || k.col < 0 || k.channel < 0) return p.usage_error("--row, --col and --channel are required");
   if (out.empty()) return p.usage_error("--out is required");
+  if (same_file(path, out)) return p.usage_error("--out " + out + " is the slide itself; refusing to overwrite it");
 
   auto slide = open_slide(path);
   if (!slide.ok()) {
@@ -37,7 +38,7 @@ int run_export(int argc, char** argv) {
     std::cerr << "vslide export-tile: " << img.status().to_string() << "\n";
     return 1;
   }
-  if (Status s = write_tiff16(out, *img); !s.ok()) {
+  if (Status s = write_then_rename(out, [&](const std::string& tmp) { return write_tiff16(tmp, *img); }); !s.ok()) {
     std::cerr << "vslide export-tile: " << s.to_string() << "\n";
     return 1;
   }

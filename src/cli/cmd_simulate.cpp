@@ -27,7 +27,7 @@ int run_simulate(int argc, char** argv) {
   p.option("--chunk", "HxW", "chunk block size (default: the whole tile)", &chunk_s);
   p.option("--codec", "C", "blosc-lz4-bitshuffle (default), blosc-lz4-shuffle, blosc-zstd-bitshuffle, gzip, none",
            &codec_s);
-  p.option("--threads", "N", "worker threads (default: one per core)", &threads);
+  p.option("--threads", "N", "worker threads (default: one per core)", &threads, 0, 1024);
   p.flag("--quiet", "no progress bar or summary", &quiet);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
 

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -101,5 +103,16 @@ int main(int argc, char** argv) {
     std::cerr << "vslide: unknown verb '" << argv[1] << "' (see vslide --help)\n";
     return 2;
   }
-  return it->second.run(argc - 1, argv + 1);
+  // Every verb ends with a message and a non-zero code, whatever escapes it
+  // (a filesystem_error, bad_alloc, a library's exception): never terminate().
+  try {
+    return it->second.run(argc - 1, argv + 1);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "vslide " << argv[1] << ": out of memory\n";
+  } catch (const std::exception& e) {
+    std::cerr << "vslide " << argv[1] << ": error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "vslide " << argv[1] << ": error: unknown exception\n";
+  }
+  return 1;
 }
