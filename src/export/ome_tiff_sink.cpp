@@ -1,15 +1,16 @@
 // OME-TIFF writer: tiled BigTIFF (libtiff), one top-level IFD per
 // (c, z, t) plane in XYCZT order, the reduced levels of each plane in its
 // SubIFDs, OME-XML in the first IFD's ImageDescription. Tiles are
-// compressed by the workers (zlib = TIFF "Adobe deflate") and written raw, in
+// compressed by the workers (libdeflate's zlib streams = TIFF "Adobe deflate") and written raw, in
 // the order the file needs: each block waits for its turn, so at most one
 // compressed block per worker waits in memory.
+#include <libdeflate.h>
 #include <tiffio.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "pyramid_sink.h"
@@ -43,11 +44,13 @@ class OmeTiffSink final : public PyramidSink {
         auto& out = tiles[size_t(ty) * size_t(ntx) + size_t(tx)];
         const size_t raw = buf.size() * 2;
         if (deflate_) {
-          uLongf n = compressBound(uLong(raw));
-          out.resize(n);
-          if (compress2(out.data(), &n, reinterpret_cast<const Bytef*>(buf.data()), uLong(raw), 1) != Z_OK) {
-            return Status::internal(path_ + ": zlib failed on a tile");
-          }
+          // libdeflate's zlib stream is TIFF's "Adobe deflate", ~3x faster than zlib at level 1.
+          thread_local std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> z(
+              libdeflate_alloc_compressor(1), libdeflate_free_compressor);
+          if (!z) return Status::resource_exhausted(path_ + ": cannot allocate a deflate compressor");
+          out.resize(libdeflate_zlib_compress_bound(z.get(), raw));
+          const size_t n = libdeflate_zlib_compress(z.get(), buf.data(), raw, out.data(), out.size());
+          if (n == 0) return Status::internal(path_ + ": deflate failed on a tile");
           out.resize(n);
         } else {
           out.resize(raw);

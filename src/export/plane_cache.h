@@ -10,6 +10,7 @@
 #include <list>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "vslide/core/image.h"
 #include "vslide/core/status.h"
@@ -52,9 +53,37 @@ class PlaneCache {
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
 
+  // Memory of evicted planes, reused for the next decodes: on this machine
+  // kind a fresh 4 KB page costs ~15 us to fault in (docs/ARCHITECTURE.md).
+  std::vector<uint16_t> take_buffer(size_t pixels) {
+    std::lock_guard lock(pool_mu_);
+    for (auto it = pool_.begin(); it != pool_.end(); ++it) {
+      if (it->size() == pixels) {
+        std::vector<uint16_t> v = std::move(*it);
+        pool_.erase(it);
+        return v;
+      }
+    }
+    return std::vector<uint16_t>(pixels);
+  }
+  // An image whose pixels go back to the pool when its last user lets go.
+  SharedImage16 share(Image16 img) {
+    return SharedImage16(new Image16(std::move(img)), [this](const Image16* p) {
+      {
+        std::lock_guard lock(pool_mu_);
+        if (pool_.size() < kPoolPlanes) pool_.push_back(std::move(const_cast<Image16*>(p)->pixels()));
+      }
+      delete p;
+    });
+  }
+
  private:
   using Entry = std::pair<TileKey, SharedImage16>;
+  static constexpr size_t kPoolPlanes = 16;
   const size_t capacity_;
+  // Declared before the entries: destroyed after them, when they give their pixels back.
+  std::mutex pool_mu_;  // guards pool_
+  std::vector<std::vector<uint16_t>> pool_;
   std::mutex mu_;  // guards lru_, map_, bytes_
   std::list<Entry> lru_;
   std::unordered_map<TileKey, std::list<Entry>::iterator, TileKeyHash> map_;

@@ -2,8 +2,8 @@
 """Checks vslide's OME-TIFF / OME-Zarr exports against an independent fused
 reference computed here with numpy from the raw planes the test dumped.
 
-Reference (docs/EXPORT.md): level L of each field is its plane box-averaged
-by 2^L (partial edge blocks average what exists, rounded half up); the field
+Reference (docs/EXPORT.md): level L of each field is its level L-1 plane
+2x2-averaged (partial edge blocks average what exists, rounded half up); the field
 sits at floor((x - x0) / (p 2^L) + 0.5) output pixels; channel c samples its
 plane at floor(i + dx / 2^L + 0.5); overlaps are the weighted mean (rounded
 half up) with weights min(x + 1, w - x, y + 1, h - y); uncovered pixels are 0.
@@ -60,7 +60,9 @@ def reference(man, dump, region, level, c, z, t):
     for fld in man["fields"]:
         name = "%d_%d_%d_%d_%d.u16" % (fld["row"], fld["col"], c, z, t)
         raw = np.fromfile(os.path.join(dump, name), "<u2").reshape(man["tile_h"], man["tile_w"])
-        tile = box(raw, f)
+        tile = raw.astype(np.int64)
+        for _ in range(level):
+            tile = box(tile, 2)
         sampled = tile[np.clip(v, 0, th - 1)][:, np.clip(u, 0, tw - 1)]
         ox = math.floor((fld["x_um"] - x0) / pl + 0.5)
         oy = math.floor((fld["y_um"] - y0) / pl + 0.5)

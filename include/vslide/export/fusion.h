@@ -14,7 +14,8 @@
 //   reference channel samples pixel (round(x*scale + dx), round(y*scale + dy))
 //   of the channel's plane (dx, dy divided by 2^L at level L).
 // - Level L planes: the stored zoom layer L when the slide has it, else the
-//   nearest stored layer below, box-averaged (vslide::downsample) by the rest.
+//   field's level L-1 plane 2x2-averaged (vslide::downsample, rounded half
+//   up): each level is the mean of the one below, computed once per field.
 // - Shading: where a flat-field is stored, FlatField::correct (the viewer's
 //   rule: dark + (raw - dark) / gain at the pixel centre), rounded and
 //   clamped to uint16, on each level's planes.
