@@ -30,18 +30,22 @@ int run_broker(int argc, char** argv) {
   int max_queue = int(options.max_queue);
   int send_buffer_kib = options.send_buffer_bytes >> 10;
   ArgParser p("vslide broker --frontend ADDR --backend ADDR [--heartbeat-ms N] [--json]\n"
-              "              [--curve-secret-key FILE --authorized-keys DIR]",
+              "              [--curve-secret-key FILE [--authorized-keys DIR] [--dealer-keys DIR]]",
               "Load-balances clients over tile dealers started with `vslide serve ... --connect BACKEND`.\n"
               "A dealer that stops answering heartbeats is dropped and its requests go to another.\n"
               "Runs until SIGINT or SIGTERM; prints the bound addresses on stdout.");
   p.option("--frontend", "ADDR", "address clients connect to", &options.frontend);
   p.option("--backend", "ADDR", "address dealers connect to", &options.backend);
-  p.option("--heartbeat-ms", "N", "heartbeat interval (default 250)", &options.heartbeat_ms);
-  p.option("--max-queue", "N", "requests that may wait for a dealer before 'busy' replies", &max_queue);
-  p.option("--curve-secret-key", "FILE", "CURVE on the frontend: broker key pair file", &options.curve_secret_key_file);
-  p.option("--authorized-keys", "DIR", "folder of authorised client public key files", &options.authorized_keys_dir);
+  p.option("--heartbeat-ms", "N", "heartbeat interval (default 250)", &options.heartbeat_ms, 10, 60000);
+  p.option("--max-queue", "N", "requests that may wait for a dealer before 'busy' replies", &max_queue, 1, 1 << 20);
+  p.option("--curve-secret-key", "FILE", "the broker's key pair file (vslide keygen), for CURVE on either side",
+           &options.curve_secret_key_file);
+  p.option("--authorized-keys", "DIR", "CURVE on the frontend: folder of authorised client public key files",
+           &options.authorized_keys_dir);
+  p.option("--dealer-keys", "DIR", "CURVE on the backend: folder of authorised dealer public key files\n"
+           "(required with --authorized-keys unless the backend is ipc://)", &options.dealer_keys_dir);
   p.option("--send-buffer-kib", "N", "kernel send buffer of the frontend in KiB (default 256; 0 = autotuning,\n"
-           "for long links)", &send_buffer_kib);
+           "for long links)", &send_buffer_kib, 0, 1 << 20);
   p.flag("--json", "print the addresses as JSON", &json);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   if (options.frontend.empty() || options.backend.empty()) return p.usage_error("--frontend and --backend are required");

@@ -13,6 +13,7 @@
 #include "args.h"
 #include "command.h"
 #include "vslide/catalog/catalog.h"
+#include "vslide/remote/protocol.h"
 #include "vslide/remote/tile_server.h"
 
 namespace vslide::cli {
@@ -21,7 +22,7 @@ namespace {
 // Options that take a value: their next argument is not a slide path.
 constexpr const char* kValueOptions[] = {"--catalog", "--bind", "--connect", "--workers", "--curve-secret-key",
                                          "--authorized-keys", "--max-queue", "--delay-ms", "--heartbeat-ms",
-                                         "--send-buffer-kib"};
+                                         "--send-buffer-kib", "--broker-key"};
 
 void log_line(const std::string& line) {
   static std::mutex mutex;
@@ -48,27 +49,29 @@ int run_serve(int argc, char** argv) {
       slides.push_back(a);
     }
   }
-  std::string catalog_url, curve_key, authorized;
+  std::string catalog_url, curve_key, authorized, broker_key;
   remote::TileServerOptions options;
   bool recompress = false, json = false;
   int max_queue = int(options.max_queue);
   int send_buffer_kib = options.send_buffer_bytes >> 10;
   ArgParser p("vslide serve [SLIDE.h5 ...] [--catalog URL] (--bind ADDR | --connect ADDR) [--workers N]\n"
-              "             [--curve-secret-key FILE --authorized-keys DIR] [--json]",
+              "             [--curve-secret-key FILE (--authorized-keys DIR | --broker-key FILE)] [--json]",
               "Serves slides over ZeroMQ (docs/PROTOCOL.md) until SIGINT or SIGTERM. Slides are found by the\n"
               "slide id in their header, by their file name without .h5, and (with --catalog) by catalog id.\n"
               "Prints the bound address (with the real port when ADDR ends in :*) on stdout.");
   p.option("--catalog", "URL", "look up unknown slide ids in this catalog (sqlite:// or postgresql://)", &catalog_url);
   p.option("--bind", "ADDR", "address clients connect to, e.g. tcp://127.0.0.1:5555", &options.bind);
   p.option("--connect", "ADDR", "join a broker's backend instead of binding", &options.connect);
-  p.option("--workers", "N", "worker threads (default 2)", &options.workers);
-  p.option("--max-queue", "N", "requests that may wait for a worker before 'busy' replies", &max_queue);
+  p.option("--workers", "N", "worker threads (default 2)", &options.workers, 1, 256);
+  p.option("--max-queue", "N", "requests that may wait for a worker before 'busy' replies", &max_queue, 1, 1 << 20);
   p.option("--curve-secret-key", "FILE", "server key pair file (vslide keygen): enables CURVE", &curve_key);
-  p.option("--authorized-keys", "DIR", "folder of authorised client public key files", &authorized);
-  p.option("--heartbeat-ms", "N", "broker heartbeat interval (with --connect)", &options.heartbeat_ms);
+  p.option("--authorized-keys", "DIR", "folder of authorised client public key files (re-read at every\n"
+           "connection: a removed key is refused from the next one)", &authorized);
+  p.option("--broker-key", "FILE", "with --connect and --curve-secret-key: the broker's public key file", &broker_key);
+  p.option("--heartbeat-ms", "N", "broker heartbeat interval (with --connect)", &options.heartbeat_ms, 10, 60000);
   p.option("--send-buffer-kib", "N", "kernel send buffer of the socket tiles leave on, in KiB (default 256;\n"
-           "0 = autotuning, for long links)", &send_buffer_kib);
-  p.option("--delay-ms", "N", "fault injection: answer every request N ms late", &options.fault_delay_ms);
+           "0 = autotuning, for long links)", &send_buffer_kib, 0, 1 << 20);
+  p.option("--delay-ms", "N", "fault injection: answer every request N ms late", &options.fault_delay_ms, 0, 600000);
   p.flag("--recompress", "decode and re-encode tiles before sending (the paper's path; for benchmarks)", &recompress);
   p.flag("--json", "print the start-up line as JSON", &json);
   if (int rc = p.parse(int(rest.size()), rest.data()); rc >= 0) return rc;
@@ -79,6 +82,10 @@ int run_serve(int argc, char** argv) {
   if (!kib_to_bytes(send_buffer_kib, &options.send_buffer_bytes)) return p.usage_error("--send-buffer-kib out of range");
   options.curve_secret_key_file = curve_key;
   options.authorized_keys_dir = authorized;
+  options.broker_public_key_file = broker_key;
+  if (!options.bind.empty()) {
+    if (Status s = remote::check_bind_address(options.bind); !s.ok()) return p.usage_error("--bind " + s.message());
+  }
   options.mode = recompress ? remote::ServeMode::kRecompress : remote::ServeMode::kStored;
   options.log = log_line;
 
@@ -119,11 +126,11 @@ int run_serve(int argc, char** argv) {
   for (const auto& e : library->list()) ids.push_back(e.slide_id);
   if (json) {
     std::cout << nlohmann::json{{"endpoint", (*server)->endpoint()}, {"mode", options.bind.empty() ? "dealer" : "bound"},
-                                {"slides", ids}, {"catalog", catalog_url}}.dump() << std::endl;
+                                {"slides", ids}, {"catalog", redact_catalog_url(catalog_url)}}.dump() << std::endl;
   } else {
     std::cout << "vslide serve: " << (options.bind.empty() ? "dealer for broker " : "serving at ")
               << (*server)->endpoint() << " (" << ids.size() << " slide(s)"
-              << (catalog_url.empty() ? "" : " + catalog " + catalog_url) << ")" << std::endl;
+              << (catalog_url.empty() ? "" : " + catalog " + redact_catalog_url(catalog_url)) << ")" << std::endl;
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -62,7 +62,7 @@ struct Broker::Impl {
   std::string frontend_endpoint, backend_endpoint;
   std::atomic<bool> stop{false};
   std::thread thread;
-  std::atomic<uint64_t> requests{0}, replies{0}, redispatched{0}, busy{0};
+  std::atomic<uint64_t> requests{0}, replies{0}, redispatched{0}, busy{0}, dropped_replies{0}, malformed{0};
   std::atomic<size_t> dealer_count{0}, queued_count{0};
 
   struct Dealer {
@@ -84,7 +84,7 @@ struct Broker::Impl {
   }
   void send_control(const std::string& dealer, std::string_view cmd) {
     std::array<zmq::const_buffer, 3> msg = {zmq::buffer(dealer), zmq::buffer(bw::kTag), zmq::buffer(cmd)};
-    zmq::send_multipart(*backend, msg, zmq::send_flags::dontwait);
+    (void)zmq::send_multipart(*backend, msg, zmq::send_flags::dontwait);  // a full dealer queue skips one beat
   }
   void on_frontend();
   void on_backend();
@@ -96,7 +96,19 @@ struct Broker::Impl {
 void Broker::Impl::on_frontend() {
   Frames in;
   (void)zmq::recv_multipart(*frontend, std::back_inserter(in));
-  if (in.size() < 2) return;
+  if (in.empty()) return;
+  // Exactly [client, "", JSON]: a message of more frames is refused at once, so
+  // that no multi-frame message ever waits in the queue (docs/PROTOCOL.md, limits).
+  if (in.size() != 3 || in[1].size() != 0) {
+    ++malformed;
+    Frames reply;
+    reply.push_back(std::move(in[0]));
+    reply.emplace_back();
+    reply.emplace_back(error_reply(0, WireError::kMalformedRequest,
+                                   "a request is exactly two frames: an empty delimiter and one JSON object").dump());
+    send_all_or_drop(*frontend, reply);
+    return;
+  }
   ++requests;
   if (pending.size() >= options.max_queue) {
     ++busy;
@@ -140,9 +152,24 @@ void Broker::Impl::on_backend() {
     it->second.expiry = Clock::now() + expiry_span();
   }
   if (cmd == bw::kReply && in.size() >= 5) {
-    if (it != dealers.end()) it->second.inflight.erase(seq_value(in[3].to_string_view()));
+    // Forward only the answer to a request this dealer holds, to the client that
+    // sent it: a reply for a sequence number not in flight here (forged, or late
+    // from a dealer whose requests went elsewhere) is dropped.
+    if (it == dealers.end() || in[3].size() != 8) {
+      ++dropped_replies;
+      return;
+    }
+    auto req = it->second.inflight.find(seq_value(in[3].to_string_view()));
+    if (req == it->second.inflight.end()) {
+      ++dropped_replies;
+      return;
+    }
+    Frames out;
+    out.reserve(in.size() - 4);
+    out.push_back(std::move(req->second[0]));  // the client identity as the request came
+    for (size_t i = 5; i < in.size(); ++i) out.push_back(std::move(in[i]));
+    it->second.inflight.erase(req);
     ++replies;
-    Frames out(std::make_move_iterator(in.begin() + 4), std::make_move_iterator(in.end()));
     send_all_or_drop(*frontend, out);  // [client, "", JSON, payload...]
   }
 }
@@ -228,10 +255,20 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
   if (options.frontend.empty() || options.backend.empty()) {
     return Status::invalid_argument("broker: needs a frontend and a backend address");
   }
-  if (options.curve_secret_key_file.empty() != options.authorized_keys_dir.empty()) {
-    return Status::invalid_argument("broker: CURVE needs both a secret key file and an authorised keys folder");
+  const bool any_dir = !options.authorized_keys_dir.empty() || !options.dealer_keys_dir.empty();
+  if (options.curve_secret_key_file.empty() == any_dir) {
+    return Status::invalid_argument(
+        "broker: CURVE needs the broker's secret key file and an authorised keys folder (clients, dealers or both)");
+  }
+  if (!options.authorized_keys_dir.empty() && options.dealer_keys_dir.empty() &&
+      options.backend.rfind("ipc://", 0) != 0 && options.backend.rfind("inproc://", 0) != 0) {
+    return Status::invalid_argument("broker: a CURVE frontend needs a CURVE backend too (--dealer-keys DIR), or "
+                                    "anyone reaching " + options.backend + " could serve or read every request");
   }
   VSLIDE_RETURN_IF_ERROR(check_send_buffer(options.send_buffer_bytes, "broker"));
+  for (const auto& address : {options.frontend, options.backend}) {
+    if (Status s = check_bind_address(address); !s.ok()) return Status::invalid_argument("broker: bind " + s.message());
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   Impl* raw = impl.get();
@@ -243,21 +280,34 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
     impl->frontend->set(zmq::sockopt::sndhwm, o.send_hwm);
     impl->frontend->set(zmq::sockopt::maxmsgsize, kMaxRequestBytes);
     if (o.send_buffer_bytes > 0) impl->frontend->set(zmq::sockopt::sndbuf, o.send_buffer_bytes);
+    CurveKeyPair keys;
     if (!o.curve_secret_key_file.empty()) {
-      VSLIDE_ASSIGN_OR_RETURN(auto keys, read_key_file(o.curve_secret_key_file));
+      VSLIDE_ASSIGN_OR_RETURN(keys, read_key_file(o.curve_secret_key_file));
       if (keys.secret_key.empty()) return Status::invalid_argument(o.curve_secret_key_file + ": no secret-key");
-      VSLIDE_ASSIGN_OR_RETURN(auto allowed, read_authorized_keys(o.authorized_keys_dir));
-      VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(allowed),
+      std::vector<ZapDomain> domains;
+      if (!o.authorized_keys_dir.empty()) domains.push_back({kClientZapDomain, o.authorized_keys_dir});
+      if (!o.dealer_keys_dir.empty()) domains.push_back({kDealerZapDomain, o.dealer_keys_dir});
+      VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(domains),
                                                                  [raw](const std::string& l) { raw->log(l); }));
+    }
+    if (!o.authorized_keys_dir.empty()) {
       impl->frontend->set(zmq::sockopt::curve_server, true);
       impl->frontend->set(zmq::sockopt::curve_secretkey, keys.secret_key);
-      impl->frontend->set(zmq::sockopt::zap_domain, "vslide");
+      impl->frontend->set(zmq::sockopt::zap_domain, std::string(kClientZapDomain));
     }
     impl->frontend->bind(o.frontend);
     impl->frontend_endpoint = impl->frontend->get(zmq::sockopt::last_endpoint);
     where = o.backend;
     impl->backend = std::make_unique<zmq::socket_t>(impl->context, zmq::socket_type::router);
     impl->backend->set(zmq::sockopt::linger, 0);
+    // Dealer messages are control frames, replies of at most a batch (128 MiB of payload
+    // in frames of at most one chunk) and their JSON: bound a frame like a client does.
+    impl->backend->set(zmq::sockopt::maxmsgsize, int64_t(kMaxBatchBytes) + (int64_t(1) << 20));
+    if (!o.dealer_keys_dir.empty()) {
+      impl->backend->set(zmq::sockopt::curve_server, true);
+      impl->backend->set(zmq::sockopt::curve_secretkey, keys.secret_key);
+      impl->backend->set(zmq::sockopt::zap_domain, std::string(kDealerZapDomain));
+    }
     impl->backend->bind(o.backend);
     impl->backend_endpoint = impl->backend->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -281,7 +331,8 @@ std::string Broker::backend_endpoint() const { return impl_->backend_endpoint; }
 nlohmann::json Broker::status() const {
   return nlohmann::json{{"dealers", impl_->dealer_count.load()}, {"queued", impl_->queued_count.load()},
                         {"requests", impl_->requests.load()},    {"replies", impl_->replies.load()},
-                        {"redispatched", impl_->redispatched.load()}, {"busy_rejections", impl_->busy.load()}};
+                        {"redispatched", impl_->redispatched.load()}, {"busy_rejections", impl_->busy.load()},
+                        {"dropped_replies", impl_->dropped_replies.load()}, {"malformed", impl_->malformed.load()}};
 }
 
 }  // namespace vslide::remote

@@ -1,8 +1,10 @@
 #include "vslide/remote/curve.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -45,24 +47,58 @@ Result<CurveKeyPair> generate_curve_keypair() {
   return CurveKeyPair{pub, sec};
 }
 
-Status write_key_files(const CurveKeyPair& keys, const std::string& prefix) {
-  const std::string pub_path = prefix + ".key", sec_path = prefix + ".key_secret";
-  {
-    std::ofstream f(pub_path, std::ios::trunc);
-    f << "# vslide CURVE public key: give it to whoever must know this peer\n"
-      << "public-key = \"" << keys.public_key << "\"\n";
-    if (!f.flush()) return Status::io_error(pub_path + ": cannot write: " + std::strerror(errno));
+namespace {
+// Writes `text` to `path` through a temporary file in the same folder, created
+// with O_CREAT|O_EXCL and mode 0600 (mkstemp), chmod'ed to `mode` and renamed
+// over `path` only once every byte is written and synced: a failure (ENOSPC,
+// EFBIG) leaves no file, never a partial one, and a secret is never readable
+// by others, not even for an instant.
+Status write_file_atomically(const std::string& path, const std::string& text, mode_t mode) {
+  std::string tmp = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return Status::io_error(path + ": cannot create: " + std::strerror(errno));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::io_error(path + ": cannot " + what + ": " + std::strerror(err));
+  };
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("write");
+    done += size_t(n);
   }
-  {
-    std::ofstream f(sec_path, std::ios::trunc);
-    if (!f) return Status::io_error(sec_path + ": cannot create: " + std::strerror(errno));
-    ::chmod(sec_path.c_str(), 0600);
-    f << "# vslide CURVE key pair: keep this file private\n"
-      << "public-key = \"" << keys.public_key << "\"\n"
-      << "secret-key = \"" << keys.secret_key << "\"\n";
-    if (!f.flush()) return Status::io_error(sec_path + ": cannot write: " + std::strerror(errno));
+  if (::fchmod(fd, mode) != 0) return fail("set the mode of");
+  if (::fsync(fd) != 0) return fail("sync");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::io_error(path + ": cannot write: " + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::io_error(path + ": cannot rename into place: " + std::strerror(err));
   }
   return Status();
+}
+}  // namespace
+
+Status write_key_files(const CurveKeyPair& keys, const std::string& prefix) {
+  const std::string pub_path = prefix + ".key", sec_path = prefix + ".key_secret";
+  // The secret first: a public key file without its secret would be useless.
+  VSLIDE_RETURN_IF_ERROR(write_file_atomically(sec_path,
+                                               "# vslide CURVE key pair: keep this file private\n"
+                                               "public-key = \"" + keys.public_key + "\"\n"
+                                               "secret-key = \"" + keys.secret_key + "\"\n",
+                                               0600));
+  Status s = write_file_atomically(pub_path,
+                                   "# vslide CURVE public key: give it to whoever must know this peer\n"
+                                   "public-key = \"" + keys.public_key + "\"\n",
+                                   0644);
+  if (!s.ok()) ::unlink(sec_path.c_str());
+  return s;
 }
 
 Result<CurveKeyPair> read_key_file(const std::string& path) {
@@ -101,7 +137,44 @@ Result<std::unique_ptr<ZapAuthenticator>> ZapAuthenticator::start(zmq::context_t
                                                                   std::function<void(const std::string&)> log) {
   std::unique_ptr<ZapAuthenticator> zap(new ZapAuthenticator());
   zap->allowed_ = std::move(allowed);
+  zap->fixed_ = true;
   zap->log_ = std::move(log);
+  VSLIDE_RETURN_IF_ERROR(zap->bind_and_run(context));
+  return zap;
+}
+
+Result<std::unique_ptr<ZapAuthenticator>> ZapAuthenticator::start(zmq::context_t& context,
+                                                                  std::vector<ZapDomain> domains,
+                                                                  std::function<void(const std::string&)> log) {
+  std::unique_ptr<ZapAuthenticator> zap(new ZapAuthenticator());
+  for (const auto& d : domains) {
+    // Refuse to start on a folder that cannot be read: a typo must not admit nobody silently.
+    VSLIDE_RETURN_IF_ERROR(read_authorized_keys(d.keys_dir).status());
+  }
+  zap->domains_ = std::move(domains);
+  zap->log_ = std::move(log);
+  VSLIDE_RETURN_IF_ERROR(zap->bind_and_run(context));
+  return zap;
+}
+
+bool ZapAuthenticator::authorised(const std::string& domain, const std::string& key) {
+  if (fixed_) return allowed_.count(key) > 0;
+  for (const auto& d : domains_) {
+    if (d.domain != domain) continue;
+    // Re-read at every handshake: a key removed from the folder refuses the next
+    // connection at once (handshakes are per connection, so this costs little).
+    auto keys = read_authorized_keys(d.keys_dir);
+    if (!keys.ok()) {
+      if (log_) log_("ZAP handler: " + keys.status().message() + "; refusing every client of domain " + domain);
+      return false;
+    }
+    return keys->count(key) > 0;
+  }
+  return false;  // a socket of a domain nobody configured
+}
+
+Status ZapAuthenticator::bind_and_run(zmq::context_t& context) {
+  ZapAuthenticator* zap = this;
   try {
     zap->socket_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::rep);
     zap->socket_->set(zmq::sockopt::linger, 0);
@@ -109,8 +182,8 @@ Result<std::unique_ptr<ZapAuthenticator>> ZapAuthenticator::start(zmq::context_t
   } catch (const zmq::error_t& e) {
     return Status::io_error(std::string("ZAP handler: cannot bind ") + kZapEndpoint + ": " + e.what());
   }
-  zap->thread_ = std::thread([z = zap.get()] { z->run(); });
-  return zap;
+  zap->thread_ = std::thread([zap] { zap->run(); });
+  return Status();
 }
 
 ZapAuthenticator::~ZapAuthenticator() {
@@ -127,6 +200,7 @@ void ZapAuthenticator::run() {
       if (!zmq::recv_multipart(*socket_, std::back_inserter(req))) continue;
       // ZAP 1.0: version, request id, domain, address, identity, mechanism, credentials...
       std::string request_id = req.size() > 1 ? req[1].to_string() : "";
+      std::string domain = req.size() > 2 ? req[2].to_string() : "";
       std::string address = req.size() > 3 ? req[3].to_string() : "?";
       std::string mechanism = req.size() > 5 ? req[5].to_string() : "";
       std::string key;
@@ -135,14 +209,15 @@ void ZapAuthenticator::run() {
         zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
         key = z85;
       }
-      const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" && !key.empty() && allowed_.count(key) > 0;
+      const bool ok = req.size() >= 6 && req[0].to_string() == "1.0" && !key.empty() && authorised(domain, key);
       if (ok) {
         ++admitted_;
       } else {
         ++refused_;
         if (log_) {
           log_("refused " + (mechanism.empty() ? std::string("malformed ZAP") : mechanism) + " client " +
-               (key.empty() ? std::string("(no key)") : key) + " from " + address + ": key not authorised");
+               (key.empty() ? std::string("(no key)") : key) + " from " + address + ": key not authorised" +
+               (fixed_ ? std::string() : " for " + domain));
         }
       }
       std::array<zmq::const_buffer, 6> reply = {
@@ -150,7 +225,7 @@ void ZapAuthenticator::run() {
           ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
           ok ? zmq::str_buffer("OK") : zmq::str_buffer("client key not authorised"),
           zmq::buffer(key), zmq::str_buffer("")};
-      zmq::send_multipart(*socket_, reply);
+      if (!zmq::send_multipart(*socket_, reply) && log_) log_("ZAP handler: reply not sent");
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return;
       if (log_) log_(std::string("ZAP handler: ") + e.what());

@@ -1,5 +1,6 @@
 #include "vslide/remote/protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <limits>
@@ -107,6 +108,27 @@ Result<RemoteUrl> parse_remote_url(std::string_view url) {
     return Status::invalid_argument(std::string(url) + ": bad port '" + std::string(ps) + "'");
   }
   return RemoteUrl{"tcp://" + std::string(hostport), std::string(rest.substr(slash + 1))};
+}
+
+Status check_bind_address(std::string_view address) {
+  const std::string a(address);
+  if (a.rfind("ipc://", 0) == 0 || a.rfind("inproc://", 0) == 0) {
+    if (a.size() > a.find("://") + 3) return Status();
+    return Status::invalid_argument("'" + a + "': empty path");
+  }
+  if (a.rfind("tcp://", 0) != 0) {
+    return Status::invalid_argument("'" + a + "': expected tcp://HOST:PORT, ipc://PATH or inproc://NAME");
+  }
+  const auto colon = a.rfind(':');
+  if (colon < 6 || colon + 1 >= a.size()) return Status::invalid_argument("'" + a + "': no port (tcp://HOST:PORT)");
+  const std::string_view port = std::string_view(a).substr(colon + 1);
+  if (port == "*") return Status();
+  int value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || p != port.data() + port.size() || value < 0 || value > 65535) {
+    return Status::invalid_argument("'" + a + "': port '" + std::string(port) + "' is not 0..65535 or *");
+  }
+  return Status();
 }
 
 json codec_to_json(const CodecSpec& c) {
@@ -222,14 +244,75 @@ json index_to_json(const TileIndex& index) {
   return json{{"planes_per_field", index.planes_per_field()}, {"fields", std::move(fields)}};
 }
 
-Result<TileIndex> index_from_json(const json& j) {
+Status check_tile_meta(const StoredTile& t, const std::vector<uint64_t>& sizes, const MosaicGeometry& g) {
+  auto bad = [&](const std::string& what) {
+    return Status::corruption("tile " + t.key.to_string() + " metadata: " + what);
+  };
+  if (!g.contains(t.key)) return bad("key outside the slide's geometry");
+  if (t.height != g.level_height(t.key.level) || t.width != g.level_width(t.key.level)) {
+    return bad("plane " + std::to_string(t.width) + "x" + std::to_string(t.height) + " is not the level's " +
+               std::to_string(g.level_width(t.key.level)) + "x" + std::to_string(g.level_height(t.key.level)));
+  }
+  if (t.blocks.empty() || t.blocks.size() > kMaxTileBlocks || sizes.size() != t.blocks.size()) {
+    return bad(std::to_string(t.blocks.size()) + " blocks (1.." + std::to_string(kMaxTileBlocks) + " allowed)");
+  }
+  // Chunks tile the plane, overhanging its far edges at most: their areas add up to
+  // less than 4 planes, however hostile the list (decoders allocate per block).
+  uint64_t area = 0;
+  const uint64_t plane = uint64_t(t.height) * uint64_t(t.width);
+  for (size_t i = 0; i < t.blocks.size(); ++i) {
+    const auto& b = t.blocks[i];
+    area += uint64_t(std::max(b.height, 0)) * uint64_t(std::max(b.width, 0));
+    if (area > 4 * plane) return bad("blocks cover more than 4 planes");
+    if (b.y < 0 || b.x < 0 || b.y >= t.height || b.x >= t.width || b.height <= 0 || b.width <= 0 ||
+        b.height > g.tile_height || b.width > g.tile_width) {
+      return bad("block " + std::to_string(i) + " lies outside the plane");
+    }
+    const uint64_t raw = uint64_t(b.height) * uint64_t(b.width) * 2;
+    if (sizes[i] > max_stored_bytes(raw)) {
+      return bad("block " + std::to_string(i) + " announces " + std::to_string(sizes[i]) + " bytes for " +
+                 std::to_string(raw) + " raw");
+    }
+  }
+  return Status();
+}
+
+int64_t max_reply_frame_bytes(const MosaicGeometry& g) {
+  const int64_t labels = int64_t(g.tile_height) * g.tile_width * 4 + (int64_t(1) << 20);
+  return std::max(kMaxReplyFrameFloor, labels);
+}
+
+Result<TileIndex> index_from_json(const json& j, const MosaicGeometry* geometry) {
   try {
-    TileIndex index(j.at("planes_per_field").get<int32_t>());
-    for (const auto& f : j.at("fields")) {
+    const int32_t ppf = j.at("planes_per_field").get<int32_t>();
+    const json& fields = j.at("fields");
+    if (geometry != nullptr) {
+      if (ppf != geometry->planes_per_field()) {
+        return Status::invalid_argument("tile index: planes_per_field " + std::to_string(ppf) +
+                                        " differs from the geometry's " +
+                                        std::to_string(geometry->planes_per_field()));
+      }
+      if (!fields.is_array() || fields.size() > uint64_t(geometry->rows) * uint64_t(geometry->cols)) {
+        return Status::invalid_argument("tile index: more fields than the mosaic has");
+      }
+    } else if (ppf < 1 || ppf > MosaicGeometry::kMaxPlanesPerField) {
+      return Status::invalid_argument("tile index: planes_per_field " + std::to_string(ppf) + " out of range");
+    }
+    TileIndex index(ppf);
+    for (const auto& f : fields) {
       FieldOfView fov;
       from_json(f, fov);
-      index.upsert(fov, f.at("slot").get<int64_t>());
+      if (geometry != nullptr && (fov.row < 0 || fov.row >= geometry->rows || fov.col < 0 || fov.col >= geometry->cols)) {
+        return Status::invalid_argument("tile index: field (" + std::to_string(fov.row) + "," +
+                                        std::to_string(fov.col) + ") outside the mosaic");
+      }
       const auto planes = f.at("planes").get<std::string>();
+      if (planes.size() != size_t(ppf)) {
+        return Status::invalid_argument("tile index: field (" + std::to_string(fov.row) + "," +
+                                        std::to_string(fov.col) + ") has " + std::to_string(planes.size()) +
+                                        " plane flags, not " + std::to_string(ppf));
+      }
+      index.upsert(fov, f.at("slot").get<int64_t>());
       for (size_t p = 0; p < planes.size(); ++p) {
         if (planes[p] == '1') index.mark_plane(fov.row, fov.col, int32_t(p));
       }

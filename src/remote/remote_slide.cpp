@@ -29,6 +29,9 @@ std::unique_ptr<zmq::socket_t> RemoteSlide::Impl::new_socket() const {
   auto s = std::make_unique<zmq::socket_t>(const_cast<zmq::context_t&>(context), zmq::socket_type::dealer);
   s->set(zmq::sockopt::linger, 0);
   s->set(zmq::sockopt::rcvhwm, 64);
+  // A frame from a hostile or broken server over this size drops the connection
+  // before it is buffered (the request then times out): no reply may make us allocate more.
+  s->set(zmq::sockopt::maxmsgsize, max_frame_bytes);
   if (!options.server_public_key.empty()) {
     s->set(zmq::sockopt::curve_serverkey, options.server_public_key);
     s->set(zmq::sockopt::curve_publickey, options.client_public_key);
@@ -122,7 +125,7 @@ Result<std::shared_ptr<const WireTile>> RemoteSlide::Impl::fetch(const TileKey& 
                                         "tile " + key.to_string()));
   if (!r.body.contains("tile")) return Status::corruption(url + ": tile reply without 'tile'");
   size_t next = 0;
-  return take_tile(r.body["tile"], r.payloads, &next, url + ": tile " + key.to_string());
+  return take_tile(r.body["tile"], r.payloads, &next, url + ": tile " + key.to_string(), geometry);
 }
 
 std::vector<Result<std::shared_ptr<const WireTile>>> RemoteSlide::Impl::fetch_batch(
@@ -145,7 +148,7 @@ std::vector<Result<std::shared_ptr<const WireTile>>> RemoteSlide::Impl::fetch_ba
   for (size_t i = 0; i < keys.size(); ++i) {
     const json& t = r->body["tiles"][i];
     if (t.is_object() && t.contains("ok") && t["ok"] == true) {
-      out.push_back(take_tile(t, r->payloads, &next, url + ": tile " + keys[i].to_string()));
+      out.push_back(take_tile(t, r->payloads, &next, url + ": tile " + keys[i].to_string(), geometry));
     } else {
       out.emplace_back(status_from_error_reply(t, url + ": tile " + keys[i].to_string()));
     }
@@ -166,6 +169,22 @@ Status RemoteSlide::Impl::load_header() {
     server_tile_parts = h.body.value("tile_parts", 0);
     VSLIDE_ASSIGN_OR_RETURN(SlideState st, parse_slide_state(h.body.at("state").get<std::string>()));
     channels = c.body.at("channels").get<std::vector<ChannelInfo>>();
+    // What a server says is checked exactly as what a file says (Hdf5Slide::open):
+    // everything below sizes buffers from it.
+    if (!geometry.valid()) return Status::corruption(url + ": server's geometry: " + geometry.invalid_reason());
+    if (int64_t(channels.size()) != geometry.channels) {
+      return Status::corruption(url + ": server lists " + std::to_string(channels.size()) + " channels for a " +
+                                std::to_string(geometry.channels) + "-channel geometry");
+    }
+    for (int32_t z : zoom_levels) {
+      if (z < 0 || z >= 16) return Status::corruption(url + ": server's zoom level " + std::to_string(z) + " outside 0..15");
+    }
+    if (server_tile_parts < 0 || server_tile_parts > kMaxTileParts) server_tile_parts = kMaxTileParts;
+    max_frame_bytes = max_reply_frame_bytes(geometry);
+    {
+      std::lock_guard pool_lock(pool_mutex);
+      pool.clear();  // sockets made before the geometry was known carry the small frame limit
+    }
     std::lock_guard lock(mutex);
     state = st;
   } catch (const std::exception& e) {
@@ -177,7 +196,7 @@ Status RemoteSlide::Impl::load_header() {
 Status RemoteSlide::Impl::load_index() {
   VSLIDE_ASSIGN_OR_RETURN(Reply r, call(json{{"op", "index"}, {"slide", address.slide_id}}, "index"));
   if (!r.body.contains("index")) return Status::corruption(url + ": index reply without 'index'");
-  auto idx = index_from_json(r.body["index"]);
+  auto idx = index_from_json(r.body["index"], &geometry);
   if (!idx.ok()) return Status::corruption(url + ": " + idx.status().message());
   std::lock_guard lock(mutex);
   index = std::make_shared<const TileIndex>(std::move(idx).value());

@@ -46,9 +46,10 @@ bool next_reply(zmq::socket_t& socket, std::chrono::steady_clock::time_point dea
 Result<Image16> decode_blocks(const StoredTile& tile, const std::vector<std::span<const uint8_t>>& data,
                               const std::string& where);
 
-// Checks a tile's metadata against its payload frames (from *next on) and takes the frames.
+// Checks a tile's metadata against the slide's geometry (check_tile_meta) and
+// its payload frames (from *next on) and takes the frames.
 Result<std::shared_ptr<const WireTile>> take_tile(const json& meta, std::vector<zmq::message_t>& payloads,
-                                                  size_t* next, const std::string& where);
+                                                  size_t* next, const std::string& where, const MosaicGeometry& g);
 
 struct RemoteSlide::Impl {
   std::string url;
@@ -83,6 +84,9 @@ struct RemoteSlide::Impl {
 
   // The most parts the server streams a tile in (its header's "tile_parts"); 0 = it does not.
   int server_tile_parts = 0;
+  // ZMQ_MAXMSGSIZE of new sockets: the floor until the header is known, then
+  // max_reply_frame_bytes(geometry). Fixed once open() returns.
+  int64_t max_frame_bytes = kMaxReplyFrameFloor;
 
   std::unique_ptr<zmq::socket_t> new_socket() const;
   // A pooled idle socket, or a new one; give it back only when nothing is in flight on it.

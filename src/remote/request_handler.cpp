@@ -1,6 +1,7 @@
 #include "request_handler.h"
 
 #include <chrono>
+#include <cstring>
 
 #include "vslide/remote/protocol.h"
 #include "vslide/storage/codec.h"
@@ -61,6 +62,28 @@ std::string str_field(const json& req, const char* name) {
   return field(req, name, json::value_t::string, "a string").get<std::string>();
 }
 
+// Error messages name files as the server sees them ("/srv/slides/x.h5: ...");
+// a client needs the file's name at most, never where the server keeps it:
+// every absolute path becomes its last component.
+std::string without_paths(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (size_t i = 0; i < message.size();) {
+    const bool starts = message[i] == '/' && (i == 0 || std::strchr(" '\"(=[,", message[i - 1]) != nullptr);
+    if (!starts) {
+      out += message[i++];
+      continue;
+    }
+    size_t end = i;
+    while (end < message.size() && std::strchr(" '\":),]", message[end]) == nullptr) ++end;
+    const std::string_view path = message.substr(i, end - i);
+    const auto slash = path.find_last_of('/');
+    out += path.substr(slash + 1);
+    i = end;
+  }
+  return out;
+}
+
 WireError error_for(const Status& s) {
   return status_wire_error(s.code());
 }
@@ -92,6 +115,7 @@ json RequestHandler::status_json() const {
          {"payload_bytes", counters_.payload_bytes.load()},
          {"busy_rejections", counters_.busy_rejections.load()},
          {"refused_clients", counters_.refused_clients.load()},
+         {"malformed_messages", counters_.malformed_messages.load()},
          {"slides", library_.list().size()}};
   if (probe_) s.update(probe_());
   return s;
@@ -118,12 +142,12 @@ std::vector<zmq::message_t> RequestHandler::handle(std::vector<zmq::message_t>& 
     }
     handle_json(req, reply);
   } catch (const RequestError& e) {
-    reply.body = error_reply(reply.id, e.code, e.message);
+    reply.body = error_reply(reply.id, e.code, without_paths(e.message));
     if (e.code == WireError::kVersionMismatch) reply.body["supported"] = json::array({kProtocolVersion});
     reply.payloads.clear();
   } catch (const std::exception& e) {
     // json type errors inside nested fields and allocation failures alike.
-    reply.body = error_reply(reply.id, WireError::kMalformedRequest, e.what());
+    reply.body = error_reply(reply.id, WireError::kMalformedRequest, without_paths(e.what()));
     reply.payloads.clear();
   }
   if (!reply.body.value("ok", false)) counters_.errors.fetch_add(1, std::memory_order_relaxed);
@@ -230,7 +254,7 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
       if (s.ok()) {
         meta["ok"] = true;
       } else {
-        meta = json{{"ok", false}, {"error", json{{"code", wire_error_name(error_for(s))}, {"message", s.message()}}}};
+        meta = json{{"ok", false}, {"error", json{{"code", wire_error_name(error_for(s))}, {"message", without_paths(s.message())}}}};
         if (key.ok()) to_json(meta["key"], *key);
       }
       tiles.push_back(std::move(meta));

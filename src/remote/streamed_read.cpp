@@ -130,7 +130,7 @@ Result<Image16> RemoteSlide::Impl::read_streamed(const TileKey& key, int parts) 
         if (part == body.end()) {
           // A server that ignores "part" sent the whole tile: decode it as one.
           size_t next = 0;
-          VSLIDE_ASSIGN_OR_RETURN(auto whole, take_tile(body["tile"], payloads, &next, where));
+          VSLIDE_ASSIGN_OR_RETURN(auto whole, take_tile(body["tile"], payloads, &next, where, geometry));
           std::vector<std::span<const uint8_t>> data;
           for (const auto& m : whole->data) data.emplace_back(static_cast<const uint8_t*>(m.data()), m.size());
           return decode_blocks(whole->meta, data, url);
@@ -144,6 +144,7 @@ Result<Image16> RemoteSlide::Impl::read_streamed(const TileKey& key, int parts) 
         std::vector<uint64_t> sizes;
         auto meta = tile_meta_from_json(body["tile"], &sizes);
         if (!meta.ok()) return Status::corruption(where + ": " + meta.status().message());
+        if (Status s = check_tile_meta(*meta, sizes, geometry); !s.ok()) return Status::corruption(where + ": " + s.message());
         if (tile.streams.empty()) {
           VSLIDE_RETURN_IF_ERROR(tile.start(*meta, sizes, where));
         } else if (!same_layout(tile.meta, tile.sizes, *meta, sizes)) {

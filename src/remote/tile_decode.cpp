@@ -51,10 +51,11 @@ Result<Image16> decode_stored_tile(const StoredTile& tile, const std::string& wh
 }
 
 Result<std::shared_ptr<const WireTile>> take_tile(const json& meta, std::vector<zmq::message_t>& payloads,
-                                                  size_t* next, const std::string& where) {
+                                                  size_t* next, const std::string& where, const MosaicGeometry& g) {
   std::vector<uint64_t> sizes;
   auto parsed = tile_meta_from_json(meta, &sizes);
   if (!parsed.ok()) return Status::corruption(where + ": " + parsed.status().message());
+  if (Status s = check_tile_meta(*parsed, sizes, g); !s.ok()) return Status::corruption(where + ": " + s.message());
   auto tile = std::make_shared<WireTile>();
   tile->meta = std::move(parsed).value();
   for (size_t i = 0; i < sizes.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include <zmq_addon.hpp>
@@ -35,7 +36,7 @@ struct TileServer::Impl {
   std::string backend_address;
   size_t envelope_frames = 1;  // [client] when bound; [seq, client] behind a broker
   std::atomic<bool> stop{false};
-  std::atomic<size_t> idle_workers{0}, queued{0};
+  std::atomic<size_t> idle_workers{0}, queued{0}, queued_bytes{0};
   std::thread front_thread;
   std::vector<std::thread> workers;
 
@@ -65,9 +66,17 @@ Status TileServer::Impl::open_front() {
       if (keys.secret_key.empty()) {
         return Status::invalid_argument(options.curve_secret_key_file + ": no secret-key (use the .key_secret file)");
       }
-      front->set(zmq::sockopt::curve_server, true);
-      front->set(zmq::sockopt::curve_secretkey, keys.secret_key);
-      front->set(zmq::sockopt::zap_domain, "vslide");
+      if (bound) {
+        front->set(zmq::sockopt::curve_server, true);
+        front->set(zmq::sockopt::curve_secretkey, keys.secret_key);
+        front->set(zmq::sockopt::zap_domain, std::string(kClientZapDomain));
+      } else {
+        // A dealer is the CURVE client of the broker's backend.
+        VSLIDE_ASSIGN_OR_RETURN(auto broker, read_key_file(options.broker_public_key_file));
+        front->set(zmq::sockopt::curve_serverkey, broker.public_key);
+        front->set(zmq::sockopt::curve_publickey, keys.public_key);
+        front->set(zmq::sockopt::curve_secretkey, keys.secret_key);
+      }
     }
     // endpoint is written only here, before the front thread starts (reconnects
     // keep it: it is the broker's address either way).
@@ -88,7 +97,8 @@ Status TileServer::Impl::open_front() {
 void TileServer::Impl::broker_hello() {
   const std::string capacity = std::to_string(options.workers * 2);
   std::array<zmq::const_buffer, 3> ready = {zmq::buffer(bw::kTag), zmq::buffer(bw::kReady), zmq::buffer(capacity)};
-  zmq::send_multipart(*front, ready, zmq::send_flags::dontwait);
+  // Dropped when the broker's queue is full: the heartbeat silence then makes us reconnect and say READY again.
+  if (!zmq::send_multipart(*front, ready, zmq::send_flags::dontwait)) log("READY to broker not sent (queue full)");
 }
 
 void TileServer::Impl::worker_loop() {
@@ -109,7 +119,8 @@ void TileServer::Impl::worker_loop() {
       if (options.fault_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.fault_delay_ms));
       Frames reply = handler->handle(rest);
       for (auto& f : reply) in.push_back(std::move(f));
-      zmq::send_multipart(socket, in);
+      // Blocking send on an inproc pair: it fails only when the context ends (throws ETERM).
+      if (!zmq::send_multipart(socket, in)) log("worker: reply not handed to the front loop");
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log(std::string("worker stopped: ") + e.what());
@@ -153,18 +164,62 @@ void TileServer::Impl::front_loop() {
   auto last_from_broker = Clock::now(), last_beat_sent = Clock::now();
   if (dealer_mode) broker_hello();
 
+  // What waits for a worker, in bytes and per client (the client's routing id,
+  // the envelope's last frame), so that no one client and no flood of large
+  // requests holds the queue.
+  size_t queue_bytes = 0;
+  std::map<std::string, size_t> queued_by_client;
+  auto bytes_of = [](const Frames& f) {
+    size_t n = 0;
+    for (const auto& m : f) n += m.size();
+    return n;
+  };
+  auto client_of = [&](const Frames& f) { return f[envelope_frames - 1].to_string(); };
   auto dispatch = [&](Frames&& request) {
     Frames out;
     out.reserve(request.size() + 1);
     out.push_back(std::move(idle.front()));
     idle.pop_front();
     for (auto& f : request) out.push_back(std::move(f));
-    zmq::send_multipart(*backend, out);
+    if (!zmq::send_multipart(*backend, out)) log("front loop: request not handed to a worker");
+  };
+  auto dequeue = [&]() {
+    Frames request = std::move(queue.front());
+    queue.pop_front();
+    queue_bytes -= bytes_of(request);
+    auto it = queued_by_client.find(client_of(request));
+    if (it != queued_by_client.end() && --it->second == 0) queued_by_client.erase(it);
+    return request;
   };
   auto admit = [&](Frames&& request) {
-    if (!idle.empty()) dispatch(std::move(request));
-    else if (queue.size() < options.max_queue) queue.push_back(std::move(request));
-    else reject_busy(request);
+    // Exactly [envelope..., "", JSON]: anything else is answered here, at once, and
+    // freed; a message of many frames never waits in the queue (docs/PROTOCOL.md).
+    if (request.size() != envelope_frames + 2 || request[envelope_frames].size() != 0) {
+      counters.malformed_messages.fetch_add(1, std::memory_order_relaxed);
+      Frames reply;
+      for (size_t i = 0; i < envelope_frames; ++i) reply.push_back(std::move(request[i]));
+      reply.emplace_back();
+      reply.emplace_back(error_reply(0, WireError::kMalformedRequest,
+                                     "a request is exactly two frames: an empty delimiter and one JSON object").dump());
+      send_front(reply);
+      return;
+    }
+    if (!idle.empty()) {
+      dispatch(std::move(request));
+      return;
+    }
+    const size_t bytes = bytes_of(request);
+    const std::string client = client_of(request);
+    auto it = queued_by_client.find(client);
+    const size_t mine = it == queued_by_client.end() ? 0 : it->second;
+    if (queue.size() < options.max_queue && queue_bytes + bytes <= options.max_queue_bytes &&
+        mine < options.max_queued_per_client) {
+      queue_bytes += bytes;
+      ++queued_by_client[client];
+      queue.push_back(std::move(request));
+    } else {
+      reject_busy(request);
+    }
   };
 
   while (!stop) {
@@ -180,21 +235,18 @@ void TileServer::Impl::front_loop() {
           Frames reply(std::make_move_iterator(in.begin() + 1), std::make_move_iterator(in.end()));
           send_front(reply);
         }
-        while (!idle.empty() && !queue.empty()) {
-          dispatch(std::move(queue.front()));
-          queue.pop_front();
-        }
+        while (!idle.empty() && !queue.empty()) dispatch(dequeue());
       }
       if (items[0].revents & ZMQ_POLLIN) {
         Frames in;
         (void)zmq::recv_multipart(*front, std::back_inserter(in));
         if (!dealer_mode) {
-          if (in.size() >= 2) admit(std::move(in));  // [client, rest...]
+          if (!in.empty()) admit(std::move(in));  // [client, rest...]
         } else {
           last_from_broker = Clock::now();
           if (in.size() >= 2 && in[0].to_string_view() == bw::kTag) {
             const auto cmd = in[1].to_string_view();
-            if (cmd == bw::kRequest && in.size() >= 5) {
+            if (cmd == bw::kRequest && in.size() >= 4) {
               admit(Frames(std::make_move_iterator(in.begin() + 2), std::make_move_iterator(in.end())));
             } else if (cmd == bw::kDisconnect) {
               broker_hello();
@@ -204,11 +256,12 @@ void TileServer::Impl::front_loop() {
       }
       idle_workers = idle.size();
       queued = queue.size();
+      queued_bytes = queue_bytes;
       if (dealer_mode) {
         const auto now = Clock::now();
         if (now - last_beat_sent >= beat) {
           std::array<zmq::const_buffer, 2> hb = {zmq::buffer(bw::kTag), zmq::buffer(bw::kHeartbeat)};
-          zmq::send_multipart(*front, hb, zmq::send_flags::dontwait);
+          (void)zmq::send_multipart(*front, hb, zmq::send_flags::dontwait);  // a full queue skips one beat
           last_beat_sent = now;
         }
         if (now - last_from_broker > beat * options.heartbeat_liveness) {
@@ -244,22 +297,27 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   if (options.bind.empty() == options.connect.empty()) {
     return Status::invalid_argument("tile server: give exactly one of a bind address and a broker address");
   }
-  if (options.curve_secret_key_file.empty() != options.authorized_keys_dir.empty()) {
+  if (!options.bind.empty() && options.curve_secret_key_file.empty() != options.authorized_keys_dir.empty()) {
     return Status::invalid_argument("tile server: CURVE needs both a secret key file and an authorised keys folder");
   }
-  if (!options.curve_secret_key_file.empty() && options.bind.empty()) {
-    return Status::invalid_argument("tile server: CURVE applies to a bound server; secure the broker's front instead");
+  if (options.bind.empty() && (options.curve_secret_key_file.empty() != options.broker_public_key_file.empty() ||
+                               !options.authorized_keys_dir.empty())) {
+    return Status::invalid_argument("tile server: a dealer's CURVE needs its own key pair file and the broker's "
+                                    "public key file (the broker authorises dealers, not the dealer clients)");
   }
   VSLIDE_RETURN_IF_ERROR(check_send_buffer(options.send_buffer_bytes, "tile server"));
+  if (!options.bind.empty()) {
+    if (Status s = check_bind_address(options.bind); !s.ok()) return Status::invalid_argument("tile server: bind " + s.message());
+  }
   if (options.workers < 1) options.workers = 1;
   auto impl = std::make_unique<Impl>();
   impl->library = std::move(library);
   impl->options = std::move(options);
   impl->envelope_frames = impl->options.bind.empty() ? 2 : 1;
   Impl* raw = impl.get();
-  if (!impl->options.curve_secret_key_file.empty()) {
-    VSLIDE_ASSIGN_OR_RETURN(auto allowed, read_authorized_keys(impl->options.authorized_keys_dir));
-    VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(allowed),
+  if (!impl->options.authorized_keys_dir.empty()) {
+    std::vector<ZapDomain> domains{{kClientZapDomain, impl->options.authorized_keys_dir}};
+    VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(domains),
                                                                [raw](const std::string& line) {
                                                                  raw->counters.refused_clients.fetch_add(1);
                                                                  raw->log(line);
@@ -270,7 +328,8 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   impl->handler = std::make_unique<RequestHandler>(*impl->library, impl->options, impl->counters,
                                                    std::string(host) + ":" + std::to_string(::getpid()));
   impl->handler->set_inflight_probe([raw] {
-    return nlohmann::json{{"idle_workers", raw->idle_workers.load()}, {"queued", raw->queued.load()}};
+    return nlohmann::json{{"idle_workers", raw->idle_workers.load()}, {"queued", raw->queued.load()},
+                          {"queued_bytes", raw->queued_bytes.load()}};
   });
   VSLIDE_RETURN_IF_ERROR(impl->open_front());
   try {

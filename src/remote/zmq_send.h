@@ -17,7 +17,7 @@ inline bool send_all_or_drop(zmq::socket_t& socket, std::vector<zmq::message_t>&
     if (!socket.send(frames[i], flags)) {
       if (i == 0) return false;
       // Mid-message EAGAIN cannot happen with ZeroMQ's atomic multipart; finish blocking.
-      socket.send(frames[i], last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      if (!socket.send(frames[i], last ? zmq::send_flags::none : zmq::send_flags::sndmore)) return false;
     }
   }
   return true;

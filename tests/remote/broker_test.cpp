@@ -159,7 +159,9 @@ TEST(RemoteBroker, CurveOnTheFrontendAdmitsAuthorisedClientsOnly) {
   std::atomic<int> refusals{0};
   remote::BrokerOptions o;
   o.frontend = "tcp://127.0.0.1:*";
-  o.backend = "tcp://127.0.0.1:*";
+  // A Unix socket backend (local dealers only): a plaintext TCP backend behind a CURVE
+  // frontend is refused (HostilePeer.BrokerBackendAdmitsOnlyAuthorisedDealers covers CURVE there).
+  o.backend = "ipc://" + dir.file("backend.sock");
   o.curve_secret_key_file = dir.file("broker.key_secret");
   o.authorized_keys_dir = (dir.path() / "authorized").string();
   o.log = [&](const std::string& line) { if (line.find("refused") != std::string::npos) ++refusals; };

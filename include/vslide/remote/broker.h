@@ -12,8 +12,12 @@
 // client's own retry covers the rest). Replies pass through untouched.
 //
 // Memory is bounded: at most max_queue requests wait for a dealer (beyond
-// that the client gets a "busy" error reply), request frames are at most
-// kMaxRequestBytes, and at most send_hwm replies queue per client.
+// that the client gets a "busy" error reply), a request is exactly
+// [client, "", JSON] with the JSON at most kMaxRequestBytes (any other
+// message is answered malformed_request at once, never queued), and at most
+// send_hwm replies queue per client. A reply is forwarded only when its
+// sequence number is in flight at the dealer that sends it, and then to the
+// client that asked, whatever client frame the dealer echoes.
 //
 // Thread-safety: start() and the destructor from one thread, the accessors
 // from any. Failure modes: start() returns IOError naming the address that
@@ -39,9 +43,18 @@ struct BrokerOptions {
   size_t max_queue = 1024;
   int send_hwm = 8;
   int send_buffer_bytes = kDefaultSendBufferBytes;  // SO_SNDBUF of the frontend (see tile_server.h); 0 = kernel autotuning
-  // Optional CURVE on the frontend (see TileServerOptions).
+  // CURVE: the broker's key pair file (`vslide keygen`), used on both sides.
+  // authorized_keys_dir: CURVE on the frontend, admitting these client keys.
+  // dealer_keys_dir: CURVE on the backend (ZAP domain "vslide-dealers"),
+  // admitting only dealers whose public key is in this folder; dealers give
+  // the broker's public key (`serve --connect B --broker-key FILE`). A CURVE
+  // frontend with a plaintext TCP backend is refused: anyone reaching the
+  // backend could register as a dealer and read or answer every request.
+  // Both folders are re-read at every handshake (a removed key refuses the next
+  // connection).
   std::string curve_secret_key_file;
   std::string authorized_keys_dir;
+  std::string dealer_keys_dir;
   std::function<void(const std::string&)> log;  // stderr if unset
 };
 
@@ -55,7 +68,9 @@ class Broker {
   // Bound addresses with their real ports (ZMQ_LAST_ENDPOINT).
   std::string frontend_endpoint() const;
   std::string backend_endpoint() const;
-  // {"dealers","queued","requests","replies","redispatched","busy_rejections"}.
+  // {"dealers","queued","requests","replies","redispatched","busy_rejections",
+  //  "dropped_replies" (replies that matched no request in flight at that dealer),
+  //  "malformed" (client messages not [client, "", JSON] that were refused)}.
   nlohmann::json status() const;
 
   struct Impl;

@@ -17,12 +17,17 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 
 #include "vslide/core/status.h"
 
 namespace vslide::remote {
+
+// ZAP domains: clients of a server or broker frontend, dealers of a broker backend.
+inline constexpr char kClientZapDomain[] = "vslide";
+inline constexpr char kDealerZapDomain[] = "vslide-dealers";
 
 struct CurveKeyPair {
   std::string public_key;  // Z85, 40 characters
@@ -38,13 +43,28 @@ Result<CurveKeyPair> read_key_file(const std::string& path);
 // Public keys of every regular file in `dir` that holds a public-key line.
 Result<std::set<std::string>> read_authorized_keys(const std::string& dir);
 
+// One ZAP domain (ZMQ_ZAP_DOMAIN of the server sockets it guards) and the
+// folder of public keys it admits.
+struct ZapDomain {
+  std::string domain;
+  std::string keys_dir;
+};
+
 // Answers ZAP requests (inproc://zeromq.zap.01) for one context: CURVE
-// clients whose public key is in the set pass; anything else is refused and
+// clients whose public key is authorised pass; anything else is refused and
 // logged ("refused CURVE client KEY from ADDRESS").
 class ZapAuthenticator {
  public:
   // Binds the ZAP endpoint; must run before any CURVE server socket binds.
+  // This form admits a fixed set of keys, whatever the domain.
   static Result<std::unique_ptr<ZapAuthenticator>> start(zmq::context_t& context, std::set<std::string> allowed,
+                                                         std::function<void(const std::string&)> log);
+  // This form gives each domain its own key folder (a broker's clients and
+  // its dealers), re-read at every handshake so that a key removed from the
+  // folder is refused from the next connection on (connections already
+  // admitted stay until they close). A domain not listed admits nobody.
+  // IOError when a folder cannot be listed at start.
+  static Result<std::unique_ptr<ZapAuthenticator>> start(zmq::context_t& context, std::vector<ZapDomain> domains,
                                                          std::function<void(const std::string&)> log);
   ~ZapAuthenticator();
   uint64_t refused() const { return refused_.load(); }
@@ -52,10 +72,14 @@ class ZapAuthenticator {
 
  private:
   ZapAuthenticator() = default;
+  Status bind_and_run(zmq::context_t& context);
+  bool authorised(const std::string& domain, const std::string& key);
   void run();
 
   std::unique_ptr<zmq::socket_t> socket_;
+  bool fixed_ = false;             // true: allowed_ for every domain; false: domains_
   std::set<std::string> allowed_;
+  std::vector<ZapDomain> domains_;
   std::function<void(const std::string&)> log_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> refused_{0}, admitted_{0};

@@ -69,6 +69,11 @@ struct RemoteUrl {
 };
 Result<RemoteUrl> parse_remote_url(std::string_view url);
 
+// An address to bind: "tcp://HOST:PORT" with PORT 0..65535 or "*" (0 and * mean any free port), or
+// "ipc://PATH" / "inproc://NAME". InvalidArgument otherwise (ZeroMQ itself
+// would bind "tcp://127.0.0.1:99999" to a random port, silently).
+Status check_bind_address(std::string_view address);
+
 // JSON for the codec of a stored tile:
 // {"name","family":"blosc"|"gzip"|"none","compressor","shuffle":0|1|2,"level","blocksize"}.
 nlohmann::json codec_to_json(const CodecSpec& c);
@@ -88,10 +93,29 @@ nlohmann::json tile_meta_to_json(const StoredTile& t, const std::vector<uint64_t
 // counts land in `sizes` (bytes themselves come from the payload frames).
 Result<StoredTile> tile_meta_from_json(const nlohmann::json& j, std::vector<uint64_t>* sizes);
 
+// Bounds a tile's metadata received from a peer by the slide's geometry
+// before anything is allocated from it: key inside the geometry, plane size
+// equal to the level's, 1..kMaxTileBlocks blocks each inside the plane, each
+// block's byte count at most its raw size plus codec overhead. The message
+// says which bound was broken.
+constexpr size_t kMaxTileBlocks = 65536;
+Status check_tile_meta(const StoredTile& t, const std::vector<uint64_t>& sizes, const MosaicGeometry& g);
+// Largest stored chunk of `raw_bytes` pixels a peer may announce (raw plus
+// the worst Blosc/deflate overhead).
+constexpr uint64_t max_stored_bytes(uint64_t raw_bytes) { return raw_bytes + raw_bytes / 64 + 4096; }
+// ZMQ_MAXMSGSIZE of a client's socket: one reply frame of a slide with this
+// geometry (a label tile, 4 bytes a pixel, is the largest per-tile frame)
+// but never under kMaxReplyFrameFloor (header, index and object tables).
+constexpr int64_t kMaxReplyFrameFloor = int64_t(256) << 20;
+int64_t max_reply_frame_bytes(const MosaicGeometry& g);
+
 // {"planes_per_field":P,"fields":[{"row","col","stage_x_um","stage_y_um",
 // "stage_z_um","acquired_unix_s","slot","planes":"1101"}]}
 nlohmann::json index_to_json(const TileIndex& index);
-Result<TileIndex> index_from_json(const nlohmann::json& j);
+// With `geometry`, the index must fit it: planes_per_field equal to the
+// geometry's, every field inside the mosaic, at most rows x cols fields, a
+// plane string of exactly planes_per_field characters.
+Result<TileIndex> index_from_json(const nlohmann::json& j, const MosaicGeometry* geometry = nullptr);
 
 std::string checksum_to_hex(uint64_t v);
 std::optional<uint64_t> checksum_from_hex(std::string_view hex);

@@ -12,7 +12,10 @@
 // its bytes in their own frames without copying them.
 //
 // Memory is bounded: requests are at most kMaxRequestBytes a frame (bigger
-// ones drop the sender's connection), at most max_queue wait, each worker
+// ones drop the sender's connection); a message that is not exactly
+// ["", JSON] is answered malformed_request by the front loop at once, never
+// queued; at most max_queue requests, max_queue_bytes of them and
+// max_queued_per_client from one client wait for a worker; each worker
 // holds one reply, and at most send_hwm replies queue per client; a client
 // that does not read (slow or gone) loses its replies beyond that, never
 // stalling the others.
@@ -64,9 +67,17 @@ struct TileServerOptions {
   int send_buffer_bytes = kDefaultSendBufferBytes;  // SO_SNDBUF of the front socket; 0 = kernel autotuning
   ServeMode mode = ServeMode::kStored;
   // CURVE (bind mode): the server's key pair file (`vslide keygen`) and a
-  // folder of authorised client public key files. Both or neither.
+  // folder of authorised client public key files, re-read at every handshake
+  // (a key removed from it refuses the next connection). Both or neither.
+  // Connect mode (a dealer behind a broker with --dealer-keys): this dealer's
+  // key pair file and the broker's public key file.
   std::string curve_secret_key_file;
   std::string authorized_keys_dir;
+  std::string broker_public_key_file;
+  // Bytes of requests that may wait for a worker, all clients together, and
+  // requests one client may have waiting: past either, "busy" at once.
+  size_t max_queue_bytes = 4u << 20;
+  size_t max_queued_per_client = 2 * 4;
   // Broker heartbeats (connect mode): interval and missed beats before the
   // broker is deemed gone and the dealer reconnects.
   int heartbeat_ms = 250;
