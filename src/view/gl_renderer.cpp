@@ -136,7 +136,6 @@ struct GlRenderer::Impl {
   std::vector<TexSlot> slots;
   std::vector<std::array<int, 3>> sizes;  // width, height, tiles
   std::vector<DeferredUpload> deferred;
-  std::vector<uint16_t> staging;
   std::vector<std::pair<int, TileInstance>> sorted;  // chunk, instance
   std::vector<TileInstance> instance_data;
   std::vector<Batch> batches;
@@ -350,12 +349,15 @@ Status GlRenderer::draw(const FramePlan& plan) {
     }
     const int comps = format_components(group_format(m.deferred[i].count));
     const size_t layer_values = m.deferred[i].pixels * size_t(comps);
-    if (m.staging.size() < layer_values * (j - i)) m.staging.resize(layer_values * (j - i));
+    // Packed straight into the pool's mapped pixel buffer: the GL copies
+    // from there asynchronously (a DMA on a GPU), not from our memory.
+    auto* staging = static_cast<uint16_t*>(m.pool.begin_upload(layer_values * (j - i) * sizeof(uint16_t)));
     for (size_t k = i; k < j; ++k) {
       const Impl::DeferredUpload& u = m.deferred[k];
-      pack_planes(u.planes, u.count, comps, u.pixels, m.staging.data() + (k - i) * layer_values);
+      pack_planes(u.planes, u.count, comps, u.pixels, staging + (k - i) * layer_values);
     }
-    m.pool.upload_layers(m.deferred[i].slot.chunk, m.deferred[i].slot.layer, int(j - i), m.staging.data());
+    m.pool.end_upload(m.deferred[i].slot.chunk, m.deferred[i].slot.layer, int(j - i));
+    ++stats_.upload_calls;
     i = j;
   }
   upload_ms = ms_since(t_upload);
@@ -551,6 +553,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
   glFinish();
   m.pool.commit_releases();
   stats_.upload_ms = upload_ms;
+  stats_.pixel_buffers = m.pool.uses_pixel_buffers();
   stats_.draw_ms = ms_since(t_start) - upload_ms;
   if (GLenum e = glGetError(); e != GL_NO_ERROR) {
     return Status::internal("GL: drawing the frame failed with error 0x" + std::to_string(e));

@@ -1,6 +1,7 @@
 #include "gl_texture_pool.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace vslide::view {
 
@@ -8,6 +9,8 @@ namespace {
 constexpr int kFirstCapacity = 64;
 constexpr int kMaxCapacity = 1024;
 constexpr size_t kMaxChunkBytes = size_t(32) << 20;  // full-resolution planes: a few per chunk
+constexpr size_t kFirstRingBytes = size_t(64) << 20;  // two of the largest upload runs
+constexpr size_t kRingAlign = 256;
 
 // The client format and type that upload a texel of `internal` as is (a memcpy in Mesa).
 void transfer_format(GLenum internal, GLenum* format, GLenum* type) {
@@ -43,7 +46,101 @@ size_t TexturePool::texel_bytes(GLenum internal) {
   }
 }
 
-TexturePool::~TexturePool() { clear(); }
+TexturePool::~TexturePool() {
+  clear();
+  release_ring();
+}
+
+void TexturePool::release_ring() {
+  for (const auto& b : ring_.busy) glDeleteSync(b.fence);
+  ring_.busy.clear();
+  if (ring_.buffer) {
+    glBindBuffer(GL_PIXEL_UNPACK_BUFFER, ring_.buffer);
+    glUnmapBuffer(GL_PIXEL_UNPACK_BUFFER);
+    glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);
+    glDeleteBuffers(1, &ring_.buffer);
+  }
+  ring_.buffer = 0;
+  ring_.map = nullptr;
+  ring_.capacity = ring_.head = 0;
+}
+
+// Makes a ring of at least `bytes`; false when the GL has no buffer storage
+// (or mapping failed), and uploads then come from host memory.
+bool TexturePool::ensure_ring(size_t bytes) {
+  if (ring_.unavailable) return false;
+  if (ring_.map && ring_.capacity >= bytes) return true;
+  if (!ring_.tried) {
+    ring_.tried = true;
+    if (epoxy_gl_version() < 44 && !epoxy_has_gl_extension("GL_ARB_buffer_storage")) {
+      ring_.unavailable = true;
+      return false;
+    }
+  }
+  // Growing: the old ring's pending reads finish first.
+  wait_busy(0, SIZE_MAX);
+  release_ring();
+  const size_t capacity = std::max(kFirstRingBytes, 2 * bytes);
+  const GLbitfield flags = GL_MAP_WRITE_BIT | GL_MAP_PERSISTENT_BIT | GL_MAP_COHERENT_BIT;
+  glGenBuffers(1, &ring_.buffer);
+  glBindBuffer(GL_PIXEL_UNPACK_BUFFER, ring_.buffer);
+  glBufferStorage(GL_PIXEL_UNPACK_BUFFER, GLsizeiptr(capacity), nullptr, flags);
+  void* p = glMapBufferRange(GL_PIXEL_UNPACK_BUFFER, 0, GLsizeiptr(capacity), flags);
+  glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);
+  if (p == nullptr || glGetError() != GL_NO_ERROR) {
+    glDeleteBuffers(1, &ring_.buffer);
+    ring_.buffer = 0;
+    ring_.unavailable = true;
+    return false;
+  }
+  ring_.map = static_cast<uint8_t*>(p);
+  ring_.capacity = capacity;
+  ring_.head = 0;
+  return true;
+}
+
+// Waits until the GPU has read every busy region that overlaps [begin, end)
+// (oldest first: the ring is written in order); regions already read are
+// retired on the way.
+void TexturePool::wait_busy(size_t begin, size_t end) {
+  while (!ring_.busy.empty()) {
+    const Ring::Busy& front = ring_.busy.front();
+    bool overlap = false;
+    for (const auto& o : ring_.busy) overlap = overlap || (o.begin < end && begin < o.end);
+    const GLuint64 timeout = overlap ? GLuint64(10) * 1000 * 1000 * 1000 : 0;
+    const GLenum r = glClientWaitSync(front.fence, overlap ? GL_SYNC_FLUSH_COMMANDS_BIT : 0, timeout);
+    if (r == GL_TIMEOUT_EXPIRED && !overlap) return;
+    glDeleteSync(front.fence);
+    ring_.busy.pop_front();
+  }
+}
+
+void* TexturePool::begin_upload(size_t bytes) {
+  if (!ensure_ring(bytes)) {
+    if (host_.size() < bytes) host_.resize(bytes);
+    return host_.data();
+  }
+  size_t offset = (ring_.head + kRingAlign - 1) / kRingAlign * kRingAlign;
+  if (offset + bytes > ring_.capacity) offset = 0;  // wrap
+  wait_busy(offset, offset + bytes);
+  ring_.offset = offset;
+  ring_.bytes = bytes;
+  ring_.head = offset + bytes;
+  return ring_.map + offset;
+}
+
+void TexturePool::end_upload(int chunk, int first, int count) {
+  if (!ring_.map) {
+    upload_layers(chunk, first, count, host_.data());
+    return;
+  }
+  glBindBuffer(GL_PIXEL_UNPACK_BUFFER, ring_.buffer);
+  // With a buffer bound, the "pointer" is an offset into it.
+  upload_layers(chunk, first, count, reinterpret_cast<const void*>(uintptr_t(ring_.offset)));
+  glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);
+  ring_.busy.push_back(Ring::Busy{ring_.offset, ring_.offset + ring_.bytes,
+                                  glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0)});
+}
 
 void TexturePool::clear() {
   for (auto& c : chunks_) {

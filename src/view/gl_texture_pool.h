@@ -9,12 +9,22 @@
 // samples it keeps its pixels until the frame is drawn. A chunk left empty
 // is kept for reuse while the empty chunks total at most keep_empty_bytes
 // (allocating texture memory costs more than filling it), else deleted.
+//
+// Uploads go through a ring of persistently mapped pixel buffer memory (a
+// GL_PIXEL_UNPACK_BUFFER made with glBufferStorage, GL 4.4+): the renderer
+// packs texels straight into the mapping (begin_upload) and glTexSubImage3D
+// then reads from the buffer (end_upload), so on a GPU the copy is a DMA the
+// driver schedules without stalling the frame's CPU work, and no fresh host
+// memory is touched per frame. A region of the ring is reused only after a
+// fence says the GPU has read it. Without buffer storage, uploads read from
+// host memory as before.
 // Thread-safety: GL thread only.
 #pragma once
 
 #include <epoxy/gl.h>
 
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 namespace vslide::view {
@@ -41,6 +51,12 @@ class TexturePool {
   void upload(const TexSlot& slot, const void* data);
   // Uploads `count` consecutive layers from `first` (pixels packed layer after layer).
   void upload_layers(int chunk, int first, int count, const void* data);
+  // Memory to pack `bytes` of texels into, for the next end_upload (valid until then).
+  void* begin_upload(size_t bytes);
+  // Uploads what was packed at begin_upload into `count` layers from `first`.
+  void end_upload(int chunk, int first, int count);
+  // True when uploads go through the mapped pixel buffer ring.
+  bool uses_pixel_buffers() const { return ring_.map != nullptr; }
   void release(const TexSlot& slot) { pending_.push_back(slot); }
   void commit_releases();
   // Bytes per texel of an internal format this pool accepts.
@@ -58,7 +74,27 @@ class TexturePool {
   };
   static size_t chunk_bytes(const Chunk& c);
 
+  // The upload ring: [0, capacity) of a persistently mapped buffer; regions
+  // the GPU may still read are listed oldest first with their fences.
+  struct Ring {
+    GLuint buffer = 0;
+    uint8_t* map = nullptr;
+    size_t capacity = 0, head = 0;
+    size_t offset = 0, bytes = 0;  // the region begin_upload handed out
+    struct Busy {
+      size_t begin, end;
+      GLsync fence;
+    };
+    std::deque<Busy> busy;
+    bool tried = false, unavailable = false;
+  };
+  bool ensure_ring(size_t bytes);
+  void release_ring();
+  void wait_busy(size_t begin, size_t end);
+
   const size_t keep_empty_bytes_;
+  Ring ring_;
+  std::vector<uint8_t> host_;  // staging when there is no ring
   std::vector<Chunk> chunks_;  // a deleted chunk keeps its index with tex = 0
   std::vector<TexSlot> pending_;
   size_t empty_bytes_ = 0;  // in chunks with no layer used

@@ -15,7 +15,10 @@
 // Textures live in an LRU texture cache bounded in bytes, keyed by the
 // planes they hold (the texture cache of section 5.1): a miss uploads the
 // planes the plan carries (the tile cache and loaders have already produced
-// them). A tile hidden under later ones is not uploaded.
+// them). A tile hidden under later ones is not uploaded. Texels are packed
+// into a persistently mapped pixel buffer ring and copied to the textures
+// from there, so on a GPU the upload is an asynchronous DMA rather than a
+// synchronous copy out of host memory (gl_texture_pool.h).
 //
 // Thread-safety: none. Create, use and destroy it on the thread where its
 // GlContext is current. Failure modes: Internal for a shader that does not
@@ -38,6 +41,8 @@ struct GlFrameStats {
   uint64_t textures_uploaded = 0;  // a texture holds up to four channels of a tile
   uint64_t planes_uploaded = 0;
   uint64_t bytes_uploaded = 0;
+  uint64_t upload_calls = 0;   // glTexSubImage3D calls for tiles (runs of layers)
+  bool pixel_buffers = false;  // uploads read from the mapped pixel buffer ring (GL 4.4+)
   double partition_ms = 0;  // deciding which tile owns which pixels (part of draw_ms)
   double upload_ms = 0;     // packing channels and uploading textures
   double draw_ms = 0;       // the rest, until glFinish
