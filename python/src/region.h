@@ -1,15 +1,13 @@
-// A fused region of a slide: the fields of view placed where the
-// registration put them (stage positions when the slide has none), overlaps
-// blended with linear feathering (weight = distance to the tile's nearest
-// edge), the stored flat-field applied when asked (FlatField::correct).
+// read_region's fused mosaic: the export part's MosaicFuser
+// (include/vslide/export/fusion.h, docs/EXPORT.md), so Python, `vslide
+// export` and the viewer place, blend and shade fields by the same rules:
+// registered positions where stored (stage otherwise), colour offsets,
+// flat-field (FlatField::correct), linear feathering in the overlaps.
 //
 // Coordinates are level-0 slide pixels: (0, 0) is the top-left corner of the
-// mosaic's bounding box (the smallest field position), x to the right,
-// y down; a region [x0, x1) x [y0, y1) at level k has
-// ceil((x1-x0)/2^k) x ceil((y1-y0)/2^k) pixels. Field positions are rounded
-// to whole pixels of the requested level; colour offsets of a registration
-// are applied as whole-pixel shifts (their scale is not applied).
-// Pixels no field covers are 0.
+// mosaic's bounding box (the fuser's default extent), x to the right, y down;
+// a region [x0, x1) x [y0, y1) at level k has ceil((x1-x0)/2^k) x
+// ceil((y1-y0)/2^k) pixels. Pixels no field covers are 0.
 //
 // Thread-safety: reads the SlideSource from several threads (allowed by
 // SlideSource); the result is the caller's.
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "vslide/core/slide_source.h"
+#include "vslide/export/fusion.h"
 
 namespace vslide::python {
 
