@@ -233,6 +233,24 @@ PYBIND11_MODULE(_vslide, m) {
              return py::make_tuple(image_array(std::move(ov.image)), meta);
            },
            py::arg("channel"), "The stored overview of one channel: (array, {origin_x_um, origin_y_um, um_per_px}).")
+      .def("flatfield",
+           [](const Slide& s, int32_t channel) -> py::object {
+             auto r = s.get()->read_flatfield(channel);
+             if (!r.ok()) {
+               if (r.status().code() == StatusCode::kNotFound) return py::none();
+               throw StatusError{r.status()};
+             }
+             auto owner = std::make_unique<FlatField>(std::move(r).value());
+             const std::vector<py::ssize_t> shape{owner->gain_height, owner->gain_width};
+             py::dict d;
+             d["dark"] = owner->dark;
+             float* data = owner->gain.data();
+             d["gain"] = owned_array(std::move(owner), data, shape);
+             return d;
+           },
+           py::arg("channel"),
+           "None, or the stored shading model of a channel: {dark, gain (gain_height, gain_width) float32, mean 1}; "
+           "corrected = dark + (raw - dark) / gain, gain bilinear between grid cell centres.")
       .def("read_labels", &read_labels, py::arg("layer"), py::arg("row"), py::arg("col"),
            "A detection layer's label image of one field: (height, width) uint32, 0 = background.")
       .def("read_objects_json",

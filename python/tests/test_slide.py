@@ -162,6 +162,40 @@ def test_read_region_uses_the_registration(tmp_path):
         s.read_region(0, 0, stage.shape[1], stage.shape[0], channels=np.int64(0), registered=False), stage)
 
 
+def gain_at(gain, u, v):
+    """FlatField::gain_at: bilinear between the grid's cell centres, clamped."""
+    gh, gw = gain.shape
+    gx = np.clip(u * gw - 0.5, 0, gw - 1)
+    gy = np.clip(v * gh - 0.5, 0, gh - 1)
+    x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, gw - 1), np.minimum(y0 + 1, gh - 1)
+    fx, fy = gx - x0, gy - y0
+    top = gain[y0, x0] + (gain[y0, x1] - gain[y0, x0]) * fx
+    bottom = gain[y1, x0] + (gain[y1, x1] - gain[y1, x0]) * fx
+    return top + (bottom - top) * fy
+
+
+def test_read_region_applies_the_stored_flatfield(tmp_path):
+    path = str(tmp_path / "ff.h5")
+    run("simulate", path, "--rows", "2", "--cols", "2", "--channels", "1", "--tile", "128x96", "--quiet")
+    assert vslide.open(path).flatfield(0) is None
+    run("flatfield", path, "--dark", "100")
+    s = vslide.open(path)
+    ff = s.flatfield(0)
+    assert ff is not None and ff["gain"].dtype == np.float32 and abs(float(ff["gain"].mean()) - 1) < 0.05
+    raw = s.read_region(0, 0, 20, 20, channels=0, flatfield=False)
+    got = s.read_region(0, 0, 20, 20, channels=0)
+    # Inside field (0, 0) alone (the top-left corner of the frame is its top-left pixel).
+    f0 = s.fields[0]
+    assert f0["stage_x_um"] == s.fields["stage_x_um"].min() and f0["stage_y_um"] == s.fields["stage_y_um"].min()
+    g = s.geometry
+    yy, xx = np.mgrid[0:20, 0:20]
+    gain = gain_at(ff["gain"].astype(np.float64), (xx + 0.5) / g.tile_width, (yy + 0.5) / g.tile_height)
+    want = np.clip(np.floor(ff["dark"] + (raw - ff["dark"]) / gain + 0.5), 0, 65535)
+    assert np.abs(got.astype(np.int64) - want).max() <= 1
+    assert (got != raw).any()
+
+
 def test_read_region_sub_window_and_single_channel(slide_path):
     s = vslide.open(slide_path)
     whole = s.read_region(0, 0, s.frame["width"], s.frame["height"], channels=[1])
