@@ -214,7 +214,7 @@ int run_bench_acquire(int argc, char** argv) {
   p.option("--max-buffer-mb", "MB", "the writer's memory buffer (default 256)", &max_buffer_mb);
   p.option("--gzip-planes", "N", "planes for the gzip baseline run (default 12)", &gzip_planes);
   p.option("--dir", "DIR",
-           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder\n"
+           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder "
            "vslide-bench-acquire-XXXXXX; nothing else in DIR is touched (default $TMPDIR or /tmp)",
            &dir);
   p.flag("--skip-gzip", "skip the gzip baseline", &skip_gzip);

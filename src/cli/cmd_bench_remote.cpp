@@ -198,7 +198,7 @@ int run_bench_remote(int argc, char** argv) {
   p.option("--load-requests", "N", "requests per load client (default 200)", &load_requests);
   p.option("--load-tile", "WxH", "tile size in the load run (default 512x512)", &load_size);
   p.option("--dir", "DIR",
-           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder\n"
+           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder "
            "vslide-bench-remote-XXXXXX; nothing else in DIR is touched (default $TMPDIR or /tmp)",
            &dir);
   p.flag("--json", "print the results as JSON", &json_out);

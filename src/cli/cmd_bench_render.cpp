@@ -304,7 +304,7 @@ int bench_render(int argc, char** argv) {
       "Also: caches emptied in a running renderer, warm frames, FPS over a scripted pan. Baseline (same\n"
       "number of runs): the same frames computed from full-resolution tiles.");
   p.option("--slide", "PATH",
-           "bench slide, created (about 2.4 GB) when absent (default /tmp/vslide-bench-render.h5); a file\n"
+           "bench slide, created (about 2.4 GB) when absent (default /tmp/vslide-bench-render.h5); a file "
            "there that this bench did not make is refused, never written",
            &path);
   p.flag("--fresh", "rewrite the bench slide even if present", &fresh);

@@ -223,7 +223,8 @@ void print_storage_report(const json& j) {
   for (auto& [ln, L] : j["layouts"].items()) {
     std::printf("\nlayout %s\n  write throughput, MB/s of raw pixels:\n", ln.c_str());
     for (auto& [name, v] : L["write"].items()) std::printf("    %-86s %8.0f\n", name.c_str(), v.get<double>());
-    std::printf("  read, one 11 MB tile at a time on 1 thread (latency, ms) and all tiles on %u threads (MB/s):\n", T);
+    std::printf("  read, one %.1f MB tile at a time on 1 thread (latency, ms) and all tiles on %u threads (MB/s):\n",
+                j["tile_mb"].get<double>(), T);
     std::printf("    %-70s %8s %8s %8s %8s %9s %s\n", "path", "p50", "p99", "cold p50", "cold p99", "MB/s",
                 "read back");
     const json* fast = nullptr;
@@ -277,7 +278,7 @@ int run(int argc, char** argv) {
   p.option("--gzip-tiles", "N", "tiles for the slow gzip baseline (default 3)", &b.gzip_tiles);
   p.option("--gzip-level", "L", "deflate level of the baseline (default 6, the paper-era tools' level)", &b.gzip_level);
   p.option("--tile", "WxH",
-           "tile size (default 2560x2160; a chunk is one tile, so tiles under 1 MB fit HDF5's default\n"
+           "tile size (default 2560x2160; a chunk is one tile, so tiles under 1 MB fit HDF5's default "
            "chunk cache and the stock-HDF5 figures then flatter it)",
            &tile);
   p.option("--repeat", "N", "runs per figure: medians, and latency samples per tile (default 3)", &b.repeat);
@@ -285,7 +286,7 @@ int run(int argc, char** argv) {
   p.option("--threads", "N", "threads for writes and throughput, every path (default: one per core)", &threads);
   p.option("--layouts", "L,..", "layouts to measure (default linear,packed,grid)", &layouts_s);
   p.option("--dir", "DIR",
-           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder\n"
+           "existing folder in which the bench makes (and afterwards removes) its own fresh subfolder "
            "vslide-bench-storage-XXXXXX; nothing else in DIR is touched (default $TMPDIR or /tmp)",
            &dir_s);
   p.flag("--json", "print one JSON object", &json_out);
