@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo clean format asan
+.PHONY: all deps configure build test demo clean format asan durability fuzz fuzz-ci
 
 all: build
 
@@ -26,6 +26,19 @@ demo: build
 # The sanitizer configuration: ASan + UBSan over the whole suite.
 asan:
 	$(MAKE) test BUILD=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DVSLIDE_SANITIZE=ON
+
+# libFuzzer targets (fuzz/, clang-14, ASan + UBSan; docs/TESTING.md): 10 minutes each,
+# or a short run from the committed corpus for CI (20 s each, ~2 min plus the clang build).
+fuzz:
+	./scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
+
+fuzz-ci:
+	./scripts/fuzz.sh $(or $(FUZZ_SECONDS),20)
+
+# The acquisition fault-injection suites over 20 seeds (`make test` runs 3):
+# kills at random moments, a full disk at every write site, a power cut.
+durability: build
+	cd $(BUILD) && VSLIDE_SEEDS=20 ./tests/acquire/acquire_tests --gtest_filter='Seeds/*'
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp')

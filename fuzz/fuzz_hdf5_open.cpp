@@ -1,0 +1,56 @@
+// The HDF5 open path on mutated small slide files. The input is a patch list
+// applied to a real slide made at start-up: (offset u32 LE, value u8) records,
+// and a first byte that may truncate the file. Opening, listing, reading every
+// tile and verifying must give errors, never a crash or an unbounded
+// allocation. Structure-aware: every input is "a slide with a few bytes
+// flipped", the corruption that matters.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "fuzz_support.h"
+#include "vslide/storage/hdf5_slide.h"
+
+using namespace vslide;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::vector<uint8_t> seed = [] {
+    const std::string path = fuzz::make_small_slide("seed");
+    std::ifstream f(path, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ::unlink(path.c_str());
+    return bytes;
+  }();
+  static const std::string path = std::string(access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
+                                  "/vslide-fuzz-open-" + std::to_string(::getpid()) + ".h5";
+  std::vector<uint8_t> file = seed;
+  if (size >= 1 && data[0] >= 0xF0) file.resize(file.size() * size_t(data[0] - 0xF0) / 16);
+  for (size_t i = 1; i + 5 <= size; i += 5) {
+    uint32_t offset;
+    std::memcpy(&offset, data + i, 4);
+    if (!file.empty()) file[offset % file.size()] = data[i + 4];
+  }
+  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  if (fd < 0) return 0;
+  const bool written = ::write(fd, file.data(), file.size()) == ssize_t(file.size());
+  ::close(fd);
+  if (!written) return 0;
+  auto slide = Hdf5Slide::open(path, OpenMode::kRead);
+  if (!slide.ok()) return 0;
+  const auto& g = (*slide)->geometry();
+  if (!g.valid()) abort();  // open() must refuse a geometry outside the limits
+  auto index = (*slide)->index();
+  for (const auto& e : index->entries()) {
+    for (int ch = 0; ch < g.channels; ++ch) {
+      (void)(*slide)->read(TileKey{e.field.row, e.field.col, ch, 0, 0, 0});
+      (void)(*slide)->read_chunk(TileKey{e.field.row, e.field.col, ch, 0, 0, 0});
+    }
+  }
+  (void)(*slide)->read(TileKey{0, 0, 0, 0, 0, 1});
+  return 0;
+}
