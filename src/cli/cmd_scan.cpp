@@ -33,13 +33,13 @@ int run_scan(int argc, char** argv) {
   p.flag("--simulate", "use the synthetic scanner (the only camera this build has)", &simulate);
   add_scan_options(p, &scan);
   p.option("--name", "TEXT", "slide name (e.g. \"plate 3 well B4\")", &name);
-  p.option("--fps", "F", "planes per second; 0 = as fast as possible (default 0)", &so.fps);
+  p.option("--fps", "F", "planes per second; 0 = as fast as possible (default 0)", &so.fps, 0.0, 1e6);
   p.option("--codec", "C", "wire codec: blosc-lz4-bitshuffle (default), blosc-zstd-bitshuffle, none", &codec_s);
-  p.option("--window", "N", "planes in flight before waiting for acknowledgements (default 16)", &so.window);
-  p.option("--threads", "N", "render/compress threads (default: one per core)", &threads);
-  p.option("--reply-timeout", "S", "proxy silence that triggers a reconnect (default 3)", &so.reply_timeout_s);
+  p.option("--window", "N", "planes in flight before waiting for acknowledgements (default 16)", &so.window, 1, 4096);
+  p.option("--threads", "N", "render/compress threads (default: one per core)", &threads, 0, 1024);
+  p.option("--reply-timeout", "S", "proxy silence that triggers a reconnect (default 3)", &so.reply_timeout_s, 0.05, 3600.0);
   p.option("--reconnect-timeout", "S", "give up after this long without a proxy (default 60)",
-           &so.reconnect_timeout_s);
+           &so.reconnect_timeout_s, 0.05, 86400.0);
   p.option("--resume", "ID", "continue scan ID after a scanner crash", &resume_id);
   p.option("--ack-log", "FILE", "append \"row col channel z t\" per acknowledged plane", &so.ack_log);
   p.flag("--json", "print the result as JSON", &json_out);
