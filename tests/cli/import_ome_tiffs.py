@@ -33,7 +33,9 @@ def mosaic(out):
                 y = 2000 + row * 21.6 + rng.uniform(-0.3, 0.3)
                 data = rng.integers(0, 4096, size=(2, 2, 2, H, W), dtype=np.uint16)  # T C Z Y X
                 n = 8
-                tw.write(data, metadata={
+                # Row 1 as tiled, deflate-compressed pages (as Bio-Formats writes large planes).
+                layout = {"tile": (16, 16), "compression": "zlib"} if row == 1 else {}
+                tw.write(data, **layout, metadata={
                     "axes": "TCZYX", "PhysicalSizeX": PX, "PhysicalSizeY": PX,
                     "Channel": {"Name": ["Hoechst", "AF488"], "Color": [65535, 16711935]},
                     "Plane": {"PositionX": [x] * n, "PositionY": [y] * n, "PositionZ": [5.0] * n,

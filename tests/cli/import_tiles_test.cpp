@@ -140,6 +140,18 @@ TEST(ImportTiles, MultiPageTiffNeedsAPageColumnThenImportsEveryPage) {
   EXPECT_DOUBLE_EQ((*s)->index()->find(0, 2)->field.stage_x_um, 90 * 0.25);  // pixels -> um
   EXPECT_EQ((*s)->channels()[0].name, "Channel 0");
   EXPECT_EQ(rgb_to_hex((*s)->channels()[0].color), "#ffffff");
+  // An RGB TIFF is refused with its reason, not imported as one grey plane.
+  py = run_command("/usr/bin/python3 -c \"import numpy as np, tifffile; "
+                   "tifffile.imwrite('" + dir.file("rgb.tif") + "', np.zeros((40, 50, 3), np.uint16), photometric='rgb')\"");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  {
+    std::ofstream csv(dir.file("rgb.csv"));
+    csv << "path,row,col,channel,stage_x_um,stage_y_um\nrgb.tif,0,0,0,0,0\n";
+  }
+  r = run_command(vslide() + " import-tiles " + dir.file("b.h5") + " --tiles-csv " + dir.file("rgb.csv") +
+                  " --pixel-size-um 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("rgb.tif: expected one sample per pixel (grayscale), found 3"), std::string::npos) << r.output;
 }
 
 // Fields of 50x40 px: tiles.csv with the given positions (um columns).
