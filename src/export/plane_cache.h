@@ -61,6 +61,7 @@ class PlaneCache {
       if (it->size() == pixels) {
         std::vector<uint16_t> v = std::move(*it);
         pool_.erase(it);
+        pool_bytes_ -= v.size() * sizeof(uint16_t);
         return v;
       }
     }
@@ -71,7 +72,12 @@ class PlaneCache {
     return SharedImage16(new Image16(std::move(img)), [this](const Image16* p) {
       {
         std::lock_guard lock(pool_mu_);
-        if (pool_.size() < kPoolPlanes) pool_.push_back(std::move(const_cast<Image16*>(p)->pixels()));
+        // The pool's memory counts against the cache's budget too: at most a quarter of it.
+        const size_t bytes = p->byte_size();
+        if (pool_bytes_ + bytes <= capacity_ / 4) {
+          pool_bytes_ += bytes;
+          pool_.push_back(std::move(const_cast<Image16*>(p)->pixels()));
+        }
       }
       delete p;
     });
@@ -79,11 +85,11 @@ class PlaneCache {
 
  private:
   using Entry = std::pair<TileKey, SharedImage16>;
-  static constexpr size_t kPoolPlanes = 16;
   const size_t capacity_;
   // Declared before the entries: destroyed after them, when they give their pixels back.
-  std::mutex pool_mu_;  // guards pool_
+  std::mutex pool_mu_;  // guards pool_, pool_bytes_
   std::vector<std::vector<uint16_t>> pool_;
+  size_t pool_bytes_ = 0;
   std::mutex mu_;  // guards lru_, map_, bytes_
   std::list<Entry> lru_;
   std::unordered_map<TileKey, std::list<Entry>::iterator, TileKeyHash> map_;
