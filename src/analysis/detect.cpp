@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <tuple>
+
+#include "vslide/analysis/merge.h"
+#include "vslide/register/shading.h"
 
 namespace vslide {
 namespace {
@@ -33,14 +38,29 @@ Result<DetectSummary> detect_slide(const SlideSource& slide, SlideWriter& writer
                                     std::to_string(g.z_planes) + " z planes, " + std::to_string(g.timepoints) +
                                     " time points)");
 
+  DetectSummary summary;
+  summary.layer = layer;
+  std::optional<Registration> registration;
+  if (options.positions == PositionsMode::kRegistered) {
+    Result<Registration> r = slide.read_registration();
+    if (r.ok()) registration = std::move(*r);
+    else if (r.status().code() != StatusCode::kNotFound) return r.status();
+  }
+  summary.positions = registration ? "registered" : "stage";
+  std::optional<FlatField> flat;
+  if (options.flatfield) {
+    Result<FlatField> f = slide.read_flatfield(options.channel);
+    if (f.ok() && f->valid()) flat = std::move(*f);
+    else if (!f.ok() && f.status().code() != StatusCode::kNotFound) return f.status();
+  }
+  summary.flatfield = flat.has_value();
+
   const std::shared_ptr<const TileIndex> index = slide.index();
   const int32_t plane = g.plane_index(options.channel, options.z, options.t);
   std::vector<const TileIndex::Entry*> work;
   for (const TileIndex::Entry& e : index->entries())
     if (index->has_plane(e.field.row, e.field.col, plane)) work.push_back(&e);
 
-  DetectSummary summary;
-  summary.layer = layer;
   std::vector<DetectedObject> objects;
   std::mutex mu;  // guards summary, objects and progress calls
   std::atomic<size_t> next{0};
@@ -48,15 +68,20 @@ Result<DetectSummary> detect_slide(const SlideSource& slide, SlideWriter& writer
 
   auto worker = [&] {
     std::vector<DetectedObject> local;
+    Image16 corrected;
     for (size_t i = next++; i < work.size(); i = next++) {
-      const FieldOfView& field = work[i]->field;
+      FieldOfView field = work[i]->field;  // placed where the objects go
+      std::tie(field.stage_x_um, field.stage_y_um) =
+          field_origin_um(field, registration ? &*registration : nullptr, options.positions);
       const TileKey key{field.row, field.col, options.channel, options.z, options.t, 0};
       Status failure;
       Result<Image16> tile = slide.read(key);
+      Result<Detection> d = Status::internal("not run");
       if (!tile.ok()) {
         failure = tile.status();
       } else {
-        Result<Detection> d = pipeline.run(tile->view(), key, field, g.pixel_size_um);
+        if (flat) apply_flatfield(*flat, tile->view(), &corrected);
+        d = pipeline.run(flat ? corrected.view() : tile->view(), key, field, g.pixel_size_um);
         if (!d.ok()) {
           failure = d.status();
         } else if (Status s = writer.write_labels(layer, key, d->labels); !s.ok()) {
@@ -69,6 +94,13 @@ Result<DetectSummary> detect_slide(const SlideSource& slide, SlideWriter& writer
       ++done;
       if (failure.ok()) {
         ++summary.tiles;
+        summary.candidates += d->candidates;
+        for (const FilterCount& f : d->rejected) {
+          auto it = std::find_if(summary.rejected.begin(), summary.rejected.end(),
+                                 [&](const FilterCount& x) { return x.filter == f.filter; });
+          if (it == summary.rejected.end()) summary.rejected.push_back(f);
+          else it->rejected += f.rejected;
+        }
       } else {
         summary.errors.push_back(slide.describe() + ": tile " + key.to_string() + ": " + failure.to_string());
       }
@@ -87,12 +119,19 @@ Result<DetectSummary> detect_slide(const SlideSource& slide, SlideWriter& writer
 
   std::sort(objects.begin(), objects.end(),
             [](const DetectedObject& a, const DetectedObject& b) { return a.id < b.id; });
+  if (options.merge) {
+    const MergeStats m = merge_overlaps(&objects, g.tile_width, g.tile_height, g.pixel_size_um,
+                                        registration ? 0.0 : kStageSlackUm);
+    summary.duplicates = m.duplicates;
+    summary.cut_replaced = m.cut_replaced;
+  }
   nlohmann::json table = nlohmann::json::array();
   for (const DetectedObject& o : objects) {
     table.push_back(o);
-    summary.border_objects += o.touches_border;
+    summary.objects += o.kept;
+    summary.border_objects += o.kept && o.touches_border;
   }
-  summary.objects = objects.size();
+  summary.detections = objects.size();
   std::sort(summary.errors.begin(), summary.errors.end());
   VSLIDE_RETURN_IF_ERROR(writer.write_objects_json(layer, table.dump()));
   return summary;

@@ -17,6 +17,21 @@ struct Component {
 
 }  // namespace
 
+Status NucleiParams::validate() const {
+  auto bad = [](const std::string& what) { return Status::invalid_argument("nuclei: " + what); };
+  if (!(smooth_sigma_um >= 0) || !(smooth_sigma_px >= 0)) return bad("smoothing must be >= 0");
+  if (!(threshold >= 0)) return bad("threshold must be >= 0 (0 = automatic)");
+  if (!(min_area_um2 >= 0) || !(max_area_um2 > 0) || !(min_area_px >= 0) || !(max_area_px >= 0))
+    return bad("area limits must be >= 0");
+  if (min_area_px == 0 && max_area_px == 0 && min_area_um2 > max_area_um2)
+    return bad("min area " + std::to_string(min_area_um2) + " um2 above max area " + std::to_string(max_area_um2));
+  if (min_area_px > 0 && max_area_px > 0 && min_area_px > max_area_px)
+    return bad("min area " + std::to_string(min_area_px) + " px above max area " + std::to_string(max_area_px));
+  if (!(noise_k >= 0) || !(foreground_fraction >= 0 && foreground_fraction <= 1))
+    return bad("noise_k must be >= 0 and foreground_fraction in 0..1");
+  return Status();
+}
+
 Result<Detection> NucleiPipeline::run(const Image16View& tile, const TileKey& key, const FieldOfView& field,
                                       double pixel_size_um) const {
   if (tile.empty()) return Status::invalid_argument("nuclei: tile " + key.to_string() + " is empty");
@@ -30,7 +45,10 @@ Result<Detection> NucleiPipeline::run(const Image16View& tile, const TileKey& ke
   // the background than a multiple of its noise: an empty tile yields
   // (almost) nothing, dim nuclei pass, and the dark seam between two bright
   // touching nuclei stays below the threshold.
-  const ImageF smooth = gaussian_blur(tile, params_.smooth_sigma_um / pixel_size_um);
+  VSLIDE_RETURN_IF_ERROR(params_.validate());
+  const double sigma_px =
+      params_.smooth_sigma_px > 0 ? params_.smooth_sigma_px : params_.smooth_sigma_um / pixel_size_um;
+  const ImageF smooth = gaussian_blur(tile, sigma_px);
   const BackgroundStats bg = background_stats(smooth);
   const float otsu = otsu_threshold(smooth);
   std::vector<float> fg;
@@ -41,8 +59,11 @@ Result<Detection> NucleiPipeline::run(const Image16View& tile, const TileKey& ke
     std::nth_element(fg.begin(), fg.begin() + ptrdiff_t(fg.size() / 2), fg.end());
     fg_level = fg[fg.size() / 2];
   }
-  const float threshold = bg.level + float(std::max(params_.noise_k * double(bg.noise),
-                                                    params_.foreground_fraction * double(fg_level - bg.level)));
+  const float threshold =
+      params_.threshold > 0
+          ? float(params_.threshold)
+          : bg.level + float(std::max(params_.noise_k * double(bg.noise),
+                                      params_.foreground_fraction * double(fg_level - bg.level)));
   std::vector<uint8_t> mask(smooth.pixels.size());
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = smooth.pixels[i] > threshold;
 
@@ -73,11 +94,22 @@ Result<Detection> NucleiPipeline::run(const Image16View& tile, const TileKey& ke
   }
 
   // Size filter, then consecutive labels for what is kept.
+  const double min_px = params_.min_area_px > 0 ? params_.min_area_px : params_.min_area_um2 / px_area;
+  const double max_px = params_.max_area_px > 0 ? params_.max_area_px : params_.max_area_um2 / px_area;
+  d.candidates = n;
+  d.rejected = {{"min_area", 0}, {"max_area", 0}};
   std::vector<uint32_t> relabel(size_t(n) + 1, 0);
   for (uint32_t l = 1; l <= n; ++l) {
     const Component& c = comps[l];
     const double area_um2 = double(c.area) * px_area;
-    if (area_um2 < params_.min_area_um2 || area_um2 > params_.max_area_um2) continue;
+    if (double(c.area) < min_px) {
+      ++d.rejected[0].rejected;
+      continue;
+    }
+    if (double(c.area) > max_px) {
+      ++d.rejected[1].rejected;
+      continue;
+    }
     DetectedObject o;
     o.label = uint32_t(d.objects.size() + 1);
     relabel[l] = o.label;

@@ -9,7 +9,8 @@ void to_json(nlohmann::json& j, const DetectedObject& o) {
        {"channel", o.key.channel}, {"z", o.key.z}, {"t", o.key.t},
        {"x_px", o.x_px}, {"y_px", o.y_px}, {"x_um", o.x_um}, {"y_um", o.y_um},
        {"area_px", o.area_px}, {"area_um2", o.area_um2}, {"mean_intensity", o.mean_intensity},
-       {"bbox", {o.bbox_x0, o.bbox_y0, o.bbox_x1, o.bbox_y1}}, {"touches_border", o.touches_border}};
+       {"bbox", {o.bbox_x0, o.bbox_y0, o.bbox_x1, o.bbox_y1}}, {"touches_border", o.touches_border},
+       {"kept", o.kept}, {"duplicate_of", o.duplicate_of ? nlohmann::json(o.duplicate_of) : nlohmann::json()}};
 }
 
 void from_json(const nlohmann::json& j, DetectedObject& o) {
@@ -30,6 +31,10 @@ void from_json(const nlohmann::json& j, DetectedObject& o) {
   o.bbox_x1 = b.at(2).get<int32_t>();
   o.bbox_y1 = b.at(3).get<int32_t>();
   o.touches_border = j.at("touches_border").get<bool>();
+  // Tables stored before objects were merged across fields lack these.
+  o.kept = j.value("kept", true);
+  const auto dup = j.find("duplicate_of");
+  o.duplicate_of = dup != j.end() && dup->is_number_integer() ? dup->get<int64_t>() : 0;
 }
 
 std::vector<std::string> pipeline_names() { return {"nuclei"}; }

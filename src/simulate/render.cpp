@@ -271,6 +271,12 @@ void apply_sensor(const PlaneSpec& ps, uint16_t* px) {
 
 }  // namespace
 
+double illumination(int x, int y, int w, int h) {
+  const double u = 2.0 * (x + 0.5) / w - 1.0, v = 2.0 * (y + 0.5) / h - 1.0;
+  return (1.0 - kVignetting * u * u) * (1.0 - kVignetting * v * v);  // as falloff()
+}
+double dark_counts() { return kDarkCounts; }
+
 void render_plane(const Specimen& specimen, const PlaneSpec& spec, uint16_t* out) {
   const size_t n = size_t(spec.width) * size_t(spec.height);
   const Optics optics{kBlurPerDefocus * std::abs(spec.defocus_um), spec.bleach};

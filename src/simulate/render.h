@@ -24,5 +24,9 @@ struct PlaneSpec {
 // Writes width * height pixels: dark offset + vignetted signal + Poisson
 // (normal approximation) and read noise, clamped to 0..4095.
 void render_plane(const Specimen& specimen, const PlaneSpec& spec, uint16_t* out);
+// The sensor's relative illumination at pixel (x, y) of a w x h tile, and
+// its dark offset (the ground truth a shading estimate should recover).
+double illumination(int x, int y, int w, int h);
+double dark_counts();
 
 }  // namespace vslide::sim

@@ -156,6 +156,11 @@ void SyntheticScanner::channel_offset_px(int32_t channel, double* dx, double* dy
   *dy = sim::uniform(sim::mix64(h + 2), -1.2, 1.2);
 }
 
+double SyntheticScanner::illumination(int32_t x_px, int32_t y_px) const {
+  return sim::illumination(x_px, y_px, config_.tile_width, config_.tile_height);
+}
+double SyntheticScanner::dark_counts() { return sim::dark_counts(); }
+
 void SyntheticScanner::drift_um(int32_t t, double* dx, double* dy) const {
   *dx = kDriftXPerT * t;
   *dy = kDriftYPerT * t;

@@ -78,7 +78,12 @@ TEST(DetectSlide, StoresLabelsAndObjectTable) {
   auto table_text = (*slide)->read_objects_json("nuclei");
   ASSERT_TRUE(table_text.ok()) << table_text.status().to_string();
   const nlohmann::json table = nlohmann::json::parse(*table_text);
-  ASSERT_EQ(table.size(), summary.objects);
+  // Every detection is stored; the kept ones are the unique objects.
+  ASSERT_EQ(table.size(), summary.detections);
+  size_t kept = 0;
+  for (const auto& row : table) kept += row.at("kept").get<bool>();
+  EXPECT_EQ(kept, summary.objects);
+  EXPECT_EQ(summary.objects + summary.duplicates, summary.detections);
   std::set<int64_t> ids;
   for (const auto& row : table) EXPECT_TRUE(ids.insert(row.get<DetectedObject>().id).second);
 
@@ -155,6 +160,22 @@ TEST(DetectCommand, StoresALayerAndReportsCounts) {
   r = testing::run_command(bin + " detect " + path + " --channel 7 2>&1");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("channel 7"), std::string::npos) << r.output;
+
+  // Filters are options with their defaults stated, sizes in um2 or px; the
+  // summary says what each filter rejected.
+  r = testing::run_command(bin + " detect --help");
+  EXPECT_NE(r.output.find("default 12 um2"), std::string::npos) << r.output;
+  r = testing::run_command(bin + " detect " + path + " --name px --min-area 200px --max-area 100000px --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json k = nlohmann::json::parse(r.output);
+  EXPECT_GT(k["candidates"].get<int>(), k["objects"].get<int>());
+  EXPECT_TRUE(k["rejected"].contains("min_area")) << r.output;
+  EXPECT_EQ(k["positions"], "stage");
+  EXPECT_EQ(k["flatfield"], false);
+  r = testing::run_command(bin + " detect " + path + " --min-area 600 --max-area 10 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = testing::run_command(bin + " detect " + path + " --flatfield maybe 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
 }  // namespace

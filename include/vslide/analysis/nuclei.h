@@ -11,15 +11,23 @@
 
 namespace vslide {
 
+// Sizes are in micrometres so they mean the same at every magnification;
+// each has a pixel form that, when > 0, replaces it (for uncalibrated images).
 struct NucleiParams {
   double smooth_sigma_um = 0.5;  // Gaussian smoothing before the threshold
-  // threshold = background + max(noise_k * noise, foreground_fraction *
-  // (foreground - background)), foreground = median above Otsu's threshold
+  double smooth_sigma_px = 0;
+  // Automatic threshold = background + max(noise_k * noise, foreground_fraction *
+  // (foreground - background)), foreground = median above Otsu's threshold.
   double noise_k = 6.0;
   double foreground_fraction = 0.5;
+  double threshold = 0;          // > 0: a fixed threshold in counts (of the smoothed image)
   double min_area_um2 = 12.0;    // smaller objects are debris or cut-off slivers
-  double max_area_um2 = 600.0;   // larger ones are clumps or artefacts
+  double max_area_um2 = 1000.0;  // larger ones are clumps or artefacts
+  double min_area_px = 0, max_area_px = 0;
   double split_level = 0.65;      // core depth for split_touching; <= 0 or >= 1 disables splitting
+
+  // InvalidArgument naming the bad parameter (negative sizes, min > max...).
+  Status validate() const;
 };
 
 class NucleiPipeline final : public ImagePipeline {

@@ -36,14 +36,28 @@ struct DetectedObject {
   double mean_intensity = 0;  // of the raw tile pixels under the object
   int32_t bbox_x0 = 0, bbox_y0 = 0, bbox_x1 = 0, bbox_y1 = 0;  // inclusive-exclusive
   bool touches_border = false;  // cut by the tile edge
+  // Set when the slide's detections are merged across overlapping fields
+  // (merge_overlaps): false for a copy of an object that another field holds
+  // (better: whole, or farther from its edge); duplicate_of is then the id of
+  // the copy that is kept. Overlays and counts use the kept objects only.
+  bool kept = true;
+  int64_t duplicate_of = 0;
 };
 
 void to_json(nlohmann::json& j, const DetectedObject& o);
 void from_json(const nlohmann::json& j, DetectedObject& o);
 
+// Candidates a pipeline's filter threw away: {"min_area", 12}.
+struct FilterCount {
+  std::string filter;
+  size_t rejected = 0;
+};
+
 struct Detection {
   LabelTile labels;  // same size as the tile; 0 = background, object k has label k
   std::vector<DetectedObject> objects;
+  size_t candidates = 0;              // objects found before the filters
+  std::vector<FilterCount> rejected;  // per filter, in the order they apply
 };
 
 class ImagePipeline {

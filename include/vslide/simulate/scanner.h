@@ -98,6 +98,11 @@ class SyntheticScanner {
   void channel_offset_px(int32_t channel, double* dx, double* dy) const;
   // Specimen drift at time point t in micrometres (0 at t = 0).
   void drift_um(int32_t t, double* dx, double* dy) const;
+  // The sensor model's ground truth, for shading tests: the relative
+  // illumination (1 at the centre) of tile pixel (x, y), whose centre lies at
+  // (x + 0.5, y + 0.5), and the camera's dark offset in counts.
+  double illumination(int32_t x_px, int32_t y_px) const;
+  static double dark_counts();
 
   // Nuclei whose centres lie in [x0, x1) x [y0, y1) (slide micrometres, t = 0),
   // ordered by id. Cost grows with the area, not with the slide.
