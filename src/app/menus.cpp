@@ -45,8 +45,8 @@ void MainWindow::build_menus() {
   add(file, "&Quit", {QKeySequence("Ctrl+Q")}, [this] { close(); });
 
   QMenu* view = menuBar()->addMenu("&View");
-  add(view, "Zoom &in", {QKeySequence("+"), QKeySequence("="), QKeySequence("Ctrl++")}, [this, centre] { model_->zoom_step(1, centre()); }, true);
-  add(view, "Zoom &out", {QKeySequence("-"), QKeySequence("Ctrl+-")}, [this, centre] { model_->zoom_step(-1, centre()); }, true);
+  add(view, "Zoom &in", {QKeySequence(Qt::Key_Plus), QKeySequence(Qt::Key_Equal), QKeySequence("Ctrl++")}, [this, centre] { model_->zoom_step(1, centre()); }, true);
+  add(view, "Zoom &out", {QKeySequence(Qt::Key_Minus), QKeySequence("Ctrl+-")}, [this, centre] { model_->zoom_step(-1, centre()); }, true);
   add(view, "&Fit the slide", {QKeySequence("Home"), QKeySequence("F")}, [this] { model_->fit(); }, true);
   add(view, "Zoom 1:1 (raw pixels)", {QKeySequence("Ctrl+1")}, [this, centre] {
     model_->zoom_by(1.0 / model_->viewport().zoom, centre());
@@ -63,6 +63,10 @@ void MainWindow::build_menus() {
   add(view, "Previous time point", {QKeySequence("[")}, [this] { model_->set_plane(model_->state().z, model_->state().t - 1); }, true);
   view->addSeparator();
   add(view, "&Tile outlines", {QKeySequence("T")}, [this] { model_->set_tile_outlines(!model_->state().tile_outlines); }, true);
+  add(view, "Registered / stage &positions", {QKeySequence("P")}, [this] {
+    model_->set_positions(model_->state().positions == vslide::view::Positions::kStage ? vslide::view::Positions::kRegistered
+                                                                              : vslide::view::Positions::kStage);
+  }, true);
   auto* bar = add(view, "Scale &bar", {QKeySequence("B")}, [this](bool on) { canvas_->set_scale_bar_visible(on); }, true);
   bar->setCheckable(true);
   bar->setChecked(true);

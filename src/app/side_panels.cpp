@@ -105,6 +105,11 @@ LayersPanel::LayersPanel(ViewerModel* model, QWidget* parent) : QWidget(parent),
   outlines_ = new QCheckBox("Tile outlines (T)", this);
   outer->addWidget(outlines_);
   connect(outlines_, &QCheckBox::toggled, this, [this](bool on) { model_->set_tile_outlines(on); });
+  registered_ = new QCheckBox("Registered positions (P; else the stage's)", this);
+  registered_->setToolTip("Draw fields where `vslide register` placed them, when the slide has a registration");
+  outer->addWidget(registered_);
+  connect(registered_, &QCheckBox::toggled, this,
+          [this](bool on) { model_->set_positions(on ? Positions::kRegistered : Positions::kStage); });
   outer->addWidget(new QLabel("Detection layers (one drawn at a time):", this));
   host_ = new QWidget(this);
   layers_ = new QVBoxLayout(host_);
@@ -149,8 +154,11 @@ void LayersPanel::rebuild() {
 void LayersPanel::sync() {
   const ViewState& s = model_->state();
   {
-    const QSignalBlocker b(outlines_);
+    const QSignalBlocker b(outlines_), b2(registered_);
     outlines_->setChecked(s.tile_outlines);
+    registered_->setChecked(s.positions == Positions::kRegistered);
+    const SlideView* v = model_->view();
+    registered_->setEnabled(v && v->registration());
   }
   for (const auto& l : s.layers) {
     if (auto* box = host_->findChild<QCheckBox*>(QString::fromStdString("layer:" + l.layer))) {

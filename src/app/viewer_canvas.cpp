@@ -1,5 +1,7 @@
 #include "vslide/app/viewer_canvas.h"
 
+#include <QAction>
+#include <QKeyEvent>
 #include <QMouseEvent>
 #include <QOpenGLContext>
 #include <QOpenGLFunctions>
@@ -209,6 +211,23 @@ void ViewerCanvas::mouseReleaseEvent(QMouseEvent* e) {
 void ViewerCanvas::mouseDoubleClickEvent(QMouseEvent* e) {
   const qreal dpr = devicePixelRatioF();
   model_->zoom_step(e->button() == Qt::RightButton ? -2 : 2, e->position() * dpr);
+}
+
+// A key that reached the canvas itself (no shortcut took it, e.g. while the
+// window is not the active one): run the canvas action bound to it.
+void ViewerCanvas::keyPressEvent(QKeyEvent* e) {
+  const QKeySequence pressed(e->keyCombination());
+  const QKeySequence bare(e->key());
+  for (QAction* a : actions()) {
+    for (const QKeySequence& k : a->shortcuts()) {
+      if (k == pressed || (k == bare && (e->modifiers() & ~(Qt::ShiftModifier | Qt::KeypadModifier)) == 0)) {
+        a->trigger();
+        e->accept();
+        return;
+      }
+    }
+  }
+  QOpenGLWidget::keyPressEvent(e);
 }
 
 void ViewerCanvas::wheelEvent(QWheelEvent* e) {

@@ -273,6 +273,11 @@ void ViewerModel::set_tile_outlines(bool on) {
   edited();
 }
 
+void ViewerModel::set_positions(Positions p) {
+  state_.positions = p;
+  edited();
+}
+
 void ViewerModel::set_layer(const std::string& layer, bool visible, std::optional<Rgb> color) {
   for (auto& l : state_.layers) {
     if (l.layer == layer) {

@@ -72,7 +72,7 @@ void from_json(const nlohmann::json& j, ViewState& s) {
   if (!std::isfinite(s.zoom) || s.zoom < 0) throw std::invalid_argument("zoom must be >= 0 (0: fit)");
   s.z = j.value("z", 0);
   s.t = j.value("t", 0);
-  const std::string pos = j.value("positions", "stage");
+  const std::string pos = j.value("positions", "registered");
   if (pos != "stage" && pos != "registered")
     throw std::invalid_argument("positions must be \"stage\" or \"registered\", not \"" + pos + "\"");
   s.positions = pos == "registered" ? Positions::kRegistered : Positions::kStage;
@@ -226,6 +226,8 @@ Status apply_view_state(const ViewState& s, SlideView& view) {
   overlay.tile_outlines = s.tile_outlines;
   if (const LayerStyle* l = s.drawn_layer()) overlay.detection_layer = l->layer;
   VSLIDE_RETURN_IF_ERROR(view.set_overlay(overlay));
+  const PositionsMode mode = s.positions == Positions::kStage ? PositionsMode::kStage : PositionsMode::kRegistered;
+  if (view.positions() != mode) view.set_positions(mode);
   return view.set_plane(s.z, s.t);
 }
 

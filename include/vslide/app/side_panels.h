@@ -53,12 +53,14 @@ class LayersPanel : public QWidget {
  public:
   explicit LayersPanel(ViewerModel* model, QWidget* parent = nullptr);
   QCheckBox* outlines() const { return outlines_; }
+  QCheckBox* registered() const { return registered_; }
 
  private:
   void rebuild();
   void sync();
   ViewerModel* model_;
   QCheckBox* outlines_ = nullptr;
+  QCheckBox* registered_ = nullptr;
   QVBoxLayout* layers_ = nullptr;
   QWidget* host_ = nullptr;
 };

@@ -91,6 +91,7 @@ class ViewerModel : public QObject {
   Status auto_contrast(int channel);
   void set_plane(int z, int t);
   void set_tile_outlines(bool on);
+  void set_positions(view::Positions p);
   void set_layer(const std::string& layer, bool visible, std::optional<Rgb> color = std::nullopt);
   void retry_failed();  // forgets failed tiles (a server back up) and reloads
 

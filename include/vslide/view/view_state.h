@@ -10,7 +10,7 @@
 // JSON form (every key optional on input; missing keys keep their defaults):
 //   {"version": 1, "slide": "slide.h5", "slide_id": "vs-...",
 //    "center_um": [x, y], "zoom": 0.0625,        zoom 0: fit the slide
-//    "z": 0, "t": 0, "positions": "stage" | "registered",
+//    "z": 0, "t": 0, "positions": "registered" | "stage",
 //    "channels": [{"channel": 0, "visible": true, "color": "#0000ff",
 //                  "low": 100, "high": 3000, "gamma": 1.0}, ...],
 //    "overlays": {"tile_outlines": false,
@@ -35,6 +35,8 @@ namespace vslide::view {
 
 class SlideView;
 
+// Where fields are drawn: registered positions where the slide stores a
+// registration (the default; the stage's elsewhere), or always the stage's.
 enum class Positions { kStage, kRegistered };
 
 // One detection layer as the layers panel shows it.
@@ -51,7 +53,7 @@ struct ViewState {
   double center_x_um = 0, center_y_um = 0;
   double zoom = 0;  // screen pixels per camera pixel; 0 = fit the slide
   int32_t z = 0, t = 0;
-  Positions positions = Positions::kStage;
+  Positions positions = Positions::kRegistered;
   // Every channel of the slide in channel order; `enabled` is "visible".
   DisplaySettings display;
   bool tile_outlines = false;
