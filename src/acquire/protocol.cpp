@@ -112,9 +112,15 @@ json error_reply(const Status& status) {
 }
 
 Status status_from_reply(const json& reply) {
-  if (!reply.is_object() || reply.value("type", "") != "error") return Status();
-  std::string code = reply.value("code", "Internal");
-  std::string msg = reply.value("error", "unknown error");
+  // A peer's reply: a member of the wrong type is read as absent, never thrown
+  // (json::value throws type_error for a non-string; found by fuzz_acquire_protocol).
+  auto text = [&](const char* name, const char* fallback) {
+    auto it = reply.find(name);
+    return it != reply.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+  };
+  if (!reply.is_object() || text("type", "") != "error") return Status();
+  std::string code = text("code", "Internal");
+  std::string msg = text("error", "unknown error");
   for (int c = int(StatusCode::kInvalidArgument); c <= int(StatusCode::kInternal); ++c) {
     if (status_code_name(StatusCode(c)) == code) return Status(StatusCode(c), msg);
   }
