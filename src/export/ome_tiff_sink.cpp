@@ -31,8 +31,11 @@ class OmeTiffSink final : public PyramidSink {
     // Cut into full tiles (zero padded) and compress, outside the lock.
     const int32_t t = s_.tile;
     const int32_t ntx = (job.w + t - 1) / t, nty = (job.h + t - 1) / t;
-    std::vector<std::vector<uint8_t>> tiles(size_t(ntx) * size_t(nty));
-    std::vector<uint16_t> buf(size_t(t) * size_t(t));
+    // Per-thread buffers, reused block after block (fresh pages are expensive here).
+    thread_local std::vector<std::vector<uint8_t>> tiles;
+    thread_local std::vector<uint16_t> buf;
+    tiles.resize(size_t(ntx) * size_t(nty));
+    buf.resize(size_t(t) * size_t(t));
     for (int32_t ty = 0; ty < nty; ++ty) {
       for (int32_t tx = 0; tx < ntx; ++tx) {
         std::fill(buf.begin(), buf.end(), 0);

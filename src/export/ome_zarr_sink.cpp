@@ -58,9 +58,12 @@ class OmeZarrSink final : public PyramidSink {
   Status write_block(const BlockJob& job, std::span<const uint16_t> pixels) override {
     const int32_t t = s_.tile, per = s_.block / s_.tile;
     const size_t raw = size_t(t) * size_t(t) * 2;
-    std::vector<uint16_t> buf(size_t(t) * size_t(t));
-    std::vector<uint8_t> shard, scratch;
-    std::vector<uint8_t> index;
+    // Per-thread buffers, reused shard after shard (fresh pages are expensive here).
+    thread_local std::vector<uint16_t> buf;
+    thread_local std::vector<uint8_t> shard, scratch, index;
+    buf.resize(size_t(t) * size_t(t));
+    shard.clear();
+    index.clear();
     for (int32_t cy = 0; cy < per; ++cy) {
       for (int32_t cx = 0; cx < per; ++cx) {
         const int32_t cw = std::min(t, job.w - cx * t), ch = std::min(t, job.h - cy * t);
