@@ -10,6 +10,7 @@
 #include "vslide/remote/remote_slide.h"
 #include "vslide/simulate/scanner.h"
 #include "vslide/storage/hdf5_slide.h"
+#include "vslide/view/slide_view.h"
 
 namespace vslide {
 namespace {
@@ -83,6 +84,35 @@ TEST(RegisterCli, StoresResumesAndMeasuresAServedSlide) {
   EXPECT_EQ(ff->gain[0], 1.1f);
   EXPECT_EQ(ff->dark, 12.0f);
   EXPECT_EQ((*client)->read_flatfield(0).status().code(), StatusCode::kNotFound);
+}
+
+// The viewer's R-tree places fields where the registration says, or where the
+// stage said with PositionsMode::kStage.
+TEST(RegisterCli, ViewerTreeUsesRegisteredPositions) {
+  TempDir dir;
+  std::string id;
+  const std::string path = make_slide(dir, &id);
+  auto reg_run = run_command(testing::vslide_binary() + " register " + path + " --json 2>/dev/null");
+  ASSERT_EQ(reg_run.exit_code, 0) << reg_run.output;
+  auto slide = Hdf5Slide::open(path);
+  ASSERT_TRUE(slide.ok());
+  auto reg = (*slide)->read_registration();
+  ASSERT_TRUE(reg.ok());
+  view::SlideView v(**slide);
+  ASSERT_NE(v.registration(), nullptr);
+  auto origin_of = [&](int32_t row, int32_t col) {
+    for (const auto& t : v.tree().query(v.tree().bounds())) {
+      if (t.row == row && t.col == col) return std::pair{t.rect.x0, t.rect.y0};
+    }
+    return std::pair{-1e9, -1e9};
+  };
+  const FieldPlacement* p = reg->find(0, 1);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(origin_of(0, 1), (std::pair{p->x_um, p->y_um}));
+  v.set_positions(PositionsMode::kStage);
+  const auto& f = (*slide)->index()->find(0, 1)->field;
+  EXPECT_EQ(origin_of(0, 1), (std::pair{f.stage_x_um, f.stage_y_um}));
+  EXPECT_NE(p->x_um, f.stage_x_um);
 }
 
 }  // namespace
