@@ -59,7 +59,10 @@ Result<ImportPlan> plan_from_ome_tiff(const std::vector<std::string>& inputs, Po
   };
   // (file, page) -> plane that claims it: each page once, every page claimed.
   std::map<std::pair<size_t, int>, std::string> claimed;
-  std::set<std::string> images_seen;  // Micro-Manager repeats the XML in every file of a set
+  // An image is known by its ID and the page of its first plane: Micro-Manager
+  // repeats a set's XML in every file (same ID, same page), while files written
+  // one by one all call their image "Image:0" (same ID, other pages).
+  std::set<std::string> images_seen;
   std::optional<std::pair<double, std::string>> pixel_size;
   for (const std::string& path : paths) {
     VSLIDE_ASSIGN_OR_RETURN(size_t self, add_file(path));
@@ -74,6 +77,18 @@ Result<ImportPlan> plan_from_ome_tiff(const std::vector<std::string>& inputs, Po
     VSLIDE_ASSIGN_OR_RETURN(OmeMetadata meta, parse_ome_xml(desc, path));
     VSLIDE_ASSIGN_OR_RETURN(std::vector<OmePlaneRef> refs, map_ome_planes(meta, path));
     const fs::path folder = fs::path(path).parent_path();
+    auto file_of = [&](const OmePlaneRef& r) -> Result<size_t> {
+      if (r.file_name.empty()) return self;
+      auto f = add_file((folder / r.file_name).string());
+      if (!f.ok()) return f.status().with_context(path + ": TiffData names " + r.file_name);
+      return *f;
+    };
+    std::vector<std::string> first_page(meta.images.size());
+    for (const OmePlaneRef& r : refs) {
+      if (!first_page[size_t(r.image)].empty()) continue;
+      VSLIDE_ASSIGN_OR_RETURN(size_t f, file_of(r));
+      first_page[size_t(r.image)] = std::to_string(f) + ":" + std::to_string(r.ifd);
+    }
     std::vector<size_t> field_of_image(meta.images.size(), SIZE_MAX);
     for (size_t i = 0; i < meta.images.size(); ++i) {
       const OmeImage& img = meta.images[i];
@@ -100,7 +115,7 @@ Result<ImportPlan> plan_from_ome_tiff(const std::vector<std::string>& inputs, Po
         if (!pixel_size) pixel_size = std::pair{px, label};
       }
       if (plan.ome_channels.empty()) plan.ome_channels = img.channels;
-      if (!images_seen.insert(img.id.empty() ? label : img.id).second) continue;
+      if (!images_seen.insert(img.id + "@" + first_page[i]).second) continue;
       // The image's position: every plane must agree on x and y (within a pixel).
       std::optional<double> x, y, z;
       std::string first_at;
@@ -131,12 +146,7 @@ Result<ImportPlan> plan_from_ome_tiff(const std::vector<std::string>& inputs, Po
     for (const OmePlaneRef& r : refs) {
       if (field_of_image[size_t(r.image)] == SIZE_MAX) continue;  // described by an earlier file already
       const OmeImage& img = meta.images[size_t(r.image)];
-      size_t file = self;
-      if (!r.file_name.empty()) {
-        auto f = add_file((folder / r.file_name).string());
-        if (!f.ok()) return f.status().with_context(path + ": TiffData names " + r.file_name);
-        file = *f;
-      }
+      VSLIDE_ASSIGN_OR_RETURN(size_t file, file_of(r));
       const TiffDirectory& dir = plan.files[file];
       const std::string what = "image '" + img.id + "' plane c=" + std::to_string(r.c) + " z=" + std::to_string(r.z) +
                                " t=" + std::to_string(r.t);

@@ -7,6 +7,7 @@ usage: import_ome_tiffs.py KIND OUTDIR
   mmstack   Micro-Manager style: two files, the first holds the OME-XML for both
             (TiffData UUID FileName), the second only BinaryOnly metadata
   extrapage one image of 3 planes in a file of 4 pages (the 4th undescribed)
+  separate  one file per position, each written alone (every image is "Image:0")
 """
 import json
 import os
@@ -92,9 +93,23 @@ def extrapage(out):
     return {}
 
 
+def separate(out):
+    fields = []
+    for col in range(2):
+        x = 29.0 * col
+        data = rng.integers(0, 65535, size=(3, H, W), dtype=np.uint16)  # Z Y X
+        tifffile.imwrite(os.path.join(out, f"pos{col}.ome.tif"), data, ome=True, metadata={
+            "axes": "ZYX", "PhysicalSizeX": PX, "PhysicalSizeY": PX,
+            "Plane": {"PositionX": [x] * 3, "PositionY": [0.0] * 3}})
+        for z in range(3):
+            truth(out, 0, col, 0, z, 0, data[z])
+        fields.append({"row": 0, "col": col, "x": x, "y": 0.0})
+    return {"fields": fields}
+
+
 if __name__ == "__main__":
     kind, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    manifest = {"mosaic": mosaic, "mmstack": mmstack, "extrapage": extrapage}[kind](out)
+    manifest = {"mosaic": mosaic, "mmstack": mmstack, "extrapage": extrapage, "separate": separate}[kind](out)
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f)

@@ -99,6 +99,20 @@ TEST(ImportTiles, MicroManagerFileSetFromAFolder) {
   EXPECT_DOUBLE_EQ((*s)->index()->find(0, 1)->field.stage_x_um, 29.0);
 }
 
+TEST(ImportTiles, OneFilePerPositionWrittenAlone) {
+  TempDir dir;
+  const std::string in = make_inputs(dir, "separate");
+  const std::string out = dir.file("sep.h5");
+  auto r = run_command(vslide() + " import-tiles " + out + " --ome-tiff " + in + "/pos0.ome.tif --ome-tiff " + in +
+                       "/pos1.ome.tif --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto s = Hdf5Slide::open(out);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(check_planes(**s, in), 6);
+  EXPECT_EQ((*s)->geometry().z_planes, 3);
+  EXPECT_DOUBLE_EQ((*s)->index()->find(0, 1)->field.stage_x_um, 29.0);
+}
+
 TEST(ImportTiles, APageTheMetadataDoesNotDescribeIsRefusedNotDropped) {
   TempDir dir;
   const std::string in = make_inputs(dir, "extrapage");
