@@ -26,6 +26,12 @@ std::vector<RenderScene> render_scenes(const SlideSource& slide);
 // The viewport that shows a scene's region at its zoom, one output pixel per displayed pixel.
 view::Viewport scene_viewport(const RenderScene& scene, double pixel_size_um);
 
+// Writes the bench slide at `path` (the paper's scene: 19x22 tiles of
+// 1392x1040 in 4 colours, pyramid 2..32, overview 1/64) unless a complete one
+// is there, marked with kBenchSlideAttribute = "render". AlreadyExists for a
+// file at `path` the bench did not make: it is never written.
+Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int threads);
+
 // The headline cold figure: a fresh `vslide` process opens the slide (its
 // pages evicted from the page cache first) and draws the scene's first
 // complete frame. Times are wall clock from fork() to the frame read back.

@@ -23,28 +23,18 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <thread>
 
 #include "args.h"
 #include "bench_render.h"
-#include "bench_scratch.h"
 #include "bench_util.h"
 #include "command.h"
-#include "progress.h"
 #include "vslide/simulate/scanner.h"
 #include "vslide/storage/hdf5_slide.h"
 #include "vslide/view/gl_renderer.h"
 #include "vslide/view/slide_view.h"
 
 namespace vslide::cli {
-
-// From cmd_pyramid.cpp (the same executable).
-struct PyramidResult {
-  size_t planes = 0, written = 0, skipped = 0, overviews = 0;
-};
-Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int overview, int threads, bool force,
-                     ProgressBar* bar, PyramidResult* out);
 
 namespace {
 
@@ -62,78 +52,6 @@ double process_cpu_ms() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-ScanConfig bench_config() {
-  ScanConfig c;
-  c.rows = 19;
-  c.cols = 22;
-  c.channels = 4;
-  c.tile_width = 1392;
-  c.tile_height = 1040;
-  c.overlap = 0.1;
-  c.stage_jitter_um = 1.0;
-  c.shear_deg = 0.1;
-  c.seed = 2013;
-  return c;
-}
-
-// Writes the bench slide (raw planes from the synthetic scanner) unless a
-// complete one with the same geometry is already there, then its pyramid.
-// The bench slide is the bench's own, marked in its header: a file at `path`
-// that the bench did not make is refused, never overwritten or extended.
-Status prepare_slide(const std::string& path, bool fresh, bool quiet, int threads) {
-  const ScanConfig config = bench_config();
-  const SyntheticScanner scanner(config);
-  bool have = false;
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec) || ec) {
-    auto s = Hdf5Slide::open(path);
-    if (!s.ok() || !is_bench_slide((*s)->header(), "render")) {
-      return Status::already_exists(
-          path + ": exists and is not a slide `vslide bench render` made (no header attribute " +
-          std::string(kBenchSlideAttribute) + " = render); the bench never writes to a slide of yours: give "
-          "--slide a new path");
-    }
-    have = !fresh && (*s)->state() == SlideState::kComplete && (*s)->geometry() == scanner.geometry() &&
-           (*s)->index()->fields_complete() == scanner.fields().size();
-  }
-  if (!have) {
-    CreateOptions opt;
-    opt.overwrite = true;  // absent, or a bench slide of ours (checked above)
-    SlideHeader header = scanner.header();
-    mark_bench_slide(&header, "render");
-    VSLIDE_ASSIGN_OR_RETURN(auto slide,
-                            Hdf5Slide::create(path, header, scanner.geometry(), scanner.channels(), opt));
-    const auto& fields = scanner.fields();
-    for (const auto& f : fields) VSLIDE_RETURN_IF_ERROR(slide->write_field(f));
-    ProgressBar bar("bench slide", fields.size() * size_t(config.channels), !quiet);
-    std::atomic<size_t> next{0}, done{0};
-    std::mutex mu;
-    Status first;
-    auto worker = [&] {
-      Image16 img(config.tile_width, config.tile_height);
-      for (size_t i; (i = next++) < fields.size() * size_t(config.channels);) {
-        const auto& f = fields[i / size_t(config.channels)];
-        const TileKey key{f.row, f.col, int32_t(i % size_t(config.channels))};
-        scanner.render_into(key, img.data());
-        Status s = slide->write_plane(key, img.view());
-        std::lock_guard lock(mu);
-        if (!s.ok() && first.ok()) first = s;
-        bar.update(++done);
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-    bar.finish();
-    VSLIDE_RETURN_IF_ERROR(first);
-    VSLIDE_RETURN_IF_ERROR(slide->finish());
-  }
-  VSLIDE_ASSIGN_OR_RETURN(auto slide, Hdf5Slide::open(path, OpenMode::kAppend));
-  ProgressBar bar("bench pyramid", scanner.fields().size() * size_t(config.channels), !quiet);
-  PyramidResult r;
-  return write_pyramid(*slide, {1, 2, 3, 4, 5}, 64, std::max(1, threads), false, &bar, &r);
 }
 
 struct SceneResult {
@@ -324,7 +242,7 @@ int bench_render(int argc, char** argv) {
     std::cerr << "vslide bench render: " << what << s.to_string() << "\n";
     return 1;
   };
-  if (Status s = prepare_slide(path, fresh, json_out, prepare_threads); !s.ok()) return fail("", s);
+  if (Status s = prepare_render_slide(path, fresh, json_out, prepare_threads); !s.ok()) return fail("", s);
 
   // The headline: fresh processes, the slide evicted from the page cache
   // (this process holds no mapping of it yet).
