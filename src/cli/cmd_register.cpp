@@ -112,6 +112,7 @@ int run_register(int argc, char** argv) {
   o.colour_scale = colour_scale;
   o.colour_fields = colour_fields;
   Result<RegisterResult> result = Status::internal("not run");
+  bool scanning = false;
   {
     auto slide = open_slide(path);
     if (!slide.ok()) {
@@ -127,6 +128,7 @@ int run_register(int argc, char** argv) {
     ProgressBar bar("register", (*slide)->index()->field_count(), !json);
     o.progress = [&bar](uint64_t done, uint64_t) { bar.update(done); };
     result = register_slide(**slide, o);
+    scanning = (*slide)->state() == SlideState::kScanning;
     bar.finish();
   }
   if (!result.ok()) {
@@ -142,6 +144,12 @@ int run_register(int argc, char** argv) {
   } else {
     store_status = store(path, result->registration);
     stored = store_status.ok();
+    if (!stored && scanning) {
+      // The scanner holds the file: what has landed is measured and reported;
+      // run again once the scan is finished to store it.
+      store_status = store_status.with_context("the slide is still being scanned; run vslide register again when "
+                                               "it is finished to store the registration");
+    }
   }
   if (json) {
     nlohmann::json j = result->report();
@@ -152,8 +160,9 @@ int run_register(int argc, char** argv) {
   } else {
     print_human(*result, path, stored, store_status);
   }
-  // Not storing on request or for a served slide is no failure; a store that failed is.
-  return stored || dry_run || is_url(path) ? 0 : 1;
+  // Not storing on request, for a served slide or while the scanner holds the
+  // file is no failure; a store that failed otherwise is.
+  return stored || dry_run || is_url(path) || scanning ? 0 : 1;
 }
 
 }  // namespace
