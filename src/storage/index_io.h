@@ -54,6 +54,26 @@ Result<std::vector<T>> read_table(hid_t dset, hid_t type) {
     return Status::corruption("index table claims " + std::to_string(d[0]) + " records but stores " +
                               std::to_string(stored) + " bytes");
   }
+  // The file's record type must be the compound we expect, member by member, with
+  // every member inside the record: HDF5 1.10's conversion of a damaged compound
+  // type reads freed memory (heap-use-after-free in H5T__conv_struct_opt, found by
+  // fuzz_hdf5_open), so a type that does not match is refused before H5Dread.
+  if (H5Tget_class(file_type.get()) != H5T_COMPOUND || H5Tget_nmembers(file_type.get()) != H5Tget_nmembers(type)) {
+    return Status::corruption("index table record type is not the expected compound");
+  }
+  for (int i = 0; i < H5Tget_nmembers(type); ++i) {
+    char* name = H5Tget_member_name(type, unsigned(i));
+    const int at = name != nullptr ? H5Tget_member_index(file_type.get(), name) : -1;
+    H5free_memory(name);
+    if (at < 0) return Status::corruption("index table record lacks a member");
+    h5::Handle member(H5Tget_member_type(file_type.get(), unsigned(at)));
+    const size_t offset = H5Tget_member_offset(file_type.get(), unsigned(at));
+    const size_t size = member.get() >= 0 ? H5Tget_size(member.get()) : 0;
+    if (H5Tget_member_class(file_type.get(), unsigned(at)) != H5Tget_member_class(type, unsigned(i)) || size == 0 ||
+        size > 8 || offset + size > record) {
+      return Status::corruption("index table record member " + std::to_string(at) + " is damaged");
+    }
+  }
   std::vector<T> out(d[0]);
   if (!out.empty()) {
     VSLIDE_RETURN_IF_ERROR(
