@@ -118,6 +118,9 @@ ChannelPanel::ChannelPanel(ViewerModel* model, QWidget* parent) : QWidget(parent
   auto* outer = new QVBoxLayout(this);
   auto* scroll = new QScrollArea(this);
   scroll->setWidgetResizable(true);
+  scroll->setMinimumHeight(170);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  setMinimumWidth(360);
   list_host_ = new QWidget(scroll);
   list_ = new QVBoxLayout(list_host_);
   list_->setContentsMargins(2, 2, 2, 2);
@@ -189,6 +192,10 @@ void ChannelPanel::rebuild() {
     r.autob = new QPushButton("Auto", list_host_);
     r.autob->setToolTip("window from the visible region's 0.5% and 99.5% percentiles");
     r.reset = new QPushButton("Reset", list_host_);
+    for (QPushButton* b : {r.color, r.select, r.autob, r.reset}) b->setMaximumWidth(52);
+    for (QAbstractSpinBox* b : {static_cast<QAbstractSpinBox*>(r.low), static_cast<QAbstractSpinBox*>(r.high),
+                                static_cast<QAbstractSpinBox*>(r.gamma)})
+      b->setMaximumWidth(78);
     grid->addWidget(r.visible, 0, 0, 1, 3);
     grid->addWidget(r.color, 0, 3);
     grid->addWidget(r.select, 0, 4);

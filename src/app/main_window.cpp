@@ -98,7 +98,7 @@ MainWindow::MainWindow(SlideOpener opener, WindowOptions options, QWidget* paren
     const SlideSource* s = model_->slide();
     const std::string name = s->header().name.empty() ? s->header().slide_id : s->header().name;
     setWindowTitle(QString::fromStdString(name + " - " + s->describe() + " - vslide"));
-    if (model_->live()) message_->setText("live slide: scanning; new fields appear as they land");
+    message_->setText(model_->live() ? "live slide: scanning; new fields appear as they land" : QString());
     canvas_->setFocus();
   });
   build_menus();

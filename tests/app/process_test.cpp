@@ -49,7 +49,7 @@ TEST(ViewProcessTest, RespondsToXInputAndQuitsCleanlyOnCtrlQ) {
   write_scan(small_scan(3, 1), slide);
   const std::string display_dir = dir.file("display");
   setenv("VSLIDE_DISPLAY_DIR", display_dir.c_str(), 1);
-  std::vector<std::string> args = {vslide::testing::vslide_binary(), "view", slide, "--size", "900x640",
+  std::vector<std::string> args = {vslide::testing::vslide_binary(), "view", slide, "--size", "1280x800",
                                    "--ready-file", ready, "--state-out", out};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
