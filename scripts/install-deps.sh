@@ -9,7 +9,7 @@ PACKAGES=(
   libblosc-dev zlib1g-dev libxxhash-dev
   libzmq3-dev cppzmq-dev
   nlohmann-json3-dev
-  libtiff-dev libpng-dev libxml2-dev
+  libtiff-dev libpng-dev libxml2-dev libdeflate-dev
   libsqlite3-dev libpqxx-dev postgresql postgresql-contrib
   libboost-dev
   libepoxy-dev libegl-dev libegl-mesa0 libgl1-mesa-dri libgles-dev
