@@ -95,6 +95,9 @@ int run_render(int argc, char** argv) {
   p.multi("--gamma", "C=G", "gamma of channel C (value^G after the window)", &gammas);
   p.option("--layer", "auto|raw|F", "zoom layer: auto, raw, or a downsampling factor 2, 4, 8, 16, ...",
            &layer);
+  std::string flatfield = "on";
+  p.option("--flatfield", "on|off", "shading correction where the slide stores a flat-field (default on)",
+           &flatfield);
   p.multi("--overlay", "KIND", "tile-outlines or detections:NAME (repeatable)", &overlays);
   p.option("--threads", "N", "loader threads (default 0: one per core)", &threads);
   std::string positions;
@@ -209,7 +212,9 @@ int run_render(int argc, char** argv) {
     d->gamma = float(g[0]);
   }
 
+  if (flatfield != "on" && flatfield != "off") return p.usage_error("--flatfield: on or off, not " + flatfield);
   ViewOptions vo;
+  vo.flatfield = flatfield == "on";
   vo.loader_threads = std::max(0, threads);
   if (state) vo.positions = state->positions == Positions::kStage ? PositionsMode::kStage : PositionsMode::kRegistered;
   if (!positions.empty()) {

@@ -52,6 +52,14 @@ Status validate_plan(const FramePlan& plan) {
       }
     }
   }
+  if (!plan.flatfields.empty() && plan.flatfields.size() != plan.display.channels.size())
+    return Status::invalid_argument(std::to_string(plan.flatfields.size()) + " flat-fields for " +
+                                    std::to_string(plan.display.channels.size()) + " displayed channels");
+  for (const auto& f : plan.flatfields)
+    if (f && !f->valid())
+      return Status::invalid_argument("flat-field of channel " + std::to_string(f->channel) + ": gain grid " +
+                                      std::to_string(f->gain_width) + "x" + std::to_string(f->gain_height) +
+                                      " does not match its " + std::to_string(f->gain.size()) + " values");
   for (const auto& l : plan.labels) {
     if (!l.labels || l.labels->labels.size() != size_t(l.labels->width) * size_t(l.labels->height)) {
       return Status::invalid_argument("label tile " + l.key.to_string() + ": size does not match its pixels");
@@ -106,6 +114,9 @@ Result<RgbImage> render_cpu(const FramePlan& plan) {
           for (size_t c = 0; c < n; ++c) {
             const auto& img = d.planes[c].image;
             values[c] = img ? float(img->at(int(tx), int(ty))) : plan.display.channels[c].low;
+            const FlatField* ff = c < plan.flatfields.size() ? plan.flatfields[c].get() : nullptr;
+            if (img && ff && d.level >= 0)
+              values[c] = ff->correct(values[c], (tx + 0.5f) / float(d.width), (ty + 0.5f) / float(d.height));
           }
           rgb = mix_pixel(plan.display, values.data());
         }

@@ -105,7 +105,15 @@ struct GlRenderer::Impl {
   struct TileProgram {
     Program p;
     GLint viewport = -1, height = -1, first = -1, scale = -1, offset = -1, gamma = -1, mix = -1;
+    GLint ff_on = -1, dark = -1;
   };
+  // A displayed channel's flat-field gain grid (R32F), uploaded when the
+  // plan's FlatField changes; `src` keeps the one it was made from.
+  struct GainTexture {
+    std::shared_ptr<const FlatField> src;
+    GLuint tex = 0;
+  };
+  std::vector<GainTexture> gains;  // by displayed channel position
   // A group's texture to upload after the frame's textures are allocated.
   struct DeferredUpload {
     TexSlot slot;
@@ -152,8 +160,12 @@ struct GlRenderer::Impl {
     tp->offset = tp->p.loc("u_offset");
     tp->gamma = tp->p.loc("u_gamma");
     tp->mix = tp->p.loc("u_mix");
+    tp->ff_on = tp->p.loc("u_ff_on");
+    tp->dark = tp->p.loc("u_dark");
     glUseProgram(tp->p.id);
     glUniform1i(tp->p.loc("u_tex"), 0);
+    for (int i = 0; i < kChannelsPerPass; ++i)  // gain grids on texture units 1..4
+      glUniform1i(tp->p.loc(("u_gain" + std::to_string(i)).c_str()), 1 + i);
     return Status();
   }
 };
@@ -214,6 +226,8 @@ GlRenderer::~GlRenderer() {
   if (m.accum_fbo) glDeleteFramebuffers(1, &m.accum_fbo);
   if (m.accum) glDeleteTextures(1, &m.accum);
   glDeleteVertexArrays(1, &m.vao);
+  for (const auto& g : m.gains)
+    if (g.tex) glDeleteTextures(1, &g.tex);
 }
 
 CacheStats GlRenderer::texture_cache_stats() const { return impl_->textures.stats(); }
@@ -385,6 +399,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
       inst.xform[0] = t.origin_x;
       inst.xform[1] = t.origin_y;
       inst.xform[2] = t.inv_scale;
+      inst.xform[3] = d.level >= 0 ? 1.0f : 0.0f;  // the flat-field applies to tiles, not the overview
       inst.info[0] = d.width;
       inst.info[1] = d.height;
       int chunk = -1;
@@ -455,6 +470,36 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glUniform4fv(tp.offset, 1, offset);
     glUniform4fv(tp.gamma, 1, gamma);
     glUniformMatrix4x3fv(tp.mix, 1, GL_FALSE, mix);
+    float ff_on[4] = {0, 0, 0, 0}, dark[4] = {0, 0, 0, 0};
+    for (int i = 0; i < kChannelsPerPass && c0 + i < n; ++i) {
+      const size_t c = size_t(c0 + i);
+      const auto& ff = c < plan.flatfields.size() ? plan.flatfields[c] : nullptr;
+      if (!ff) continue;
+      if (m.gains.size() <= c) m.gains.resize(c + 1);
+      Impl::GainTexture& gt = m.gains[c];
+      if (gt.src != ff) {
+        if (!gt.tex) glGenTextures(1, &gt.tex);
+        glActiveTexture(GLenum(GL_TEXTURE1 + i));
+        glBindTexture(GL_TEXTURE_2D, gt.tex);
+        glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, ff->gain_width, ff->gain_height, 0, GL_RED, GL_FLOAT,
+                     ff->gain.data());
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        if (GLenum e = glGetError(); e != GL_NO_ERROR)
+          return Status::internal("GL: flat-field of channel " + std::to_string(ff->channel) + " (" +
+                                  std::to_string(ff->gain_width) + "x" + std::to_string(ff->gain_height) +
+                                  "): upload failed with error " + std::to_string(e));
+        gt.src = ff;
+      }
+      glActiveTexture(GLenum(GL_TEXTURE1 + i));
+      glBindTexture(GL_TEXTURE_2D, gt.tex);
+      ff_on[i] = 1;
+      dark[i] = ff->dark;
+    }
+    glActiveTexture(GL_TEXTURE0);
+    glUniform4fv(tp.ff_on, 1, ff_on);
+    glUniform4fv(tp.dark, 1, dark);
     if (g == 0) {
       glDisable(GL_BLEND);
     } else {

@@ -24,6 +24,11 @@ SlideView::SlideView(const SlideSource& slide, ViewOptions options)
       labels_(options.label_cache_bytes) {
   if (auto r = slide_.read_registration(); r.ok()) registration_ = std::move(*r);
   rebuild_tree();
+  // Flat-fields are a few KB each: read them all once.
+  for (int32_t c = 0; c < int32_t(slide_.channels().size()); ++c) {
+    auto f = slide_.read_flatfield(c);
+    flatfields_.push_back(f.ok() && f->valid() ? std::make_shared<const FlatField>(std::move(*f)) : nullptr);
+  }
   auto d = DisplaySettings::from_channel_table(slide_.channels());
   if (d.ok()) display_ = std::move(*d);
   LoaderOptions lo;
@@ -34,6 +39,10 @@ SlideView::SlideView(const SlideSource& slide, ViewOptions options)
 }
 
 SlideView::~SlideView() { loader_.reset(); }
+
+std::shared_ptr<const FlatField> SlideView::stored_flatfield(int32_t channel) const {
+  return channel >= 0 && size_t(channel) < flatfields_.size() ? flatfields_[size_t(channel)] : nullptr;
+}
 
 void SlideView::rebuild_tree() {
   index_ = slide_.index();
@@ -150,6 +159,8 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
   FramePlan plan;
   plan.viewport = viewport;
   plan.display = display_;
+  if (options_.flatfield)
+    for (const ChannelDisplay& cd : display_.channels) plan.flatfields.push_back(stored_flatfield(cd.channel));
   std::vector<TileKey> wanted;
 
   // The overview: enough on its own at coarse zooms, a backdrop otherwise.

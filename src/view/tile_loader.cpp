@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 namespace vslide::view {
 
 namespace {
@@ -138,6 +140,27 @@ void TileLoader::worker() {
   }
 }
 
+std::shared_ptr<const TileLoader::HiddenLabels> TileLoader::hidden_labels(int32_t layer) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = hidden_.find(layer); it != hidden_.end()) return it->second;
+  }
+  // Parsed outside the lock; two threads may both parse, the first one wins.
+  auto hidden = std::make_shared<HiddenLabels>();
+  auto json = slide_.read_objects_json(options_.label_layers[size_t(layer)]);
+  if (json.ok()) {
+    const nlohmann::json table = nlohmann::json::parse(*json, nullptr, /*allow_exceptions=*/false);
+    if (table.is_array())
+      for (const nlohmann::json& o : table)
+        if (o.is_object() && o.value("kept", true) == false && o.contains("row") && o.contains("col") &&
+            o.contains("label"))
+          (*hidden)[{o["row"].get<int32_t>(), o["col"].get<int32_t>()}].push_back(o["label"].get<uint32_t>());
+  }
+  for (auto& [field, labels] : *hidden) std::sort(labels.begin(), labels.end());
+  std::lock_guard lock(mu_);
+  return hidden_.emplace(layer, std::move(hidden)).first->second;
+}
+
 Status TileLoader::load(const TileKey& key, LoaderStats& local) {
   if (LoadKey::is_overview(key)) {
     VSLIDE_ASSIGN_OR_RETURN(Overview ov, slide_.read_overview(key.channel));
@@ -161,6 +184,11 @@ Status TileLoader::load(const TileKey& key, LoaderStats& local) {
     auto lt = slide_.read_labels(name, TileKey{key.row, key.col, 0, 0, 0, 0});
     if (!lt.ok()) return lt.status().with_context("detection layer '" + name + "'");
     LabelTile out = std::move(*lt);
+    const auto hidden = hidden_labels(layer);
+    if (auto it = hidden->find({key.row, key.col}); it != hidden->end()) {
+      for (uint32_t& v : out.labels)
+        if (v && std::binary_search(it->second.begin(), it->second.end(), v)) v = 0;
+    }
     if (key.level > 0) {  // nearest-neighbour subsampling keeps labels intact
       const int f = 1 << key.level;
       LabelTile s;

@@ -256,6 +256,48 @@ TEST_F(GpuVsCpuTest, TinyTextureCacheStillDrawsCorrectly) {
   EXPECT_LE((*r)->texture_cache_stats().bytes, size_t(3 * 64 * 48 * 2));
 }
 
+// Shading correction in the tile shader, against the CPU (FlatField::correct):
+// a strong vignetting gain on some channels (two groups with 6), at full
+// resolution and at a coarser layer, never on the overview.
+TEST_F(GpuVsCpuTest, FlatFieldCorrectionMatchesTheCpu) {
+  auto vignette = [](int32_t channel, int w, int h, float dark) {
+    auto f = std::make_shared<FlatField>();
+    f->channel = channel;
+    f->gain_width = w;
+    f->gain_height = h;
+    f->dark = dark;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const float u = 2 * (x + 0.5f) / w - 1, v = 2 * (y + 0.5f) / h - 1;
+        f->gain.push_back((1 - 0.35f * u * u) * (1 - 0.3f * v * v) * 1.2f);
+      }
+    return std::shared_ptr<const FlatField>(f);
+  };
+  for (int n : {1, 3, 6}) {
+    for (int level : {0, 2}) {
+      SceneSpec s;
+      s.channels = n;
+      s.level = level;
+      s.seed = uint32_t(300 + n * 10 + level);
+      FramePlan plan = make_scene(s);
+      const FramePlan raw = plan;
+      plan.flatfields.resize(size_t(n));
+      for (int c = 0; c < n; c += 2) plan.flatfields[size_t(c)] = vignette(c, 7 + c, 5 + c, 100.0f + 10 * c);
+      if (n == 6) plan.tiles[0].level = -1;  // drawn as the overview would be: uncorrected
+      auto cpu = render_cpu(plan), cpu_raw = render_cpu(raw);
+      ASSERT_TRUE(cpu.ok() && cpu_raw.ok()) << cpu.status().to_string();
+      EXPECT_GT(compare_images(*cpu, *cpu_raw).pixels_differing, 300u);  // the correction shows
+      auto gpu = renderer_->render(plan);
+      ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+      const ImageDiff d = compare_images(*cpu, *gpu);
+      EXPECT_LE(d.max_abs, 1) << n << " channels, level " << level << ": " << d.pixels_differing << " differ";
+    }
+  }
+  FramePlan bad = make_scene(SceneSpec());
+  bad.flatfields.resize(2);
+  EXPECT_EQ(render_cpu(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(CpuRendererTest, AppliesTheEquationsExactly) {
   FramePlan plan;
   plan.viewport = Viewport{1, 0.5, 4.0, 16, 8, 0.5};  // 4 screen px per camera px

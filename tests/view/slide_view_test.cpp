@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -345,6 +346,53 @@ TEST(SlideViewTest, DetectionLayerIsDrawnOverItsTiles) {
   ASSERT_EQ(plan->labels.size(), 1u);  // the other tiles have no labels: not an error
   EXPECT_EQ(plan->labels[0].key.row, 0);
   EXPECT_TRUE(info.warnings.empty());
+}
+
+// An object the table marks as a duplicate (kept: false, another field holds
+// it) is not drawn; the flat-field stored for a channel reaches the plan.
+TEST(SlideViewTest, DuplicateDetectionsHiddenAndFlatFieldInThePlan) {
+  testing::TempDir dir;
+  const auto path = write_slide(dir, small_config(), {});
+  {
+    auto app = Hdf5Slide::open(path, OpenMode::kAppend);
+    ASSERT_TRUE(app.ok()) << app.status().to_string();
+    LabelTile lt;
+    lt.width = 128;
+    lt.height = 96;
+    lt.labels.assign(size_t(128) * 96, 0);
+    for (int y = 20; y < 60; ++y)
+      for (int x = 10; x < 110; ++x) lt.labels[size_t(y) * 128 + size_t(x)] = x < 60 ? 7 : 8;
+    ASSERT_TRUE((*app)->write_labels("blobs", TileKey{0, 0, 0}, lt).ok());
+    ASSERT_TRUE((*app)->write_objects_json("blobs", R"([{"row":0,"col":0,"label":7,"kept":true},
+                                                         {"row":0,"col":0,"label":8,"kept":false,"duplicate_of":9}])")
+                    .ok());
+    FlatField f;
+    f.channel = 0;
+    f.gain_width = 2;
+    f.gain_height = 2;
+    f.gain = {0.9f, 1.1f, 1.0f, 1.0f};
+    f.dark = 100;
+    ASSERT_TRUE((*app)->write_flatfield(f).ok());
+    ASSERT_TRUE((*app)->flush().ok());
+  }
+  auto slide = open_slide(path);
+  SlideView view(*slide);
+  ASSERT_TRUE(view.set_overlay(Overlay{false, "blobs"}).ok());
+  auto plan = view.plan_complete(view.fit_viewport(200, 150), nullptr, milliseconds(60000));
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  ASSERT_EQ(plan->labels.size(), 1u);
+  const auto& labels = plan->labels[0].labels->labels;
+  EXPECT_NE(std::find(labels.begin(), labels.end(), 7u), labels.end());
+  EXPECT_EQ(std::find(labels.begin(), labels.end(), 8u), labels.end());
+  const int pos = view.display().position_of(0);
+  ASSERT_GE(pos, 0);
+  ASSERT_EQ(plan->flatfields.size(), view.display().channels.size());
+  ASSERT_TRUE(plan->flatfields[size_t(pos)]);
+  EXPECT_FLOAT_EQ(plan->flatfields[size_t(pos)]->dark, 100.0f);
+  view.set_flatfield(false);
+  plan = view.plan_complete(view.fit_viewport(200, 150), nullptr, milliseconds(60000));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->flatfields.empty());
 }
 
 }  // namespace

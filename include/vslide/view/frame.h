@@ -61,6 +61,11 @@ struct OverlayStyle {
 struct FramePlan {
   Viewport viewport;
   DisplaySettings display;
+  // Shading correction per displayed channel (parallel to display.channels;
+  // empty or null: raw). Tile draws (level >= 0, not the overview) show
+  // FlatField::correct(raw, u, v) with u, v the texel centre as a fraction
+  // of the draw's width and height, before the contrast window.
+  std::vector<std::shared_ptr<const FlatField>> flatfields;
   std::vector<TileDraw> tiles;
   std::vector<LabelDraw> labels;
   std::vector<RectUm> outlines;  // tile outlines, slide frame

@@ -45,6 +45,8 @@ struct ViewOptions {
   // Where fields are drawn: their registered positions where the slide has a
   // registration (vslide register), or always the stage's.
   PositionsMode positions = PositionsMode::kRegistered;
+  // Apply each channel's stored flat-field (shading correction) to the tiles.
+  bool flatfield = true;
 };
 
 struct Overlay {
@@ -77,6 +79,11 @@ class SlideView {
   // Validates against the slide's channel table (unknown channel, low >= high, ...).
   Status set_display(DisplaySettings display);
   const DisplaySettings& display() const { return display_; }
+  // Shading correction on or off (where the slide stores a flat-field).
+  void set_flatfield(bool on) { options_.flatfield = on; }
+  bool flatfield() const { return options_.flatfield; }
+  // The stored flat-field of slide channel `channel`, or null.
+  std::shared_ptr<const FlatField> stored_flatfield(int32_t channel) const;
   // NotFound for a detection layer the slide does not have.
   Status set_overlay(Overlay overlay);
   // Forces a layer (-1: automatic). NotFound when the layer is neither
@@ -129,6 +136,7 @@ class SlideView {
   const SlideSource& slide_;
   ViewOptions options_;
   std::optional<Registration> registration_;  // read at construction and on refresh()
+  std::vector<std::shared_ptr<const FlatField>> flatfields_;  // by slide channel; null: none stored
   std::vector<int32_t> stored_levels_;
   std::shared_ptr<const TileIndex> index_;
   TileTree tree_;

@@ -110,6 +110,11 @@ class TileLoader {
   void worker();
   Status load(const TileKey& key, LoaderStats& local);
   Status load_plane(const TileKey& key, LoaderStats& local);
+  // Labels of the detections a layer's object table marks as duplicates
+  // (kept: false), by field: zeroed in the label tiles so that overlays draw
+  // each object once. Read from the table on first use.
+  using HiddenLabels = std::map<std::pair<int32_t, int32_t>, std::vector<uint32_t>>;
+  std::shared_ptr<const HiddenLabels> hidden_labels(int32_t layer);
 
   const SlideSource& slide_;
   TileCache& tiles_;
@@ -124,6 +129,7 @@ class TileLoader {
   std::unordered_set<TileKey, TileKeyHash> in_flight_;
   std::unordered_map<TileKey, Status, TileKeyHash> failed_;
   std::map<int32_t, Overview> overview_placement_;  // image left empty; pixels live in the tile cache
+  std::map<int32_t, std::shared_ptr<const HiddenLabels>> hidden_;  // by layer number
   LoaderStats stats_;
   uint64_t generation_ = 0;
   bool stop_ = false;

@@ -16,15 +16,40 @@ uniform vec4 u_scale;    // 1 / (high - low)
 uniform vec4 u_offset;   // -low / (high - low)
 uniform vec4 u_gamma;
 uniform mat4x3 u_mix;  // mixer matrix times status matrix: one column per channel
-flat in vec4 v_xform;  // origin x, origin y, texels per screen pixel
+// Shading correction (FlatField::correct): each channel's gain grid (R32F),
+// sampled bilinearly between cell centres exactly as the CPU does; only on
+// tiles (v_xform.w = 1), never on the overview.
+uniform sampler2D u_gain0, u_gain1, u_gain2, u_gain3;
+uniform vec4 u_ff_on;  // 1 where the channel has a flat-field
+uniform vec4 u_dark;
+flat in vec4 v_xform;  // origin x, origin y, texels per screen pixel, 1 for a tile (0: overview)
 flat in ivec4 v_info;  // texture width, height, array layer
 flat in vec4 v_present;  // 1 for each channel with a plane, 0 without
 out vec4 frag_color;
+
+float gain_at(sampler2D g, vec2 uv) {
+  ivec2 n = textureSize(g, 0);
+  vec2 p = clamp(uv * vec2(n) - 0.5, vec2(0.0), vec2(n - 1));
+  ivec2 i0 = ivec2(p);
+  ivec2 i1 = min(i0 + 1, n - 1);
+  vec2 f = p - vec2(i0);
+  float a = texelFetch(g, i0, 0).r, b = texelFetch(g, ivec2(i1.x, i0.y), 0).r;
+  float c = texelFetch(g, ivec2(i0.x, i1.y), 0).r, d = texelFetch(g, i1, 0).r;
+  float top = a + (b - a) * f.x, bottom = c + (d - c) * f.x;
+  return top + (bottom - top) * f.y;
+}
 
 void main() {
   vec2 s = vec2(gl_FragCoord.x, u_height - gl_FragCoord.y);
   ivec2 t = clamp(ivec2(floor((s - v_xform.xy) * v_xform.z)), ivec2(0), v_info.xy - 1);
   vec4 l = vec4(texelFetch(u_tex, ivec3(t, v_info.z), 0));
+  if (v_xform.w > 0.5 && any(greaterThan(u_ff_on, vec4(0.5)))) {
+    vec2 uv = (vec2(t) + 0.5) / vec2(v_info.xy);
+    if (u_ff_on.x > 0.5) l.x = u_dark.x + (l.x - u_dark.x) / gain_at(u_gain0, uv);
+    if (u_ff_on.y > 0.5) l.y = u_dark.y + (l.y - u_dark.y) / gain_at(u_gain1, uv);
+    if (u_ff_on.z > 0.5) l.z = u_dark.z + (l.z - u_dark.z) / gain_at(u_gain2, uv);
+    if (u_ff_on.w > 0.5) l.w = u_dark.w + (l.w - u_dark.w) / gain_at(u_gain3, uv);
+  }
   vec4 v = clamp(l * u_scale + u_offset, 0.0, 1.0);
 #ifdef APPLY_GAMMA
   v = pow(v, u_gamma);
