@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "common/testing.h"
 #include "vslide/simulate/scanner.h"
@@ -233,6 +235,18 @@ TEST(Shading, SlideFileAndCommandLine) {
     EXPECT_GT(f->gain_at(0.5f, 0.5f), 1.0f);  // brightest in the middle
     EXPECT_LT(f->gain_at(0.0f, 0.0f), 0.8f);
   }
+  slide->reset();
+  // Rendering applies it unless switched off; the raw planes are unchanged.
+  const std::string render = testing::vslide_binary() + " render " + path + " --fit --size 320x180 --cpu --out ";
+  ASSERT_EQ(testing::run_command(render + dir.file("on.png")).exit_code, 0);
+  const auto off = testing::run_command(render + dir.file("off.png") + " --flatfield off");
+  ASSERT_EQ(off.exit_code, 0) << off.output;
+  auto read_all = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_NE(read_all(dir.file("on.png")), read_all(dir.file("off.png")));
+  EXPECT_EQ(testing::run_command(render + dir.file("x.png") + " --flatfield maybe").exit_code, 2);
 }
 
 }  // namespace
