@@ -1,5 +1,7 @@
 #include "vslide/acquire/protocol.h"
 
+#include <climits>
+
 namespace vslide::acquire {
 
 using nlohmann::json;
@@ -70,11 +72,30 @@ json field_meta_to_json(const FieldMeta& m) {
               {"checksum", m.checksum}};
 }
 
+namespace {
+// nlohmann's get<int32_t>() wraps a larger number (row 2^32+1 became row 1):
+// every integer from a peer is checked to be one, in range, first.
+Status check_int32(const json& obj, std::initializer_list<const char*> members, const std::string& where) {
+  for (const char* m : members) {
+    if (!obj.is_object() || !obj.contains(m)) continue;
+    const json& v = obj.at(m);
+    const bool ok = (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() >= INT32_MIN &&
+                     v.get<int64_t>() <= INT32_MAX) ||
+                    (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(INT32_MAX));
+    if (!ok) return Status::invalid_argument(where + "." + m + ": " + v.dump() + " is not a 32-bit integer");
+  }
+  return Status();
+}
+}  // namespace
+
 Result<FieldMeta> field_meta_from_json(const json& j) {
   return guarded("field", [&]() -> Result<FieldMeta> {
     for (const char* member : {"seq", "key", "field", "codec", "width", "height", "checksum"}) {
       if (!j.contains(member)) return Status::invalid_argument(std::string("field: no \"") + member + "\"");
     }
+    VSLIDE_RETURN_IF_ERROR(check_int32(j.at("key"), {"row", "col", "channel", "z", "t", "level"}, "field: key"));
+    VSLIDE_RETURN_IF_ERROR(check_int32(j.at("field"), {"row", "col"}, "field: field"));
+    VSLIDE_RETURN_IF_ERROR(check_int32(j, {"width", "height"}, "field"));
     FieldMeta m;
     m.seq = j.at("seq").get<uint64_t>();
     m.key = j.at("key").get<TileKey>();
@@ -131,6 +152,12 @@ json key_to_array(const TileKey& k) { return json::array({k.row, k.col, k.channe
 
 Result<TileKey> key_from_array(const json& j) {
   if (!j.is_array() || j.size() != 5) return Status::invalid_argument("key: expected [row,col,channel,z,t]");
+  for (const auto& v : j) {
+    if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX ||
+        (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT32_MAX))) {
+      return Status::invalid_argument("key: " + v.dump() + " is not a 32-bit integer");
+    }
+  }
   return guarded("key", [&]() -> Result<TileKey> {
     TileKey k;
     k.row = j[0].get<int32_t>();

@@ -1,5 +1,7 @@
 #include "vslide/acquire/scan_dir.h"
 
+#include "vslide/acquire/file_ops.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@ json scan_settings_to_json(const ScanSettings& s) {
               {"sync", std::string(sync_mode_name(s.sync))},
               {"writer_threads", s.writer_threads},
               {"idle_timeout_s", s.idle_timeout_s},
+              {"recover_wait_s", s.recover_wait_s},
               {"created_unix_s", s.created_unix_s}};
 }
 
@@ -57,6 +60,7 @@ Result<ScanSettings> scan_settings_from_json(const json& j) {
     s.sync = *sync;
     s.writer_threads = j.at("writer_threads").get<int>();
     s.idle_timeout_s = j.at("idle_timeout_s").get<double>();
+    s.recover_wait_s = j.value("recover_wait_s", 10.0);
     s.created_unix_s = j.at("created_unix_s").get<double>();
     return s;
   } catch (const std::exception& e) {
@@ -81,19 +85,23 @@ Status write_scan_file(const std::string& scan_dir, const std::string& name, con
     ssize_t w = ::write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) {
+      Status st = Status::io_error(tmp + ": write: " + std::strerror(errno));
       ::close(fd);
-      return Status::io_error(tmp + ": write: " + std::strerror(errno));
+      ::unlink(tmp.c_str());
+      return st;
     }
     p += w;
     n -= size_t(w);
   }
   if (::fsync(fd) != 0) {
+    Status st = Status::io_error(tmp + ": fsync: " + std::strerror(errno));
     ::close(fd);
-    return Status::io_error(tmp + ": fsync: " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return st;
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::io_error(path + ": rename: " + std::strerror(errno));
-  return Status();
+  return sync_dir(scan_dir);
 }
 
 std::optional<std::string> read_scan_file(const std::string& scan_dir, const std::string& name) {
@@ -105,9 +113,7 @@ std::optional<std::string> read_scan_file(const std::string& scan_dir, const std
 }
 
 Status write_scan_settings(const std::string& scan_dir, const ScanSettings& s) {
-  std::error_code ec;
-  fs::create_directories(scan_dir, ec);
-  if (ec) return Status::io_error(scan_dir + ": " + ec.message());
+  VSLIDE_RETURN_IF_ERROR(create_dirs_durably(scan_dir));
   return write_scan_file(scan_dir, "scan.json", scan_settings_to_json(s).dump(2));
 }
 

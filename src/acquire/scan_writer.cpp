@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
+#include "vslide/acquire/file_ops.h"
 #include "vslide/catalog/catalog.h"
 #include "vslide/storage/codec.h"
 #include "vslide/storage/hdf5_slide.h"
@@ -18,6 +20,15 @@ namespace {
 constexpr auto kFlushInterval = std::chrono::milliseconds(500);
 constexpr int kCatalogEveryFlushes = 6;
 constexpr int kFinishRetries = 240;  // x 250 ms
+constexpr auto kRetryPause = std::chrono::milliseconds(250);
+constexpr int kCatalogRetries = 60;  // x 1 s at the end of a scan
+
+// Failures of the storage itself (disk full, I/O): worth trying again. A
+// field refused for its content (corrupt, wrong size) is not.
+bool is_storage_failure(const Status& st) {
+  return st.code() == StatusCode::kIOError || st.code() == StatusCode::kResourceExhausted ||
+         st.code() == StatusCode::kInternal || st.code() == StatusCode::kUnavailable;
+}
 
 double now_unix_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -61,7 +72,12 @@ Result<std::unique_ptr<ScanWriter>> ScanWriter::open(const ScanSettings& setting
     if (!s.ok()) return s.status().with_context("reopening the unfinished slide");
     slide = std::move(s).value();
   }
-  return std::unique_ptr<ScanWriter>(new ScanWriter(settings, std::move(slide), spool));
+  std::unique_ptr<ScanWriter> writer(new ScanWriter(settings, std::move(slide), spool));
+  // A new file is on the disk under its name before any field is acknowledged:
+  // a power cut must not leave an empty or nameless file to resume from.
+  if (create) VSLIDE_RETURN_IF_ERROR(writer->slide_->flush());
+  if (create) VSLIDE_RETURN_IF_ERROR(writer->sync_slide_file());
+  return writer;
 }
 
 ScanWriter::~ScanWriter() {
@@ -136,21 +152,41 @@ void ScanWriter::worker_loop() {
     PendingField f;
     {
       std::unique_lock lock(mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      queue_cv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !broken_); });
+      // finish() stops the workers only when the queue is drained; the
+      // destructor may leave fields waiting for a retry: they are in the spool.
+      if (stopping_ || queue_.empty()) return;
       f = std::move(queue_.front());
       queue_.pop_front();
       ++in_progress_;
     }
     Status st = write_one(f);
+    if (!st.ok() && is_storage_failure(st)) {
+      // Disk full or an I/O error: HDF5 may have half-done the write (a
+      // chunk indexed, its bytes not written), so this handle writes no
+      // more. The field stays in the spool (never marked written, its
+      // segment kept); the process restarts from the file as last flushed
+      // and replays the spool (writer_process.h, kExitStorage).
+      note_stall(f.meta.key.to_string() + ": " + st.to_string());
+      broken_ = true;
+      {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(f));
+        --in_progress_;
+      }
+      drained_cv_.notify_all();
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
     if (st.ok()) {
       ++planes_written_;
+      clear_stall();
     } else {
       ++failed_planes_;
       std::fprintf(stderr, "slide writer %s: %s: %s\n", settings_.slide_id.c_str(),
                    f.meta.key.to_string().c_str(), st.to_string().c_str());
     }
-    // Written or not, the record has had its one chance: the error is logged.
+    // Written, or refused for its content (logged, counted): done with it.
     spool_->mark_written(f.ref);
     if (f.bytes) buffered_bytes_ -= f.bytes.size();
     {
@@ -209,12 +245,18 @@ void ScanWriter::flusher_loop() {
   while (!flusher_stop_) {
     flush_cv_.wait_for(lock, kFlushInterval, [&] { return flusher_stop_; });
     if (flusher_stop_) break;
+    if (broken_) continue;  // nothing more goes into this handle
     auto snapshot = spool_->written_snapshot();
     Status st = slide_->flush();
+    // With power durability the file must be on the disk, not only in the
+    // page cache, before the spool records it holds are retired.
+    if (st.ok()) st = sync_slide_file();
     if (st.ok()) {
       spool_->collect(snapshot);
     } else {
-      std::fprintf(stderr, "slide writer %s: flush: %s\n", settings_.slide_id.c_str(), st.to_string().c_str());
+      note_stall("flush: " + st.to_string());
+      broken_ = true;
+      drained_cv_.notify_all();
     }
     if (++rounds % kCatalogEveryFlushes == 0) {
       Status cs = update_catalog(SlideState::kScanning, 0, int64_t(slide_->index()->planes_present()),
@@ -224,6 +266,40 @@ void ScanWriter::flusher_loop() {
       }
     }
   }
+}
+
+Status ScanWriter::sync_slide_file() {
+  if (settings_.sync != SyncMode::kPower) return Status();
+  VSLIDE_RETURN_IF_ERROR(sync_file(settings_.slide_path));
+  if (!slide_dir_synced_) {
+    // The file's name, created by this writer, must survive a power cut too.
+    VSLIDE_RETURN_IF_ERROR(sync_dir(std::filesystem::path(settings_.slide_path).parent_path().string()));
+    slide_dir_synced_ = true;
+  }
+  return Status();
+}
+
+void ScanWriter::note_stall(const std::string& why) {
+  std::lock_guard lock(stall_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (stall_reason_ != why || now - last_stall_log_ > std::chrono::seconds(10)) {
+    std::fprintf(stderr, "slide writer %s: stalled, will retry: %s\n", settings_.slide_id.c_str(), why.c_str());
+    last_stall_log_ = now;
+  }
+  stall_reason_ = why;
+}
+
+void ScanWriter::clear_stall() {
+  std::lock_guard lock(stall_mu_);
+  if (!stall_reason_.empty()) {
+    std::fprintf(stderr, "slide writer %s: writing again\n", settings_.slide_id.c_str());
+    stall_reason_.clear();
+  }
+}
+
+std::string ScanWriter::stall_reason() const {
+  std::lock_guard lock(stall_mu_);
+  return stall_reason_;
 }
 
 Status ScanWriter::update_catalog(SlideState state, double end_unix_s, int64_t planes, int64_t raw,
@@ -255,7 +331,8 @@ Status ScanWriter::update_catalog(SlideState state, double end_unix_s, int64_t p
 Result<FinishReport> ScanWriter::finish(SlideState state) {
   {
     std::unique_lock lock(mu_);
-    drained_cv_.wait(lock, [&] { return queue_.empty() && in_progress_ == 0; });
+    drained_cv_.wait(lock, [&] { return (queue_.empty() && in_progress_ == 0) || broken_; });
+    if (broken_) return Status::resource_exhausted("slide writer " + settings_.slide_id + ": " + stall_reason());
     stopping_ = true;
   }
   queue_cv_.notify_all();
@@ -269,10 +346,16 @@ Result<FinishReport> ScanWriter::finish(SlideState state) {
   flusher_.join();
 
   FinishReport report;
-  report.state = state;
+  // A slide missing an acknowledged plane is not complete.
+  report.state = failed_planes_ > 0 && state != SlideState::kFailed ? SlideState::kFailed : state;
+  state = report.state;
   report.path = settings_.slide_path;
   report.failed_planes = failed_planes_;
-  VSLIDE_RETURN_IF_ERROR(slide_->flush());
+  if (Status st = slide_->flush(); !st.ok()) {
+    broken_ = true;
+    note_stall("flush: " + st.to_string());
+    return st;
+  }
   report.planes = int64_t(slide_->index()->planes_present());
   report.bytes_raw = int64_t(slide_->bytes_raw());
   report.bytes_stored = int64_t(slide_->bytes_stored());
@@ -295,7 +378,17 @@ Result<FinishReport> ScanWriter::finish(SlideState state) {
   VSLIDE_RETURN_IF_ERROR(finished);
   // Close the file now: readers (and the scanner, told "finished") may open it at once.
   slide_.reset();
-  VSLIDE_RETURN_IF_ERROR(update_catalog(state, end, report.planes, report.bytes_raw, report.bytes_stored));
+  if (settings_.sync == SyncMode::kPower) VSLIDE_RETURN_IF_ERROR(sync_slide_file());
+  // A full disk may refuse the catalog for a while: the file is finished
+  // and safe, so keep trying before giving the error to the scanner.
+  Status cs;
+  for (int i = 0; i < kCatalogRetries; ++i) {
+    cs = update_catalog(state, end, report.planes, report.bytes_raw, report.bytes_stored);
+    if (cs.ok()) break;
+    note_stall("catalog: " + cs.to_string());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  VSLIDE_RETURN_IF_ERROR(cs);
   return report;
 }
 

@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <set>
@@ -80,7 +84,26 @@ struct ScannerClient::Impl {
 ScannerClient::ScannerClient(ScannerOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
   if (!options_.ack_log.empty()) {
     impl_->ack_fd = ::open(options_.ack_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (impl_->ack_fd < 0) {
+      ack_log_status_ = Status::io_error("ack log " + options_.ack_log + ": " + std::strerror(errno));
+    }
   }
+}
+
+Status ScannerClient::log_ack(const TileKey& key) {
+  if (impl_->ack_fd < 0) return Status();
+  std::string line = std::to_string(key.row) + " " + std::to_string(key.col) + " " + std::to_string(key.channel) +
+                     " " + std::to_string(key.z) + " " + std::to_string(key.t) + "\n";
+  const char* p = line.data();
+  size_t n = line.size();
+  while (n > 0) {
+    ssize_t w = ::write(impl_->ack_fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Status::io_error("ack log " + options_.ack_log + ": write: " + std::strerror(errno));
+    p += w;
+    n -= size_t(w);
+  }
+  return Status();
 }
 
 ScannerClient::~ScannerClient() {
@@ -111,6 +134,7 @@ Result<json> ScannerClient::ask_manager(const json& request, double timeout_s) {
 }
 
 Result<ScanTarget> ScannerClient::begin(const ScanSpec& spec) {
+  VSLIDE_RETURN_IF_ERROR(ack_log_status_);
   auto r = ask_manager(json{{"type", "begin_scan"}, {"version", kProtocolVersion}, {"spec", scan_spec_to_json(spec)}},
                        30);
   if (!r.ok()) return r.status();
@@ -118,6 +142,7 @@ Result<ScanTarget> ScannerClient::begin(const ScanSpec& spec) {
 }
 
 Result<ScanTarget> ScannerClient::resume(const std::string& slide_id) {
+  VSLIDE_RETURN_IF_ERROR(ack_log_status_);
   auto deadline = Clock::now() + std::chrono::duration<double>(options_.reconnect_timeout_s);
   for (;;) {
     auto r = ask_manager(json{{"type", "resume_scan"}, {"slide_id", slide_id}}, options_.reply_timeout_s);
@@ -183,6 +208,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
   // Finds the scan's live proxy through the manager and says hello again.
   auto reconnect = [&]() -> Status {
     ++report.reconnects;
+    std::string last_answer = "no answer";
     auto deadline = Clock::now() + std::chrono::duration<double>(options_.reconnect_timeout_s);
     while (Clock::now() < deadline) {
       auto t = resume(target.slide_id);
@@ -201,11 +227,16 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
         }
       } else if (t.status().code() != StatusCode::kUnavailable) {
         return t.status();
+      } else {
+        last_answer = t.status().message();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     return Status::unavailable("scan " + target.slide_id + ": no slide proxy reachable for " +
-                               std::to_string(int(options_.reconnect_timeout_s)) + " s");
+                               std::to_string(int(options_.reconnect_timeout_s)) + " s (" + last_answer + "); " +
+                               std::to_string(acked.size()) + " of " + std::to_string(planes.size()) +
+                               " planes stored, " + std::to_string(planes.size() - std::min(acked.size(), planes.size())) +
+                               " missing. Then: vslide scan --resume " + target.slide_id);
   };
   auto send_field = [&](InFlight f) {
     const PlaneToSend& p = planes[f.index];
@@ -232,6 +263,8 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
 
   const auto start = Clock::now();
   auto last_reply = Clock::now();
+  auto last_ack = Clock::now();
+  bool warned_full = false;
   size_t next = 0, new_sent = 0;
   auto all_acked = [&] {
     return next >= planes.size() && inflight.empty() && retry.empty();
@@ -286,17 +319,26 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
       prog.backlog_fields = r->value("backlog_fields", uint64_t(0));
       prog.buffered_bytes = r->value("buffered_bytes", uint64_t(0));
       prog.spool_bytes = r->value("spool_bytes", uint64_t(0));
-      if (impl_->ack_fd >= 0) {
-        std::string line = std::to_string(key.row) + " " + std::to_string(key.col) + " " +
-                           std::to_string(key.channel) + " " + std::to_string(key.z) + " " +
-                           std::to_string(key.t) + "\n";
-        ssize_t w = ::write(impl_->ack_fd, line.data(), line.size());
-        (void)w;
-      }
+      // The ack log is a test's oracle: a line it cannot write ends the scan.
+      VSLIDE_RETURN_IF_ERROR(log_ack(key));
+      last_ack = Clock::now();
       inflight.erase(it);
       if (progress) progress(prog);
     } else if (type == "busy") {
       ++report.busy_replies;
+      const std::string why = r->value("error", std::string("busy"));
+      if (report.busy_replies == 1 || (r->value("disk_full", false) && !warned_full)) {
+        std::fprintf(stderr, "vslide scan: the slide server refuses planes for now (%s); retrying for up to %.0f s\n",
+                     why.c_str(), options_.stall_timeout_s);
+        warned_full = warned_full || r->value("disk_full", false);
+      }
+      if (seconds_since(last_ack) > options_.stall_timeout_s) {
+        return Status::resource_exhausted(
+            "scan " + target.slide_id + ": nothing stored for " + std::to_string(int(options_.stall_timeout_s)) +
+            " s: " + why + "; " + std::to_string(acked.size()) + " of " + std::to_string(planes.size()) +
+            " planes stored, " + std::to_string(planes.size() - std::min(acked.size(), planes.size())) +
+            " missing. Free space on the slide server, then: vslide scan --resume " + target.slide_id);
+      }
       retry.push_back(std::move(it->second));
       inflight.erase(it);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -314,6 +356,7 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
   if (!finished_reply) send_end();
   last_reply = Clock::now();
   auto last_ping = Clock::now();
+  std::optional<Clock::time_point> stalled_since;
   while (!finished_reply) {
     if (seconds_since(end_start) > options_.finish_timeout_s) {
       return Status::deadline_exceeded("scan " + target.slide_id + ": file not finished within " +
@@ -324,6 +367,19 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
       last_reply = Clock::now();
       if (Status st = status_from_reply(*r); !st.ok()) return st.with_context("end of scan " + target.slide_id);
       if ((*r)["type"] == "finished") finished_reply = *r;
+      const std::string stalled = r->value("writer_stalled", std::string());
+      if (stalled.empty()) {
+        stalled_since.reset();
+      } else if (!stalled_since) {
+        stalled_since = Clock::now();
+        std::fprintf(stderr, "vslide scan: every plane is acknowledged, but the slide server cannot finish the file "
+                     "yet: %s\n", stalled.c_str());
+      } else if (seconds_since(*stalled_since) > options_.stall_timeout_s) {
+        return Status::resource_exhausted("scan " + target.slide_id + ": the file is not finished: " + stalled +
+                                          "; every plane is acknowledged and kept in the server's spool. Free "
+                                          "space, then `vslide scan --resume " + target.slide_id +
+                                          "` waits for the finished file");
+      }
       continue;
     }
     if (seconds_since(last_reply) > options_.reply_timeout_s) {
@@ -339,6 +395,13 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
   report.state = finished_reply->value("state", "");
   if (finished_reply->contains("path")) report.path = (*finished_reply)["path"];
   report.planes_in_file = finished_reply->value("planes", int64_t(-1));
+  report.planes_total = planes.size();
+  size_t have = 0;
+  for (const auto& p : planes) have += acked.count(p.key);
+  // What the file holds is what counts (a resume of a finished scan knows
+  // no acknowledgements); a slide never holds more than its scanner sent.
+  if (report.planes_in_file >= 0) have = std::max(have, std::min(planes.size(), size_t(report.planes_in_file)));
+  report.planes_missing = planes.size() - have;
   return report;
 }
 

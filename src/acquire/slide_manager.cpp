@@ -15,6 +15,8 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "vslide/acquire/file_ops.h"
+
 namespace vslide::acquire {
 
 namespace fs = std::filesystem;
@@ -23,6 +25,19 @@ using nlohmann::json;
 namespace {
 
 constexpr int kReadyTimeoutMs = 30000;
+constexpr int64_t kMaxRequestBytes = 1 << 20;
+
+// A loopback peer: `shutdown` is taken only from the local machine.
+bool from_loopback(zmq::message_t& frame) {
+  const char* address = nullptr;
+  try {
+    address = frame.gets("Peer-Address");
+  } catch (const zmq::error_t&) {
+  }
+  if (address == nullptr) return true;  // ipc:// or inproc://: local by construction
+  const std::string a(address);
+  return a.rfind("127.", 0) == 0 || a == "::1" || a.rfind("::ffff:127.", 0) == 0;
+}
 
 double now_unix_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -76,8 +91,9 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
   ManagerOptions& o = m->options_;
   if (o.data_dir.empty()) return Status::invalid_argument("manager: --data-dir is required");
   std::error_code ec;
-  fs::create_directories(scans_root(o.data_dir), ec);
-  if (ec) return Status::io_error("manager: data folder " + o.data_dir + ": " + ec.message());
+  if (Status st = create_dirs_durably(scans_root(o.data_dir)); !st.ok()) {
+    return Status::io_error("manager: data folder " + o.data_dir + ": " + st.message());
+  }
   o.data_dir = fs::absolute(o.data_dir).string();
   if (o.catalog_url.empty()) o.catalog_url = "sqlite://" + (fs::path(o.data_dir) / "catalog.sqlite").string();
   if (!o.spool_dir.empty()) o.spool_dir = fs::absolute(o.spool_dir).string();
@@ -87,6 +103,7 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
   m->catalog_ = std::move(catalog).value();
   try {
     m->impl_->sock.set(zmq::sockopt::linger, 0);
+    m->impl_->sock.set(zmq::sockopt::maxmsgsize, kMaxRequestBytes);  // a scan spec is a few KB
     m->impl_->sock.bind(o.bind);
     m->endpoint_ = m->impl_->sock.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -132,6 +149,9 @@ Status SlideManager::recover_scans() {
 }
 
 Result<std::string> SlideManager::spawn_writer(ScanEntry& entry, WriterMode mode, bool wait_ready) {
+  // A dead writer's endpoint must not be handed out while the new one starts.
+  std::error_code stale;
+  fs::remove(fs::path(entry.scan_dir) / "proxy.endpoint", stale);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::io_error("manager: pipe: " + std::string(std::strerror(errno)));
   std::string log_path = (fs::path(entry.scan_dir) / "writer.log").string();
@@ -195,7 +215,20 @@ void SlideManager::on_writer_gone(ScanEntry& entry, bool permanent) {
     scans_.erase(entry.slide_id);
     return;
   }
-  if (permanent || entry.restarts >= options_.max_restarts) {
+  if (!permanent && entry.restarts >= options_.max_restarts && !entry.abandoned) {
+    // One last writer finishes the file as failed (every acknowledged plane
+    // in it, and a file that opens); the scanner is told "failed".
+    log("manager: giving up on scan %s: finishing it as failed%s", entry.slide_id, "");
+    entry.abandoned = true;
+    Status st = write_scan_file(entry.scan_dir, kAbandonedMarker, "the writer died too often\n");
+    if (st.ok()) {
+      auto r = spawn_writer(entry, WriterMode::kRecover, /*wait_ready=*/false);
+      if (r.ok()) return;
+      st = r.status();
+    }
+    log("manager: cannot finish scan %s: %s", entry.slide_id, st.to_string());
+  }
+  if (entry.abandoned || permanent) {
     log("manager: giving up on scan %s; its scan folder is kept at %s", entry.slide_id, entry.scan_dir);
     if (auto r = catalog_->get(entry.slide_id); r.ok()) {
       r->state = SlideState::kFailed;
@@ -219,9 +252,28 @@ void SlideManager::supervise() {
     for (auto& [id, entry] : scans_) {
       if (entry.child && entry.pid == pid) {
         bool permanent = WIFEXITED(status) && WEXITSTATUS(status) == kExitPermanent;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == kExitStorage && !finished_state(entry.scan_dir)) {
+          // Disk full: not the writer's fault; try again in a moment, forever
+          // (the scanner is told why through the restart's Unavailable).
+          if (entry.storage_restarts++ % 60 == 0) {
+            log("manager: the writer of scan %s cannot write its file (disk full?); restarting it every second%s",
+                entry.slide_id, "");
+          }
+          entry.restart_at = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+          entry.pid = -1;
+          break;
+        }
         on_writer_gone(entry, permanent);
         break;
       }
+    }
+  }
+  for (auto& [id, entry] : scans_) {
+    if (entry.restart_at && std::chrono::steady_clock::now() >= *entry.restart_at) {
+      entry.restart_at.reset();
+      WriterMode mode = entry.mode == WriterMode::kRecover ? WriterMode::kRecover : WriterMode::kResume;
+      auto r = spawn_writer(entry, mode, false);
+      if (!r.ok()) log("manager: restart of %s failed: %s", entry.slide_id, r.status().to_string());
     }
   }
   // Writers adopted from a previous manager are not our children: watch their lock.
@@ -257,9 +309,13 @@ Status SlideManager::run() {
     if (parts.size() < 2) {
       reply = error_reply(Status::invalid_argument("manager: message without a JSON frame"));
     } else {
-      const auto& body = parts.back();
+      auto& body = parts.back();
       auto msg = parse_message(std::span(static_cast<const uint8_t*>(body.data()), body.size()), "manager");
-      reply = msg.ok() ? handle(*msg) : error_reply(msg.status());
+      if (msg.ok() && (*msg)["type"] == "shutdown" && !from_loopback(body)) {
+        reply = error_reply(Status::failed_precondition("manager: shutdown is taken only from the local machine"));
+      } else {
+        reply = msg.ok() ? handle(*msg) : error_reply(msg.status());
+      }
     }
     // Echo every frame before the body (identity, and the empty delimiter of REQ peers).
     std::vector<zmq::message_t> out;
@@ -285,6 +341,11 @@ json SlideManager::handle(const json& request) {
 
 json SlideManager::begin_scan(const json& request) {
   if (!request.contains("spec")) return error_reply(Status::invalid_argument("begin_scan: no \"spec\""));
+  if (options_.max_scans > 0 && scans_.size() >= size_t(options_.max_scans)) {
+    return error_reply(Status::resource_exhausted("begin_scan: " + std::to_string(scans_.size()) +
+                                                  " scans are running (--max-scans " +
+                                                  std::to_string(options_.max_scans) + "); retry when one ends"));
+  }
   auto spec = scan_spec_from_json(request["spec"]);
   if (!spec.ok()) return error_reply(spec.status().with_context("begin_scan"));
   ScanSettings s;
@@ -307,9 +368,14 @@ json SlideManager::begin_scan(const json& request) {
   s.sync = options_.sync;
   s.writer_threads = options_.writer_threads;
   s.idle_timeout_s = options_.idle_timeout_s;
+  s.recover_wait_s = options_.recover_wait_s;
   s.created_unix_s = now_unix_s();
   Status st = write_scan_settings(scan_dir, s);
-  if (!st.ok()) return error_reply(st);
+  if (!st.ok()) {
+    std::error_code ec;
+    fs::remove_all(scan_dir, ec);  // nothing of this scan was acknowledged
+    return error_reply(st.with_context("begin_scan"));
+  }
 
   SlideRecord rec;
   rec.id = s.slide_id;
@@ -321,7 +387,11 @@ json SlideManager::begin_scan(const json& request) {
   for (const auto& c : s.spec.channels) rec.channel_names.push_back(c.name);
   rec.start_unix_s = s.created_unix_s;
   st = catalog_->add(rec);
-  if (!st.ok()) return error_reply(st);
+  if (!st.ok()) {
+    std::error_code ec;
+    fs::remove_all(scan_dir, ec);
+    return error_reply(st.with_context("begin_scan"));
+  }
 
   ScanEntry entry;
   entry.slide_id = s.slide_id;
@@ -344,12 +414,13 @@ json SlideManager::resume_scan(const json& request) {
   if (id.empty()) return error_reply(Status::invalid_argument("resume_scan: no \"slide_id\""));
   auto it = scans_.find(id);
   if (it != scans_.end()) {
-    if (it->second.mode == WriterMode::kRecover) {
-      return error_reply(Status::unavailable("resume_scan " + id + ": being recovered; retry"));
-    }
+    // A recovering writer serves the scanner too (for recover_wait_s) once
+    // its proxy is up, so that a live scanner can finish its scan.
     auto endpoint = read_scan_file(it->second.scan_dir, "proxy.endpoint");
     if (!endpoint || !writer_alive(it->second.scan_dir)) {
-      return error_reply(Status::unavailable("resume_scan " + id + ": its writer is restarting; retry"));
+      std::string why = "its writer is (re)starting; retry";
+      if (it->second.restart_at) why = "its writer cannot write the slide file (disk full?); retrying";
+      return error_reply(Status::unavailable("resume_scan " + id + ": " + why));
     }
     auto path = catalog_->get(id);
     return json{{"type", "scan"}, {"slide_id", id}, {"proxy", *endpoint}, {"path", path.ok() ? path->path : ""}};

@@ -5,7 +5,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -37,14 +39,14 @@ uint64_t record_check(std::string_view meta, uint64_t payload_hash, uint32_t seg
   return XXH3_64bits_withSeed(words, sizeof(words), seed);
 }
 
-Status pwrite_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
+Status pwrite_all(FileOps* ops, int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
   auto* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    ssize_t w = ops->pwrite(fd, p, n, off_t(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOSPC || errno == EDQUOT) {
-        return Status::resource_exhausted(path + ": disk full while spooling");
+        return Status::resource_exhausted(path + ": disk full while spooling (" + std::strerror(errno) + ")");
       }
       return Status::io_error(path + ": write: " + std::strerror(errno));
     }
@@ -84,11 +86,83 @@ std::string Spool::segment_path(uint32_t n) const {
   return (fs::path(options_.dir) / name).string();
 }
 
-Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
+namespace {
+
+bool is_spool_file(const std::string& name) {
+  unsigned n = 0;
+  char tail = 0;
+  return name.rfind("free-", 0) == 0 || std::sscanf(name.c_str(), "spool-%06u.lo%c", &n, &tail) == 2;
+}
+
+// A spare's name as remove_all gives it: digits, then ".log".
+bool is_spare_name(const std::string& name) {
+  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) return false;
+  return std::all_of(name.begin(), name.end() - 4, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool has_marker(const fs::path& dir, const char* marker) {
   std::error_code ec;
-  fs::create_directories(options.dir, ec);
-  if (ec) return Status::io_error("spool " + options.dir + ": " + ec.message());
+  return fs::is_regular_file(dir / marker, ec);
+}
+
+Status write_marker(const fs::path& dir, const char* marker) {
+  std::string path = (dir / marker).string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::io_error(path + ": create: " + std::strerror(errno));
+  static constexpr char kText[] = "made by vslide: files here are vslide's spool segments\n";
+  ssize_t w = ::write(fd, kText, sizeof(kText) - 1);
+  int err = errno;
+  ::close(fd);
+  if (w != ssize_t(sizeof(kText) - 1)) return Status::io_error(path + ": write: " + std::strerror(err));
+  return Status();
+}
+
+}  // namespace
+
+Status Spool::sync_folder() {
+  if (options_.sync != SyncMode::kPower) return Status();
+  return sync_dir(options_.dir, files());
+}
+
+// Makes sure the folder is a spool's (marker), refusing one that holds
+// spool-like files vslide did not mark as its own.
+Status Spool::claim_folder() {
+  VSLIDE_RETURN_IF_ERROR(create_dirs_durably(options_.dir, files()));
+  const fs::path dir(options_.dir);
+  if (has_marker(dir, kSpoolMarker)) return Status();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (is_spool_file(entry.path().filename().string())) {
+      return Status::failed_precondition("spool " + options_.dir + ": holds " + entry.path().filename().string() +
+                                         " but no " + kSpoolMarker +
+                                         " marker: not a vslide spool folder, refusing to use or clean it");
+    }
+  }
+  if (ec) return Status::io_error("spool " + options_.dir + ": " + ec.message());
+  VSLIDE_RETURN_IF_ERROR(write_marker(dir, kSpoolMarker));
+  return sync_dir(options_.dir, files());
+}
+
+// Takes warm files left by finished scans (another process may race us for
+// one: rename succeeds for one taker only). Only from a folder vslide marked.
+void Spool::take_spares() {
+  if (options_.spare_dir.empty() || !has_marker(options_.spare_dir, kSpareMarker)) return;
+  std::error_code ec;
+  std::vector<fs::path> shared;
+  for (const auto& entry : fs::directory_iterator(options_.spare_dir, ec)) {
+    if (entry.is_regular_file(ec) && is_spare_name(entry.path().filename().string())) shared.push_back(entry.path());
+  }
+  for (const auto& from : shared) {
+    if (free_files_.size() >= kMaxFreeSegments) break;
+    std::string to = (fs::path(options_.dir) / ("free-shared-" + std::to_string(free_files_.size()) + ".log")).string();
+    if (::rename(from.c_str(), to.c_str()) == 0) free_files_.push_back(to);
+  }
+}
+
+Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
   std::unique_ptr<Spool> s(new Spool(options));
+  VSLIDE_RETURN_IF_ERROR(s->claim_folder());
+  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options.dir, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("free-", 0) == 0) {
@@ -107,18 +181,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
   if (ec) return Status::io_error("spool " + options.dir + ": " + ec.message());
   const std::string canonical = fs::weakly_canonical(options.dir, ec).string();
   s->salt_ = XXH3_64bits(canonical.data(), canonical.size());
-  // Take warm files left by finished scans (another process may race us
-  // for one: rename succeeds for one taker only).
-  if (!options.spare_dir.empty()) {
-    std::vector<fs::path> shared;
-    for (const auto& entry : fs::directory_iterator(options.spare_dir, ec)) shared.push_back(entry.path());
-    ec.clear();
-    for (const auto& from : shared) {
-      if (s->free_files_.size() >= kMaxFreeSegments) break;
-      std::string to = (fs::path(options.dir) / ("free-shared-" + std::to_string(s->free_files_.size()) + ".log")).string();
-      if (::rename(from.c_str(), to.c_str()) == 0) s->free_files_.push_back(to);
-    }
-  }
+  s->take_spares();
   s->current_ = s->segments_.empty() ? 0 : s->segments_.rbegin()->first;
   VSLIDE_RETURN_IF_ERROR(s->roll_over());
   return s;
@@ -130,9 +193,10 @@ Spool::~Spool() {
 
 Status Spool::roll_over() {
   if (fd_ >= 0) {
-    if (options_.sync == SyncMode::kPower && ::fdatasync(fd_) != 0) {
+    if (options_.sync == SyncMode::kPower && files()->fdatasync(fd_) != 0) {
       return Status::io_error(segment_path(current_) + ": fdatasync: " + std::strerror(errno));
     }
+    dirty_ = false;
     ::close(fd_);
     fd_ = -1;
     std::lock_guard lock(mu_);
@@ -158,6 +222,12 @@ Status Spool::roll_over() {
   }
   if (fd < 0) fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::io_error(path + ": create: " + std::strerror(errno));
+  // The new name (and the spares' old names gone) must outlive a power cut
+  // before a record in this segment is acknowledged.
+  if (Status st = sync_folder(); !st.ok()) {
+    ::close(fd);
+    return st;
+  }
   fd_ = fd;
   current_ = next;
   std::lock_guard lock(mu_);
@@ -202,9 +272,9 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
     start = segments_[current_].bytes;
     path = segments_[current_].path;
   }
-  Status st = pwrite_all(fd_, head, sizeof(head), start, path);
-  if (st.ok()) st = pwrite_all(fd_, meta.data(), meta.size(), start + kRecordHeader, path);
-  if (st.ok()) st = pwrite_all(fd_, payload.data(), payload.size(), start + kRecordHeader + meta.size(), path);
+  Status st = pwrite_all(files(), fd_, head, sizeof(head), start, path);
+  if (st.ok()) st = pwrite_all(files(), fd_, meta.data(), meta.size(), start + kRecordHeader, path);
+  if (st.ok()) st = pwrite_all(files(), fd_, payload.data(), payload.size(), start + kRecordHeader + meta.size(), path);
   if (!st.ok()) {
     // Cut the partial record off so that the segment stays a clean log.
     if (::ftruncate(fd_, off_t(start)) != 0) {
@@ -222,10 +292,12 @@ Result<SpoolRef> Spool::append(std::string_view meta, std::span<const uint8_t> p
 
 Status Spool::commit() {
   if (!dirty_) return Status();
-  dirty_ = false;
-  if (options_.sync == SyncMode::kPower && ::fdatasync(fd_) != 0) {
+  // dirty_ stays set until the sync succeeds: a failed fdatasync is retried
+  // by the next commit, never forgotten.
+  if (options_.sync == SyncMode::kPower && files()->fdatasync(fd_) != 0) {
     return Status::io_error(segment_path(current_) + ": fdatasync: " + std::strerror(errno));
   }
+  dirty_ = false;
   return Status();
 }
 
@@ -353,9 +425,21 @@ Status Spool::remove_all() {
   free_files_.clear();
   size_t shared = 0;
   std::error_code ec;
-  const bool share = !options_.spare_dir.empty() && (fs::create_directories(options_.spare_dir, ec), !ec);
+  bool share = false;
+  if (!options_.spare_dir.empty()) {
+    // Share only through a folder vslide made (marked): a user's folder of
+    // the same name is left alone.
+    if (fs::create_directories(options_.spare_dir, ec) && !ec) (void)write_marker(options_.spare_dir, kSpareMarker);
+    share = !ec && has_marker(options_.spare_dir, kSpareMarker);
+    if (!share) {
+      std::fprintf(stderr, "spool %s: %s is not vslide's spare folder (no %s): segment files deleted instead\n",
+                   options_.dir.c_str(), options_.spare_dir.c_str(), kSpareMarker);
+    }
+  }
   if (share) {
-    for (const auto& e : fs::directory_iterator(options_.spare_dir, ec)) shared += e.is_regular_file();
+    for (const auto& e : fs::directory_iterator(options_.spare_dir, ec)) {
+      shared += e.is_regular_file() && is_spare_name(e.path().filename().string());
+    }
   }
   Status result;
   for (const auto& path : files) {
@@ -373,6 +457,8 @@ Status Spool::remove_all() {
     fs::remove(path, ec);
     if (ec && result.ok()) result = Status::io_error(path + ": remove: " + ec.message());
   }
+  ec.clear();
+  fs::remove(fs::path(options_.dir) / kSpoolMarker, ec);
   return result;
 }
 

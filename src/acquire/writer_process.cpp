@@ -1,10 +1,12 @@
 #include "vslide/acquire/writer_process.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -48,9 +50,22 @@ int fail(const std::string& scan_dir, const Status& st, int code) {
   return code;
 }
 
+// The slide file could not be written: leave at once, without closing it
+// (HDF5's close would try the failed writes again and may crash), exactly
+// as a kill would: the file as last flushed and the spool are the record.
+[[noreturn]] void leave_for_storage(const std::string& scan_dir, const Status& st) {
+  std::fprintf(stderr, "slide writer %s: the slide file cannot be written, restarting: %s\n", scan_dir.c_str(),
+               st.to_string().c_str());
+  std::fflush(stderr);
+  std::_Exit(kExitStorage);
+}
+
 }  // namespace
 
 int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_fd) {
+  // A manager that does not wait for "ready" (recovery) has closed its end
+  // of the pipe: writing the line must not kill the writer.
+  ::signal(SIGPIPE, SIG_IGN);
   auto settings = read_scan_settings(scan_dir);
   if (!settings.ok()) return fail(scan_dir, settings.status(), kExitPermanent);
   if (auto done = finished_state(scan_dir)) {
@@ -66,7 +81,12 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (!lock.ok()) return fail(scan_dir, lock.status(), kExitPermanent);
-  (void)write_scan_file(scan_dir, "writer.pid", std::to_string(getpid()));
+  if (Status st = write_scan_file(scan_dir, "writer.pid", std::to_string(getpid())); !st.ok()) {
+    return fail(scan_dir, st, kExitRetry);
+  }
+  // The endpoint of a dead writer must not be handed out.
+  std::error_code rm;
+  fs::remove(fs::path(scan_dir) / "proxy.endpoint", rm);
 
   SpoolOptions so;
   so.dir = settings->spool_dir;
@@ -92,8 +112,13 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
   const SlideState final_state = file_exists ? SlideState::kRecovered : SlideState::kComplete;
 
   FinishReport report;
-  if (mode == WriterMode::kRecover) {
-    auto r = proxy.finish_now(SlideState::kRecovered);
+  // Given up by the manager (the writer died too often): finish the file as
+  // failed so that it opens, with every acknowledged plane in it.
+  const bool abandoned = read_scan_file(scan_dir, kAbandonedMarker).has_value();
+  const bool serve = mode != WriterMode::kRecover || (settings->recover_wait_s > 0 && !abandoned && !*ended);
+  if (!serve) {
+    auto r = proxy.finish_now(abandoned ? SlideState::kFailed : SlideState::kRecovered);
+    if (!r.ok() && (*writer)->broken()) leave_for_storage(scan_dir, r.status());
     if (!r.ok()) return fail(scan_dir, r.status(), kExitRetry);
     report = *r;
   } else {
@@ -104,7 +129,10 @@ int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_f
     std::fprintf(stderr, "slide writer %s: %s mode, proxy at %s, file %s\n", settings->slide_id.c_str(),
                  std::string(writer_mode_name(mode)).c_str(), endpoint->c_str(), settings->slide_path.c_str());
     say_ready(ready_fd, *endpoint);
-    auto r = proxy.run(final_state);
+    // Recovery: a scanner still alive takes its remaining planes; without
+    // one the file is finished after recover_wait_s.
+    auto r = proxy.run(final_state, mode == WriterMode::kRecover ? settings->recover_wait_s : 0);
+    if (!r.ok() && (*writer)->broken()) leave_for_storage(scan_dir, r.status());
     if (!r.ok()) return fail(scan_dir, r.status(), kExitRetry);
     report = r->report;
   }

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "command.h"
 #include "progress.h"
+#include "write_aside.h"
 #include "vslide/analysis/detect.h"
 #include "vslide/analysis/nuclei.h"
 #include "vslide/analysis/pipeline.h"
@@ -91,7 +92,14 @@ int run_detect(int argc, char** argv) {
   if (flatfield != "on" && flatfield != "off") return p.usage_error("--flatfield: on or off");
   auto positions_mode = parse_positions_mode(positions);
   if (!positions_mode.ok()) return p.usage_error(positions_mode.status().message());
-  auto slide = Hdf5Slide::open(path, OpenMode::kAppend);
+  // Written into a copy that replaces the slide only when complete: a full
+  // disk or a kill never damages the slide (write_aside.h).
+  auto aside = WriteAside::begin(path);
+  if (!aside.ok()) {
+    std::cerr << "vslide detect: " << aside.status().to_string() << "\n";
+    return 1;
+  }
+  auto slide = Hdf5Slide::open(aside->temp_path(), OpenMode::kAppend);
   if (!slide.ok()) {
     std::cerr << "vslide detect: " << slide.status().to_string() << "\n";
     return 1;
@@ -130,7 +138,12 @@ int run_detect(int argc, char** argv) {
               " candidates rejected by the size filters (" + rejected_text + ") at " + std::to_string(px_um) +
               " um/px: check the slide's pixel size or --min-area/--max-area";
   if (Status s = (*slide)->flush(); !s.ok()) {
-    std::cerr << "vslide detect: " << s.to_string() << "\n";
+    std::cerr << "vslide detect: " << s.to_string() << " (the slide is untouched)\n";
+    return 1;
+  }
+  slide->reset();
+  if (Status s = aside->commit(); !s.ok()) {
+    std::cerr << "vslide detect: " << s.to_string() << " (the slide is untouched)\n";
     return 1;
   }
   for (const std::string& e : summary->errors) std::cerr << "vslide detect: " << e << "\n";

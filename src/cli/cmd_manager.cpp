@@ -45,6 +45,9 @@ int run_manager(int argc, char** argv) {
   p.option("--idle-timeout", "S", "finish a scan whose scanner is silent this long as failed (default 3600; 0 = never)",
            &o.idle_timeout_s);
   p.option("--max-restarts", "N", "restarts of a dying writer before its scan fails (default 5)", &o.max_restarts);
+  p.option("--max-scans", "N", "scans running at once before begin_scan is refused (default 8)", &o.max_scans);
+  p.option("--recover-wait", "S", "a scan recovered at start-up waits this long for its scanner (default 10)",
+           &o.recover_wait_s);
   p.option("--manager", "ENDPOINT", "status/stop: the manager to ask (default tcp://127.0.0.1:5560)", &connect);
   p.flag("--json", "status: machine-readable output", &json_out);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;

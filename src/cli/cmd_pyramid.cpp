@@ -16,6 +16,7 @@
 #include "args.h"
 #include "command.h"
 #include "progress.h"
+#include "write_aside.h"
 #include "vslide/storage/hdf5_slide.h"
 
 namespace vslide::cli {
@@ -150,10 +151,7 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
   if (bar) bar->finish();
   out->written = written;
   out->skipped = skipped;
-  if (!first_error.ok()) {
-    (void)slide.flush();
-    return first_error.with_context("planes written so far are kept; run again to resume");
-  }
+  if (!first_error.ok()) return first_error;
 
   // The overview: each tile's plane at the overview's factor, pasted where
   // the stage put it, in (row, col) order like the viewer draws overlaps.
@@ -228,17 +226,25 @@ int run_pyramid(int argc, char** argv) {
     return p.usage_error("--overview must be 0 or a power of two >= 2");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto opened = Hdf5Slide::open(path, OpenMode::kAppend);
-  if (!opened.ok()) return fail(opened.status().to_string());
-  Hdf5Slide& slide = **opened;
-  const auto index = slide.index();
-  size_t planes = 0;
-  for (const auto& e : index->entries()) planes += size_t(std::count(e.planes.begin(), e.planes.end(), true));
-  ProgressBar bar("pyramid", planes, !json);
+  // Written into a copy that replaces the slide only when complete: a full
+  // disk or a kill never damages the slide (write_aside.h).
+  auto aside = WriteAside::begin(path);
+  if (!aside.ok()) return fail(aside.status().to_string());
   PyramidResult r;
-  if (Status s = write_pyramid(slide, levels, overview, threads, force, &bar, &r); !s.ok()) {
-    return fail(s.to_string());
+  {
+    auto opened = Hdf5Slide::open(aside->temp_path(), OpenMode::kAppend);
+    if (!opened.ok()) return fail(opened.status().to_string());
+    Hdf5Slide& slide = **opened;
+    const auto index = slide.index();
+    size_t planes = 0;
+    for (const auto& e : index->entries()) planes += size_t(std::count(e.planes.begin(), e.planes.end(), true));
+    ProgressBar bar("pyramid", planes, !json);
+    if (Status s = write_pyramid(slide, levels, overview, threads, force, &bar, &r); !s.ok()) {
+      fail(path + ": " + s.to_string() + " (the slide is untouched)");
+      aside->abandon(1);
+    }
   }
+  if (Status s = aside->commit(); !s.ok()) return fail(s.to_string() + " (the slide is untouched)");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<int> fs;
   for (int32_t l : levels) fs.push_back(1 << l);

@@ -42,6 +42,8 @@ int run_scan(int argc, char** argv) {
            &so.reconnect_timeout_s, 0.05, 86400.0);
   p.option("--resume", "ID", "continue scan ID after a scanner crash", &resume_id);
   p.option("--ack-log", "FILE", "append \"row col channel z t\" per acknowledged plane", &so.ack_log);
+  p.option("--stall-timeout", "S", "give up when the server stores nothing (disk full) this long (default 60)",
+           &so.stall_timeout_s);
   p.flag("--json", "print the result as JSON", &json_out);
   p.flag("--quiet", "no progress bar", &quiet);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
@@ -50,6 +52,10 @@ int run_scan(int argc, char** argv) {
                          "(a real driver speaks the protocol in docs/ACQUISITION.md)");
   }
   if (int rc = finish_scan_options(p, &scan); rc >= 0) return rc;
+  if (so.window < 1 || so.window > 4096) return p.usage_error("--window must be 1-4096");
+  if (!(so.reply_timeout_s > 0) || !(so.reconnect_timeout_s > 0) || !(so.stall_timeout_s > 0) || so.fps < 0) {
+    return p.usage_error("--reply-timeout, --reconnect-timeout and --stall-timeout must be positive, --fps >= 0");
+  }
   const ScanConfig& cfg = scan.config;
   auto codec = CodecSpec::parse(codec_s);
   if (!codec.ok()) return p.usage_error(codec.status().message());
@@ -98,6 +104,7 @@ int run_scan(int argc, char** argv) {
                      {"planes_skipped", report->planes_skipped}, {"rejected", report->rejected},
                      {"reconnects", report->reconnects}, {"busy_replies", report->busy_replies},
                      {"planes_in_file", report->planes_in_file}, {"seconds", report->seconds},
+                     {"planes_total", report->planes_total}, {"planes_missing", report->planes_missing},
                      {"errors", report->errors}};
     std::cout << j.dump(2) << "\n";
   } else {
@@ -105,7 +112,14 @@ int run_scan(int argc, char** argv) {
                 report->slide_id.c_str(), report->path.c_str(), report->state.c_str(), report->planes_acked,
                 report->planes_skipped, report->rejected, report->seconds);
   }
-  return report->rejected == 0 ? 0 : 1;
+  // Success means every plane of the scan is in a finished slide (complete,
+  // or recovered after a crash on the server); failed never is.
+  const bool whole = (report->state == "complete" || report->state == "recovered") && report->planes_missing == 0;
+  if (!whole) {
+    std::cerr << "vslide scan: slide " << report->slide_id << " is " << report->state << ": "
+              << report->planes_missing << " of " << report->planes_total << " planes missing\n";
+  }
+  return report->rejected == 0 && whole ? 0 : 1;
 }
 
 }  // namespace

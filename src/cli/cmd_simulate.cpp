@@ -1,4 +1,6 @@
 // vslide simulate: a synthetic scan written as a virtual slide.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 
@@ -6,6 +8,7 @@
 #include "scan_options.h"
 #include "command.h"
 #include "parallel.h"
+#include "write_aside.h"
 #include "vslide/simulate/scanner.h"
 #include "vslide/storage/hdf5_slide.h"
 
@@ -60,8 +63,9 @@ int run_simulate(int argc, char** argv) {
   const auto& g = scanner.geometry();
   for (const auto& f : scanner.fields()) {
     if (Status s = (*slide)->write_field(f); !s.ok()) {
-      std::cerr << "vslide simulate: " << s.to_string() << "\n";
-      return 1;
+      std::cerr << "vslide simulate: " << s.to_string() << " (" << out << " removed)\n";
+      ::unlink(out.c_str());
+      exit_without_closing(1);
     }
   }
   std::vector<TileKey> keys;
@@ -79,8 +83,11 @@ int run_simulate(int argc, char** argv) {
       &bar);
   if (st.ok()) st = (*slide)->finish();
   if (!st.ok()) {
-    std::cerr << "vslide simulate: " << st.to_string() << "\n";
-    return 1;
+    // A half-written file is no slide: remove it, and leave without HDF5's
+    // close, which can crash after a failed write (ENOSPC).
+    std::cerr << "vslide simulate: " << st.to_string() << " (" << out << " removed)\n";
+    ::unlink(out.c_str());
+    exit_without_closing(1);
   }
   const std::string truth_path = (out.size() > 3 && out.substr(out.size() - 3) == ".h5" ? out.substr(0, out.size() - 3) : out) +
                                  ".truth.json";

@@ -47,7 +47,11 @@ Status append_table(hid_t dset, hid_t type, const void* records, size_t count) {
   VSLIDE_RETURN_IF_ERROR(
       h5::check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &old, nullptr, &add, nullptr), "select"));
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle mspace, h5::check(H5Screate_simple(1, &add, nullptr), "H5Screate_simple"));
-  return h5::check(H5Dwrite(dset, type, mspace.get(), fspace.get(), H5P_DEFAULT, records), "append index table");
+  Status st = h5::check(H5Dwrite(dset, type, mspace.get(), fspace.get(), H5P_DEFAULT, records), "append index table");
+  // A failed write (disk full) must not leave zeroed records behind the
+  // grown extent: shrink it back, so that a retry appends at the same place.
+  if (!st.ok()) (void)H5Dset_extent(dset, &old);
+  return st;
 }
 
 Status rewrite_table(hid_t dset, hid_t type, const void* records, size_t count) {

@@ -15,13 +15,14 @@
 
 #include "vslide/acquire/scan_dir.h"
 #include "vslide/acquire/simulated_scan.h"
+#include "vslide/catalog/catalog.h"
 #include "vslide/storage/hdf5_slide.h"
 
 extern char** environ;
 
 namespace vslide::testing {
 
-Proc::Proc(const std::vector<std::string>& args, const std::string& log) {
+Proc::Proc(const std::vector<std::string>& args, const std::string& log, const std::vector<std::string>& env) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -31,7 +32,13 @@ Proc::Proc(const std::vector<std::string>& args, const std::string& log) {
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&pid_, full[0].c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  if (posix_spawn(&pid_, full[0].c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
   posix_spawn_file_actions_destroy(&fa);
 }
 
@@ -114,7 +121,7 @@ void ManagerFixture::start() {
   std::vector<std::string> args = {"manager", "start", "--bind", endpoint, "--data-dir", data_dir,
                                    "--max-buffer-mb", "64"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  proc_ = std::make_unique<Proc>(args, log);
+  proc_ = std::make_unique<Proc>(args, log, env);
   double deadline = now_s() + 20;
   while (now_s() < deadline) {
     if (status(0.5).ok()) return;
@@ -184,6 +191,41 @@ std::string check_planes(const std::string& path, const ScanConfig& c, const std
     if (!(*got == scanner.render(k))) return k.to_string() + ": pixels differ from the scanner's";
   }
   return "";
+}
+
+std::string wait_slide_id(ManagerFixture& m, double timeout_s) {
+  double deadline = now_s() + timeout_s;
+  while (now_s() < deadline) {
+    std::string id = m.slide_id();
+    if (!id.empty()) return id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
+}
+
+Result<SlideRecord> record_of(const ManagerFixture& m, const std::string& id) {
+  auto cat = open_catalog(m.catalog);
+  if (!cat.ok()) return cat.status();
+  return (*cat)->get(id);
+}
+
+Result<SlideRecord> wait_final(const ManagerFixture& m, const std::string& id, double timeout_s) {
+  double deadline = now_s() + timeout_s;
+  for (;;) {
+    auto r = record_of(m, id);
+    if (r.ok() && r->state != SlideState::kScanning) return r;
+    if (now_s() > deadline) return r.ok() ? Status::deadline_exceeded("still scanning") : r.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+size_t wait_acks(const std::string& ack_log, size_t n, double timeout_s) {
+  double deadline = now_s() + timeout_s;
+  size_t have = 0;
+  while ((have = read_ack_log(ack_log).size()) < n && now_s() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return have;
 }
 
 }  // namespace vslide::testing

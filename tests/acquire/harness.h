@@ -11,6 +11,7 @@
 
 #include "common/testing.h"
 #include "vslide/acquire/scanner_client.h"
+#include "vslide/catalog/catalog.h"
 #include "vslide/core/tile.h"
 #include "vslide/simulate/scanner.h"
 
@@ -19,7 +20,8 @@ namespace vslide::testing {
 // A child process running the vslide binary; output goes to `log`.
 class Proc {
  public:
-  Proc(const std::vector<std::string>& args, const std::string& log);
+  // `env`: "NAME=value" entries added to this process's environment.
+  Proc(const std::vector<std::string>& args, const std::string& log, const std::vector<std::string>& env = {});
   ~Proc();  // SIGKILLs and reaps it if still running
   pid_t pid() const { return pid_; }
   void kill9();
@@ -52,8 +54,36 @@ struct ManagerFixture {
   std::string slide_id();  // of the first running scan, "" when none
   std::string endpoint, data_dir, catalog, log;
   std::vector<std::string> extra_args;
+  std::vector<std::string> env;  // for the manager and the writers it starts
   std::unique_ptr<Proc> proc_;
 };
+
+// The fault layer of tests/acquire/faultfs.c for one folder: a small disk
+// (ENOSPC past a byte limit, optionally only for paths containing `match`)
+// and a power cut (everything not fsynced is lost). Processes given env()
+// run on it; this process is not.
+class FaultFs {
+ public:
+  FaultFs(const std::string& root, const std::string& state_dir);
+  // "LD_PRELOAD=...", "VSLIDE_FAULTFS_ROOT=...", ...
+  std::vector<std::string> env(const std::string& match = "") const;
+  // Bytes the files under the root take now.
+  int64_t used() const;
+  // Refuse growth beyond `bytes` more than used now (-1: no limit).
+  void set_free(int64_t bytes);
+  // Records the whole tree as durable (as at a clean boot).
+  void sync_all();
+  // The power cut: REQUIRES every process using the root killed. Rebuilds
+  // the root from what was fsynced; returns a description of what was lost.
+  std::string power_cut();
+
+ private:
+  void write_space(int64_t limit, int64_t used);
+  std::string root_, state_;
+};
+
+// Seeds for the fault suites: 1..3, or 1..$VSLIDE_SEEDS (`make durability`).
+std::vector<uint64_t> fault_seeds();
 
 ScanConfig small_scan(uint64_t seed, int rows = 3, int cols = 4, int channels = 2);
 // Arguments of `vslide scan` for this config.
@@ -63,6 +93,14 @@ std::vector<std::string> scan_args(const std::string& manager, const ScanConfig&
 std::vector<TileKey> read_ack_log(const std::string& path);
 // Every key of the config's scan, in order.
 std::vector<TileKey> all_keys(const ScanConfig& c);
+
+// The first running scan's id, waiting up to timeout_s; "" when none.
+std::string wait_slide_id(ManagerFixture& m, double timeout_s);
+Result<SlideRecord> record_of(const ManagerFixture& m, const std::string& id);
+// Waits until the catalog says the slide is no longer scanning.
+Result<SlideRecord> wait_final(const ManagerFixture& m, const std::string& id, double timeout_s);
+// Waits until the ack log has n lines; returns how many it has.
+size_t wait_acks(const std::string& ack_log, size_t n, double timeout_s);
 
 // Opens the slide and checks that each key reads back equal to the
 // simulator's rendering; returns a description of the first mismatch, "" when all match.

@@ -104,5 +104,27 @@ TEST(Protocol, MalformedMessages) {
   EXPECT_EQ(key_from_array(nlohmann::json::array({1, 2})).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Row 2^32+1 used to become row 1: a peer's integers outside int32 are refused.
+TEST(Protocol, KeysOutsideTheInt32RangeAreRefused) {
+  FieldMeta m;
+  m.key = TileKey{1, 0, 0, 0, 0, 0};
+  m.field.row = 1;
+  m.codec = CodecSpec::fast_default();
+  m.width = m.height = 64;
+  ASSERT_TRUE(field_meta_from_json(field_meta_to_json(m)).ok());
+  for (const char* member : {"row", "col", "channel"}) {
+    auto j = field_meta_to_json(m);
+    j["key"][member] = (int64_t(1) << 32) + 1;
+    if (std::string(member) == "row") j["field"]["row"] = (int64_t(1) << 32) + 1;
+    auto r = field_meta_from_json(j);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << member;
+    EXPECT_NE(r.status().message().find("32-bit"), std::string::npos) << r.status().message();
+  }
+  auto j = field_meta_to_json(m);
+  j["width"] = -(int64_t(1) << 33);
+  EXPECT_FALSE(field_meta_from_json(j).ok());
+  EXPECT_FALSE(key_from_array(nlohmann::json::array({4294967297LL, 0, 0, 0, 0})).ok());
+}
+
 }  // namespace
 }  // namespace vslide::acquire

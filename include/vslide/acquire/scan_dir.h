@@ -6,6 +6,7 @@
 //   DATA/.scans/SLIDE_ID/writer.log      the writer's stderr
 //   DATA/.scans/SLIDE_ID/proxy.endpoint  the live proxy's tcp:// endpoint
 //   DATA/.scans/SLIDE_ID/finished        the final state, once the file is finished
+//   DATA/.scans/SLIDE_ID/abandoned       the manager gave up: finish as failed
 //   SPOOL/SLIDE_ID/spool-NNNNNN.log      the proxy's spool (SPOOL defaults to DATA/.scans)
 //
 // Thread-safety: plain functions; the lock is an OS file lock, so it is
@@ -35,6 +36,7 @@ struct ScanSettings {
   SyncMode sync = SyncMode::kProcess;
   int writer_threads = 2;
   double idle_timeout_s = 0;           // finish as failed after this long without a message; 0 = never
+  double recover_wait_s = 10;          // recover mode: wait this long for the scanner to come back
   double created_unix_s = 0;
 };
 nlohmann::json scan_settings_to_json(const ScanSettings& s);
@@ -43,13 +45,19 @@ Result<ScanSettings> scan_settings_from_json(const nlohmann::json& j);
 std::string scans_root(const std::string& data_dir);
 std::string scan_dir_for(const std::string& data_dir, const std::string& slide_id);
 
-// Writes scan.json through a temporary file, fsync and rename.
+// Writes scan.json through a temporary file, fsync and rename, and fsyncs
+// the folders it created (all of it survives a power cut).
 Status write_scan_settings(const std::string& scan_dir, const ScanSettings& s);
 Result<ScanSettings> read_scan_settings(const std::string& scan_dir);
 
-// Small text files in the scan folder, replaced atomically.
+// Small text files in the scan folder, replaced atomically and durably
+// (temporary file, fsync, rename, fsync of the folder).
 Status write_scan_file(const std::string& scan_dir, const std::string& name, const std::string& text);
 std::optional<std::string> read_scan_file(const std::string& scan_dir, const std::string& name);
+
+// Written by the manager when it gives up on a scan (its writer died too
+// often): the last writer finishes the slide as failed.
+inline constexpr const char* kAbandonedMarker = "abandoned";
 
 // The final state, when the writer finished the slide.
 std::optional<SlideState> finished_state(const std::string& scan_dir);

@@ -11,12 +11,18 @@
 // Ownership: owns the Hdf5Slide and its worker threads; borrows the Spool
 // (must outlive it). Thread-safety: enqueue, counters and finish are safe
 // from any thread; finish is called once.
-// Failure modes: a field that cannot be written (corrupt after the proxy's
-// checks, storage error) is logged to stderr with its tile and counted in
-// failed_planes(); the rest of the scan goes on.
+// Failure modes: a field refused for its content (corrupt after the
+// proxy's checks) is logged to stderr with its tile and counted in
+// failed_planes() (the slide then finishes as failed, never complete); a
+// storage failure (disk full, I/O error) is not a loss: the field stays in
+// the spool and queue and is retried until it is written (stall_reason()
+// says why meanwhile), and spool segments are retired only after the file
+// holding their records was flushed (and, with power durability, fsynced).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <string>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -90,6 +96,13 @@ class ScanWriter {
   int64_t planes_written() const { return planes_written_; }
   int64_t failed_planes() const { return failed_planes_; }
   uint64_t peak_buffered_bytes() const { return peak_buffered_; }
+  // Why the writer cannot make progress now (disk full, I/O error), "" when
+  // it can. The stuck fields stay queued and in the spool and are retried.
+  std::string stall_reason() const;
+  // True once a write into the slide file failed (disk full, I/O): HDF5's
+  // state is then not trusted any more, nothing more is written, and the
+  // process must restart from the file as last flushed and the spool.
+  bool broken() const { return broken_; }
 
   // Waits for the queue to drain, finishes the file in `state`, updates the
   // catalog record (adding it if absent). Stops the threads.
@@ -101,6 +114,9 @@ class ScanWriter {
   void flusher_loop();
   Status write_one(const PendingField& f);
   Status update_catalog(SlideState state, double end_unix_s, int64_t planes, int64_t raw, int64_t stored);
+  Status sync_slide_file();  // with power durability: fsync the file (and once its folder)
+  void note_stall(const std::string& why);
+  void clear_stall();
 
   ScanSettings settings_;
   std::unique_ptr<Hdf5Slide> slide_;
@@ -118,8 +134,15 @@ class ScanWriter {
   std::condition_variable flush_cv_;
   bool flusher_stop_ = false;  // guarded by flush_mu_
 
+  bool slide_dir_synced_ = false;  // flusher / finish thread only
+
+  mutable std::mutex stall_mu_;  // guards stall_reason_, last_stall_log_
+  std::string stall_reason_;
+  std::chrono::steady_clock::time_point last_stall_log_{};
+
   std::atomic<uint64_t> buffered_bytes_{0}, peak_buffered_{0};
   std::atomic<int64_t> planes_written_{0}, failed_planes_{0};
+  std::atomic<bool> broken_{false};
   std::vector<std::thread> workers_;
   std::thread flusher_;
 };

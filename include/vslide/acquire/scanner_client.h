@@ -12,7 +12,9 @@
 //
 // Ownership: owns its ZeroMQ context and sockets. Thread-safety: one thread.
 // Failure modes: Unavailable when the manager (or, past reconnect_timeout_s,
-// any proxy) cannot be reached; per-field rejections (wrong size, duplicate
+// any proxy) cannot be reached; ResourceExhausted when the server stores
+// nothing for stall_timeout_s (disk full), saying how many planes are
+// missing and how to resume; IOError when the ack log fails; per-field rejections (wrong size, duplicate
 // with other pixels, ...) do not stop the scan: they are counted, and the
 // first few messages kept, in the ScanReport.
 #pragma once
@@ -34,7 +36,10 @@ struct ScannerOptions {
   double reply_timeout_s = 3;       // silence that means "the proxy died"
   double reconnect_timeout_s = 60;  // give up after this long without any proxy
   double finish_timeout_s = 600;    // wait this long for the finished file
-  std::string ack_log;              // append "row col channel z t" per acknowledged plane
+  double stall_timeout_s = 60;      // give up when nothing is stored (busy: disk or spool full) this long
+  // Appends "row col channel z t" per acknowledged plane. A file that cannot
+  // be opened fails begin()/resume(); a line that cannot be written fails stream().
+  std::string ack_log;
 };
 
 struct ScanTarget {
@@ -69,6 +74,8 @@ struct ScanReport {
   std::vector<std::string> errors;   // the first rejections' messages
   size_t busy_replies = 0, reconnects = 0;
   int64_t planes_in_file = 0;
+  size_t planes_total = 0;           // planes of the scan
+  size_t planes_missing = 0;         // of those, not in the finished slide
   double seconds = 0;                // first send to last ack
   double finish_seconds = 0;         // last ack to finished file
   std::vector<double> ack_latency_ms;  // per acknowledged plane, send -> ack
@@ -91,8 +98,11 @@ class ScannerClient {
   Status abort(const ScanTarget& target);
 
  private:
+  Status log_ack(const TileKey& key);
+
   struct Impl;
   ScannerOptions options_;
+  Status ack_log_status_;  // why the ack log could not be opened
   std::unique_ptr<Impl> impl_;
 };
 

@@ -10,16 +10,24 @@
 // missing), up to max_restarts times. Writers run in their own session, so
 // they outlive the manager; a restarted manager adopts the live ones (their
 // scan folder's lock is held) and starts a "recover" writer for every
-// unfinished scan without one, which completes the file as "recovered".
+// unfinished scan without one: it serves a scanner that is still alive for
+// recover_wait_s (the scan then goes on), else completes the file as
+// "recovered". A scan whose writer died more than max_restarts times gets
+// one last writer that finishes the file as "failed".
 //
 // Ownership: owns its ZeroMQ socket and its children's bookkeeping.
 // Thread-safety: run() on one thread; request_stop() from any thread or a
 // signal handler. Failure modes: start() fails with IOError when the data
 // folder or the socket cannot be set up, Unavailable when the catalog
 // cannot be opened; bad requests get error replies, never a crash.
+// Limits: requests above 1 MB are dropped by ZeroMQ (ZMQ_MAXMSGSIZE), at
+// most max_scans scans run at once, and `shutdown` is taken only from a
+// loopback address.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +50,8 @@ struct ManagerOptions {
   int writer_threads = 2;
   double idle_timeout_s = 3600;  // a writer finishes a silent scan as failed after this; 0 = never
   int max_restarts = 5;
+  double recover_wait_s = 10;  // a recovering writer waits this long for a live scanner
+  int max_scans = 8;           // begin_scan is refused while this many scans run (0 = no cap)
   std::string writer_binary;   // the vslide executable; empty: /proc/self/exe
 };
 
@@ -62,6 +72,10 @@ class SlideManager {
     bool child = false;   // false: adopted from a previous manager
     WriterMode mode = WriterMode::kNew;
     int restarts = 0;
+    bool abandoned = false;  // given up: its last writer finishes it as failed
+    // Set when the writer left for a storage failure: restart it then.
+    std::optional<std::chrono::steady_clock::time_point> restart_at;
+    int storage_restarts = 0;
   };
   struct Impl;
 

@@ -26,6 +26,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "vslide/acquire/scan_dir.h"
 #include "vslide/acquire/scan_writer.h"
@@ -56,8 +59,11 @@ class SlideProxy {
 
   // Serves the scanner until the scan ends and the file is finished in
   // `final_state` (kFailed on "abort" or an idle timeout), then replies
-  // "finished". REQUIRES: bind() succeeded.
-  Result<ProxyResult> run(SlideState final_state);
+  // "finished". With `first_contact_s` > 0 (recovery of a scan whose
+  // writer died), a scan no scanner speaks to within that many seconds is
+  // finished at once in `final_state`; a scanner that does speak finishes
+  // its scan. REQUIRES: bind() succeeded.
+  Result<ProxyResult> run(SlideState final_state, double first_contact_s = 0);
 
   // Finishes without serving (recovery): the writer drains and finishes.
   Result<FinishReport> finish_now(SlideState state);
@@ -65,15 +71,41 @@ class SlideProxy {
   size_t acknowledged() const { return acked_.size(); }
 
  private:
+  // The parts of run() (slide_proxy_run.cpp), one batch at a time:
+  //   receive_batch  - messages off the socket, each checked (validate_field)
+  //                    and, when it is a new field or the end, appended to
+  //                    the spool;
+  //   commit_batch   - one spool commit for the batch; only then are the
+  //                    batch's keys acknowledged (acked_);
+  //   reply_batch    - the replies: acks for what was committed, errors for
+  //                    what was not (the scanner sends it again);
+  //   hand_off       - committed fields to the writer.
+  struct Reply;
+  struct RunState;
   void warm_up();
+  std::vector<Reply> receive_batch(RunState& rs);
+  void receive_one(RunState& rs, Reply& r, size_t* batch_bytes);
+  void validate_field(RunState& rs, const nlohmann::json& msg, Reply& r, size_t* batch_bytes);
+  void spool_end(const std::string& type, const nlohmann::json& seq, Reply& r);
+  Status commit_batch(RunState& rs, std::vector<Reply>& batch);
+  void reply_batch(std::vector<Reply>& batch, const Status& committed);
+  void hand_off(Reply& r);
+  void start_finish(RunState& rs, SlideState state);
+  void tell_finished(RunState& rs);
+  nlohmann::json finished_body(const RunState& rs) const;
+  nlohmann::json state_body(const RunState& rs) const;
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
   ScanSettings settings_;
   Spool* spool_;
   ScanWriter* writer_;
-  std::map<TileKey, uint64_t> acked_;  // key -> checksum of the accepted bytes (0: unknown)
-  std::optional<std::string> end_kind_;  // "end" or "abort" once spooled
+  // key -> checksum of the accepted bytes (0: unknown); only keys whose
+  // spool record is committed. Proxy thread only.
+  std::map<TileKey, uint64_t> acked_;
+  // Keys appended to the spool in the batch being received, not committed yet.
+  std::map<TileKey, uint64_t> batch_keys_;
+  std::optional<std::string> end_kind_;  // "end" or "abort" once committed
 };
 
 }  // namespace vslide::acquire

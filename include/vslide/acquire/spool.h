@@ -28,6 +28,11 @@
 // the new ones fail their check (it covers the segment number and the spool
 // folder). A finished spool moves its files to `spare_dir`, where the next
 // scan's spool picks them up: its first segments are warm too.
+// With kPower the folder is fsynced after every segment file is created,
+// renamed or removed, so the names survive a power cut too. A failed
+// commit leaves the records unsynced and the spool dirty: the next
+// commit() syncs them again (the caller acknowledges nothing until one
+// succeeds).
 //
 // Thread-safety: append/commit from one thread (the proxy); read_payload,
 // mark_written, written_snapshot, collect and the accessors from any thread.
@@ -46,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "vslide/acquire/file_ops.h"
 #include "vslide/core/status.h"
 
 namespace vslide::acquire {
@@ -68,8 +74,20 @@ struct SpoolOptions {
   SyncMode sync = SyncMode::kProcess;
   // Where a finished spool leaves its segment files for the next scan's
   // spool to reuse (shared by the scans of one manager); "" = delete them.
+  // Used only when it is vslide's own: created by a spool (which marks it
+  // with the file kSpareMarker) or already holding that marker. Only files
+  // named like spares (digits ".log") are ever taken from it.
   std::string spare_dir;
+  // The file-system calls (a test injects faults); null = POSIX.
+  FileOps* files = nullptr;
 };
+
+// Marker files: a spool folder holds kSpoolMarker from its first open; a
+// folder with spool-like files (spool-*.log, free-*.log) but no marker is
+// refused rather than read or cleaned, and only the spool's own files are
+// ever deleted. The shared spare folder holds kSpareMarker.
+inline constexpr const char* kSpoolMarker = ".vslide-spool";
+inline constexpr const char* kSpareMarker = ".vslide-spool-spares";
 
 class Spool {
  public:
@@ -84,7 +102,9 @@ class Spool {
   // must be XXH3-64 of the payload (saves hashing it again).
   Result<SpoolRef> append(std::string_view meta, std::span<const uint8_t> payload,
                           std::optional<uint64_t> payload_hash = std::nullopt);
-  // Makes every appended record safe (see the durability note above).
+  // Makes every appended record safe (see the durability note above). On
+  // failure nothing appended since the last successful commit may be
+  // acknowledged; a later commit() retries.
   Status commit();
 
   // Reads a payload back (a field spilled out of memory). The caller checks
@@ -125,6 +145,10 @@ class Spool {
   explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
   std::string segment_path(uint32_t n) const;
   Status roll_over();  // REQUIRES: mu_ not held; called from the append thread
+  Status claim_folder();
+  void take_spares();
+  Status sync_folder();  // with kPower: fsync the spool folder
+  FileOps* files() const { return options_.files ? options_.files : FileOps::posix(); }
 
   SpoolOptions options_;
   uint64_t salt_ = 0;           // XXH3-64 of the folder's path, in every record check

@@ -7,7 +7,11 @@
 //   resume   a previous writer of this scan died: reopen the file, replay the
 //            spool, serve the scanner again (it resumes); finish "recovered"
 //   recover  the manager restarted and found this scan without a writer:
-//            reopen, replay, finish "recovered" at once (no scanner)
+//            reopen, replay, serve for recover_wait_s in case the scanner
+//            is still alive (it then sends its remaining planes and ends
+//            the scan), else finish "recovered"; with the scan folder's
+//            "abandoned" marker (the manager gave up on the scan) finish
+//            "failed" at once
 //
 // Once bound, it writes "ready tcp://HOST:PORT\n" to the ready fd and to the
 // scan folder's proxy.endpoint. When the file is finished and catalogued it
@@ -28,6 +32,11 @@ Result<WriterMode> parse_writer_mode(std::string_view s);
 // by a signal or exited with kExitRetry, never one that exited kExitPermanent.
 constexpr int kExitRetry = 1;
 constexpr int kExitPermanent = 3;
+// The slide file could not be written (disk full, I/O error): the process
+// leaves without closing it (as after a kill: the file as last flushed and
+// the spool are the record) and the manager restarts it after a pause,
+// without counting it against --max-restarts, until space is freed.
+constexpr int kExitStorage = 4;
 
 // Runs the whole process body; returns its exit code (messages on stderr).
 int run_writer_process(const std::string& scan_dir, WriterMode mode, int ready_fd);

@@ -1,0 +1,81 @@
+// The acquisition sockets against peers that are not a well-behaved scanner:
+// a cap on concurrent scans, `shutdown` only from the local machine.
+#include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <filesystem>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "harness.h"
+
+namespace vslide::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(PeerLimits, BeginScanBeyondMaxScansIsRefused) {
+  TempDir dir;
+  fs::create_directories(dir.file("data"));
+  ManagerFixture m(dir.file("data"), {"--max-scans", "1"});
+  m.start();
+  ScanConfig c = small_scan(21, 4, 5, 2);
+  auto args = scan_args(m.endpoint, c);
+  args.insert(args.end(), {"--fps", "5"});
+  Proc first(args, dir.file("scan1.log"));
+  ASSERT_FALSE(wait_slide_id(m, 10).empty());
+  auto second = run_command(vslide_binary() + " scan --manager " + m.endpoint +
+                            " --simulate --rows 1 --cols 1 --channels 1 --tile 64x64 --quiet");
+  EXPECT_NE(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("max-scans"), std::string::npos) << second.output;
+  auto s = m.status();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)["scans"].size(), 1u);
+}
+
+// A non-loopback address of this machine, "" when it has none.
+std::string outside_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof(text));
+    if (std::string(text).rfind("127.", 0) != 0) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST(PeerLimits, ShutdownIsTakenOnlyFromTheLocalMachine) {
+  const std::string address = outside_address();
+  if (address.empty()) GTEST_SKIP() << "this machine has no non-loopback IPv4 address";
+  TempDir dir;
+  fs::create_directories(dir.file("data"));
+  const int port = free_port();
+  ManagerFixture m(dir.file("data"));
+  m.endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  m.extra_args = {"--bind", "tcp://0.0.0.0:" + std::to_string(port)};
+  m.start();
+  ASSERT_TRUE(m.status().ok()) << read_text(m.log);
+  acquire::ScannerOptions so;
+  so.manager = "tcp://" + address + ":" + std::to_string(port);
+  acquire::ScannerClient remote(so);
+  auto r = remote.ask_manager(nlohmann::json{{"type", "shutdown"}}, 5);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["type"], "error") << r->dump();
+  EXPECT_NE(r->dump().find("local machine"), std::string::npos) << r->dump();
+  EXPECT_TRUE(m.status().ok()) << "the manager stopped";
+  so.manager = m.endpoint;
+  acquire::ScannerClient local(so);
+  auto ok = local.ask_manager(nlohmann::json{{"type", "shutdown"}}, 5);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)["type"], "ok") << ok->dump();
+  EXPECT_EQ(m.proc_->wait(10), 0);
+}
+
+}  // namespace
+}  // namespace vslide::testing
