@@ -356,7 +356,8 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
   if (!finished_reply) send_end();
   last_reply = Clock::now();
   auto last_ping = Clock::now();
-  std::optional<Clock::time_point> stalled_since;
+  bool stall_seen = false;
+  Clock::time_point stalled_since{};
   while (!finished_reply) {
     if (seconds_since(end_start) > options_.finish_timeout_s) {
       return Status::deadline_exceeded("scan " + target.slide_id + ": file not finished within " +
@@ -369,12 +370,13 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
       if ((*r)["type"] == "finished") finished_reply = *r;
       const std::string stalled = r->value("writer_stalled", std::string());
       if (stalled.empty()) {
-        stalled_since.reset();
-      } else if (!stalled_since) {
+        stall_seen = false;
+      } else if (!stall_seen) {
+        stall_seen = true;
         stalled_since = Clock::now();
         std::fprintf(stderr, "vslide scan: every plane is acknowledged, but the slide server cannot finish the file "
                      "yet: %s\n", stalled.c_str());
-      } else if (seconds_since(*stalled_since) > options_.stall_timeout_s) {
+      } else if (seconds_since(stalled_since) > options_.stall_timeout_s) {
         return Status::resource_exhausted("scan " + target.slide_id + ": the file is not finished: " + stalled +
                                           "; every plane is acknowledged and kept in the server's spool. Free "
                                           "space, then `vslide scan --resume " + target.slide_id +

@@ -102,7 +102,7 @@ static int abs_path(const char* path, char* out, size_t n) {
   }
   char cwd[4096];
   if (!getcwd(cwd, sizeof(cwd))) return 0;
-  snprintf(out, n, "%s/%s", cwd, path);
+  if ((size_t)snprintf(out, n, "%s/%s", cwd, path) >= n) return 0;  // too long to be ours
   return 1;
 }
 
