@@ -72,7 +72,7 @@ void run_disk_full(const std::string& site, uint64_t seed) {
   ScanConfig c = small_scan(seed, 4, 5, 2);  // 40 planes, about 2.5 MB in the file
   const std::string ack = dir.file("ack.log");
   auto args = with(scan_args(m.endpoint, c),
-                   {"--ack-log", ack, "--stall-timeout", "2", "--reply-timeout", "1", "--reconnect-timeout", "10"});
+                   {"--ack-log", ack, "--stall-timeout", "2", "--reply-timeout", "1", "--reconnect-timeout", "3"});
   Proc scan(args, dir.file("scan.log"));
   const int rc = scan.wait(120);
   const std::string out = read_text(dir.file("scan.log"));
