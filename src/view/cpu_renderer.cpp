@@ -16,6 +16,15 @@ DrawTransform draw_transform(const Viewport& viewport, double x_um, double y_um,
   return t;
 }
 
+ChannelShift channel_shift(const ChannelOffset& offset) {
+  ChannelShift s;
+  s.scale = float(offset.scale);
+  s.dx = float(offset.dx_px);
+  s.dy = float(offset.dy_px);
+  s.half = 0.5f * (1.0f - s.scale);
+  return s;
+}
+
 std::array<float, 4> screen_rect(const Viewport& viewport, const RectUm& rect) {
   const RectUm view = viewport.rect_um();
   const double ppu = viewport.px_per_um();
@@ -60,6 +69,14 @@ Status validate_plan(const FramePlan& plan) {
       return Status::invalid_argument("flat-field of channel " + std::to_string(f->channel) + ": gain grid " +
                                       std::to_string(f->gain_width) + "x" + std::to_string(f->gain_height) +
                                       " does not match its " + std::to_string(f->gain.size()) + " values");
+  if (!plan.channel_offsets.empty() && plan.channel_offsets.size() != plan.display.channels.size())
+    return Status::invalid_argument(std::to_string(plan.channel_offsets.size()) + " colour offsets for " +
+                                    std::to_string(plan.display.channels.size()) + " displayed channels");
+  for (const auto& o : plan.channel_offsets)
+    if (!(o.scale > 0) || !std::isfinite(o.scale) || !std::isfinite(o.dx_px) || !std::isfinite(o.dy_px))
+      return Status::invalid_argument("colour offset of channel " + std::to_string(o.channel) + ": (" +
+                                      std::to_string(o.dx_px) + ", " + std::to_string(o.dy_px) + ") scale " +
+                                      std::to_string(o.scale) + " is not usable");
   for (const auto& l : plan.labels) {
     if (!l.labels || l.labels->labels.size() != size_t(l.labels->width) * size_t(l.labels->height)) {
       return Status::invalid_argument("label tile " + l.key.to_string() + ": size does not match its pixels");
@@ -97,15 +114,22 @@ Result<RgbImage> render_cpu(const FramePlan& plan) {
   out.pixels.assign(size_t(vw) * size_t(vh) * 3, 0);
   const size_t n = plan.display.channels.size();
   std::vector<float> values(n);
+  std::vector<ChannelShift> shifts;
+  for (const ChannelOffset& o : plan.channel_offsets) shifts.push_back(channel_shift(o));
+  const bool any_shift = std::any_of(shifts.begin(), shifts.end(), [](const ChannelShift& s) { return !s.identity(); });
 
   for (const TileDraw& d : plan.tiles) {
     const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
     const Span s = draw_span(t, d.width, d.height, vw, vh);
+    const bool shifted = any_shift && d.level >= 0;
+    const float inv_f = d.level >= 0 ? std::ldexp(1.0f, -d.level) : 0.0f;
     for (int py = s.y0; py < s.y1; ++py) {
-      const float ty = std::floor((float(py) + 0.5f - t.origin_y) * t.inv_scale);
+      const float py_t = (float(py) + 0.5f - t.origin_y) * t.inv_scale;
+      const float ty = std::floor(py_t);
       if (ty < 0 || ty >= float(d.height)) continue;
       for (int px = s.x0; px < s.x1; ++px) {
-        const float tx = std::floor((float(px) + 0.5f - t.origin_x) * t.inv_scale);
+        const float px_t = (float(px) + 0.5f - t.origin_x) * t.inv_scale;
+        const float tx = std::floor(px_t);
         if (tx < 0 || tx >= float(d.width)) continue;
         std::array<float, 3> rgb;
         if (d.placeholder) {
@@ -113,10 +137,19 @@ Result<RgbImage> render_cpu(const FramePlan& plan) {
         } else {
           for (size_t c = 0; c < n; ++c) {
             const auto& img = d.planes[c].image;
-            values[c] = img ? float(img->at(int(tx), int(ty))) : plan.display.channels[c].low;
+            float cx = tx, cy = ty;
+            if (img && shifted) {
+              const ChannelShift& sh = shifts[c];
+              const float ox = sh.dx * inv_f + sh.half, oy = sh.dy * inv_f + sh.half;
+              const float qx = px_t * sh.scale, qy = py_t * sh.scale;  // two roundings, as the shader
+              cx = std::floor(qx + ox);
+              cy = std::floor(qy + oy);
+            }
+            const bool inside = cx >= 0 && cx < float(d.width) && cy >= 0 && cy < float(d.height);
+            values[c] = img && inside ? float(img->at(int(cx), int(cy))) : plan.display.channels[c].low;
             const FlatField* ff = c < plan.flatfields.size() ? plan.flatfields[c].get() : nullptr;
-            if (img && ff && d.level >= 0)
-              values[c] = ff->correct(values[c], (tx + 0.5f) / float(d.width), (ty + 0.5f) / float(d.height));
+            if (img && inside && ff && d.level >= 0)
+              values[c] = ff->correct(values[c], (cx + 0.5f) / float(d.width), (cy + 0.5f) / float(d.height));
           }
           rgb = mix_pixel(plan.display, values.data());
         }

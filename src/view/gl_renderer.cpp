@@ -106,6 +106,7 @@ struct GlRenderer::Impl {
     Program p;
     GLint viewport = -1, height = -1, first = -1, scale = -1, offset = -1, gamma = -1, mix = -1;
     GLint ff_on = -1, dark = -1;
+    GLint shift_on = -1, shift_scale = -1, shift_dx = -1, shift_dy = -1, shift_half = -1;
   };
   // A displayed channel's flat-field gain grid (R32F), uploaded when the
   // plan's FlatField changes; `src` keeps the one it was made from.
@@ -162,6 +163,11 @@ struct GlRenderer::Impl {
     tp->mix = tp->p.loc("u_mix");
     tp->ff_on = tp->p.loc("u_ff_on");
     tp->dark = tp->p.loc("u_dark");
+    tp->shift_on = tp->p.loc("u_shift_on");
+    tp->shift_scale = tp->p.loc("u_shift_scale");
+    tp->shift_dx = tp->p.loc("u_shift_dx");
+    tp->shift_dy = tp->p.loc("u_shift_dy");
+    tp->shift_half = tp->p.loc("u_shift_half");
     glUseProgram(tp->p.id);
     glUniform1i(tp->p.loc("u_tex"), 0);
     for (int i = 0; i < kChannelsPerPass; ++i)  // gain grids on texture units 1..4
@@ -399,7 +405,9 @@ Status GlRenderer::draw(const FramePlan& plan) {
       inst.xform[0] = t.origin_x;
       inst.xform[1] = t.origin_y;
       inst.xform[2] = t.inv_scale;
-      inst.xform[3] = d.level >= 0 ? 1.0f : 0.0f;  // the flat-field applies to tiles, not the overview
+      // 2^-level: colour offsets (raw pixels) to texels; 0 on the overview,
+      // which takes neither the flat-field nor the colour offsets.
+      inst.xform[3] = d.level >= 0 ? std::ldexp(1.0f, -d.level) : 0.0f;
       inst.info[0] = d.width;
       inst.info[1] = d.height;
       int chunk = -1;
@@ -500,6 +508,22 @@ Status GlRenderer::draw(const FramePlan& plan) {
     glActiveTexture(GL_TEXTURE0);
     glUniform4fv(tp.ff_on, 1, ff_on);
     glUniform4fv(tp.dark, 1, dark);
+    float sh_scale[4] = {1, 1, 1, 1}, sh_dx[4] = {0, 0, 0, 0}, sh_dy[4] = {0, 0, 0, 0}, sh_half[4] = {0, 0, 0, 0};
+    bool shift_on = false;
+    for (int i = 0; i < kChannelsPerPass && c0 + i < n; ++i) {
+      if (size_t(c0 + i) >= plan.channel_offsets.size()) break;
+      const ChannelShift cs = channel_shift(plan.channel_offsets[size_t(c0 + i)]);
+      sh_scale[i] = cs.scale;
+      sh_dx[i] = cs.dx;
+      sh_dy[i] = cs.dy;
+      sh_half[i] = cs.half;
+      shift_on = shift_on || !cs.identity();
+    }
+    glUniform1f(tp.shift_on, shift_on ? 1.0f : 0.0f);
+    glUniform4fv(tp.shift_scale, 1, sh_scale);
+    glUniform4fv(tp.shift_dx, 1, sh_dx);
+    glUniform4fv(tp.shift_dy, 1, sh_dy);
+    glUniform4fv(tp.shift_half, 1, sh_half);
     if (g == 0) {
       glDisable(GL_BLEND);
     } else {

@@ -161,6 +161,17 @@ Result<FramePlan> SlideView::plan_frame(const Viewport& viewport, FrameInfo* inf
   plan.display = display_;
   if (options_.flatfield)
     for (const ChannelDisplay& cd : display_.channels) plan.flatfields.push_back(stored_flatfield(cd.channel));
+  // Colour registration goes with the registered positions: where fields
+  // are drawn at their stage positions, the colour planes are raw too.
+  if (options_.positions == PositionsMode::kRegistered && registration_ && !registration_->channel_offsets.empty()) {
+    for (const ChannelDisplay& cd : display_.channels) {
+      ChannelOffset o{cd.channel, 0, 0, 1, 0};
+      for (const ChannelOffset& r : registration_->channel_offsets)
+        if (r.channel == cd.channel) o = r;
+      if (!(o.scale > 0) || !std::isfinite(o.scale)) o.scale = 1;
+      plan.channel_offsets.push_back(o);
+    }
+  }
   std::vector<TileKey> wanted;
 
   // The overview: enough on its own at coarse zooms, a backdrop otherwise.

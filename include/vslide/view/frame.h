@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "vslide/core/image.h"
+#include "vslide/core/registration.h"
 #include "vslide/core/slide_source.h"
 #include "vslide/core/tile.h"
 #include "vslide/view/display.h"
@@ -66,6 +67,16 @@ struct FramePlan {
   // FlatField::correct(raw, u, v) with u, v the texel centre as a fraction
   // of the draw's width and height, before the contrast window.
   std::vector<std::shared_ptr<const FlatField>> flatfields;
+  // Colour registration per displayed channel (parallel to display.channels;
+  // empty: none). On tile draws (level >= 0, not the overview) channel c
+  // samples texel floor(p * scale + (d * 2^-level + 0.5 * (1 - scale))) in
+  // x and y, p the pixel centre's continuous texel coordinate
+  // ((centre - T.origin) * T.inv_scale) and d the offset dx_px / dy_px: at
+  // level 0 the reference's pixel x reads round(x * scale + dx) of the
+  // channel, as export does. A texel outside the tile: the channel does not
+  // cover the pixel (drawn as an absent plane). The flat-field is taken at
+  // the sampled texel. See channel_shift().
+  std::vector<ChannelOffset> channel_offsets;
   std::vector<TileDraw> tiles;
   std::vector<LabelDraw> labels;
   std::vector<RectUm> outlines;  // tile outlines, slide frame
@@ -79,6 +90,15 @@ struct DrawTransform {
   float scale = 1;                   // screen pixels per texel
 };
 DrawTransform draw_transform(const Viewport& viewport, double x_um, double y_um, double um_per_texel);
+
+// A colour offset as both renderers apply it, in float: at a draw of level
+// L >= 0 the sampled texel is floor(p * scale + (d * inv_f + half)) with
+// inv_f = 2^-L (exactly these float operations, no fused multiply-add).
+struct ChannelShift {
+  float scale = 1, dx = 0, dy = 0, half = 0;  // half = 0.5 * (1 - scale)
+  bool identity() const { return scale == 1.0f && dx == 0.0f && dy == 0.0f; }
+};
+ChannelShift channel_shift(const ChannelOffset& offset);
 // The outline rectangle in screen pixels (x0, y0, x1, y1), floats.
 std::array<float, 4> screen_rect(const Viewport& viewport, const RectUm& rect);
 

@@ -43,7 +43,8 @@ struct ViewOptions {
   // Use the stored overview (coarsest zooms, and under missing tiles).
   bool use_overview = true;
   // Where fields are drawn: their registered positions where the slide has a
-  // registration (vslide register), or always the stage's.
+  // registration (vslide register), or always the stage's. Registered also
+  // applies the stored colour offsets (FramePlan::channel_offsets).
   PositionsMode positions = PositionsMode::kRegistered;
   // Apply each channel's stored flat-field (shading correction) to the tiles.
   bool flatfield = true;

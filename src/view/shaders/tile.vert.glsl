@@ -6,7 +6,7 @@
 #version 430 core
 struct Tile {
   vec4 rect;   // x0, y0, x1, y1 in screen pixels, y down, on pixel edges
-  vec4 xform;  // origin x, origin y, texels per screen pixel, 1 for a tile (0: overview)
+  vec4 xform;  // origin x, origin y, texels per screen pixel, 2^-level for a tile (0: overview)
   ivec4 info;  // texture width, height, array layer, mask of channels present
 };
 layout(std430, binding = 0) readonly buffer Tiles { Tile tiles[]; };
