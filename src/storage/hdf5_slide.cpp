@@ -565,7 +565,12 @@ Status Hdf5Slide::finish(SlideState final_state) {
     impl_->chunks_table.reset();
     impl_->mosaic.reset();
     impl_->file.reset();
-    VSLIDE_ASSIGN_OR_RETURN(impl_->file, h5::check(H5Fopen(impl_->path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT),
+    // Without HDF5's file lock: a live viewer or a dealer reading the scan
+    // holds a shared lock, and the scan must still finish. This process is
+    // the slide's only writer (the manager starts one per slide).
+    VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset_file_locking(fapl.get(), false, true), "H5Pset_file_locking"));
+    VSLIDE_ASSIGN_OR_RETURN(impl_->file, h5::check(H5Fopen(impl_->path.c_str(), H5F_ACC_RDWR, fapl.get()),
                                                    impl_->path + ": reopen to finish"));
     hid_t root = impl_->file.get();
     VSLIDE_ASSIGN_OR_RETURN(impl_->mosaic, h5::check(H5Gopen2(root, "mosaic", H5P_DEFAULT), "open /mosaic"));

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "common/testing.h"
@@ -279,6 +283,55 @@ TEST(Hdf5Slide, DetectionLayers) {
   EXPECT_EQ((*s)->read_labels("nuclei", TileKey{0, 0}).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(*(*s)->read_objects_json("nuclei"), R"([{"id":7}])");
   EXPECT_EQ((*s)->read_labels("cells", TileKey{0, 1}).status().code(), StatusCode::kNotFound);
+}
+
+// A viewer or a dealer watching a live scan holds the file open in another
+// process (with HDF5's shared lock); the scan must still finish. The watcher
+// here is h5py, as a user's notebook would be.
+TEST(Hdf5Slide, ScanFinishesWhileAnotherProcessWatchesIt) {
+  TempDir dir;
+  auto g = test_geometry(1, 3, 1, 1, 1, 16, 16);
+  const std::string path = dir.file("watched.h5");
+  CreateOptions opt;
+  opt.swmr = true;
+  auto s = Hdf5Slide::create(path, test_header(), g, default_channels(1), opt);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  for (int c = 0; c < 3; ++c) {
+    ASSERT_TRUE((*s)->write_field(FieldOfView{0, c, 0, 0, 0, 0}).ok());
+    ASSERT_TRUE((*s)->write_plane(TileKey{0, c, 0}, test_plane(g, TileKey{0, c, 0})).ok());
+  }
+  ASSERT_TRUE((*s)->flush().ok());
+
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t watcher = fork();
+  ASSERT_GE(watcher, 0);
+  if (watcher == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl("/usr/bin/python3", "python3", "-c",
+          "import h5py, sys, time\n"
+          "f = h5py.File(sys.argv[1], 'r', swmr=True)\n"
+          "print('open', flush=True)\n"
+          "time.sleep(60)\n",
+          path.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  char line[8] = {};
+  ASSERT_EQ(read(out[0], line, 4), 4) << "h5py did not open the live slide";
+  close(out[0]);
+  ASSERT_STREQ(line, "open");
+
+  Status finished = (*s)->finish();
+  kill(watcher, SIGKILL);
+  waitpid(watcher, nullptr, 0);
+  ASSERT_TRUE(finished.ok()) << finished.to_string();
+  s->reset();
+  auto done = Hdf5Slide::open(path);
+  ASSERT_TRUE(done.ok()) << done.status().to_string();
+  EXPECT_EQ((*done)->state(), SlideState::kComplete);
+  EXPECT_EQ((*done)->index()->planes_present(), 3u);
 }
 
 }  // namespace
