@@ -9,6 +9,7 @@
 #include "command.h"
 #include "import_plan.h"
 #include "parallel.h"
+#include "write_aside.h"
 #include "vslide/storage/hdf5_slide.h"
 
 namespace vslide::cli {
@@ -140,7 +141,10 @@ int run_import(int argc, char** argv) {
   auto slide = Hdf5Slide::create(tmp, h, g, *channels, opt);
   if (!slide.ok()) return fail(slide.status());
   for (const auto& f : fields) {
-    if (Status s = (*slide)->write_field(f); !s.ok()) return fail(s);
+    if (Status s = (*slide)->write_field(f); !s.ok()) {
+      fail(s);
+      exit_without_closing(1);  // HDF5's close after a failed write (ENOSPC) can crash
+    }
   }
   ProgressBar bar("import", plan->planes.size(), !quiet);
   Status st = parallel_for(
@@ -153,9 +157,12 @@ int run_import(int argc, char** argv) {
       },
       &bar);
   if (st.ok()) st = (*slide)->finish();
+  if (!st.ok()) {
+    fail(st);  // the temporary file is removed
+    exit_without_closing(1);  // HDF5's close after a failed write (ENOSPC) can crash
+  }
   const uint64_t raw = (*slide)->bytes_raw(), stored = (*slide)->bytes_stored();
   slide->reset();
-  if (!st.ok()) return fail(st);
   std::error_code ec;
   std::filesystem::rename(tmp, out, ec);
   if (ec) return fail(Status::io_error(out + ": cannot rename " + tmp + " onto it: " + ec.message()));
