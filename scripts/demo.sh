@@ -39,13 +39,16 @@ step "4. vslide info $SLIDE"
 step "5. vslide verify (every chunk against its checksum)"
 "$VSLIDE" verify "$SLIDE"
 
-step "6. nuclei detection stored as a detection layer"
+step "6. register the fields from their overlaps (stage positions and raw planes untouched)"
+"$VSLIDE" register "$SLIDE"
+
+step "7. nuclei detection stored as a detection layer (objects in overlaps counted once)"
 "$VSLIDE" detect "$SLIDE" --pipeline nuclei --channel 0 --name nuclei
 
-step "7. zoom layers and overview (vslide pyramid)"
+step "8. zoom layers and overview (vslide pyramid)"
 "$VSLIDE" pyramid "$SLIDE"
 
-step "8. rendered views"
+step "9. rendered views (registered positions)"
 "$VSLIDE" render "$SLIDE" --out "$OUT/slide.png" --size 1600x1000 --fit --auto-contrast --stats
 "$VSLIDE" render "$SLIDE" --out "$OUT/zoom.png" --size 1200x800 --center-um 2000,1500 --zoom 1 --auto-contrast \
   --overlay detections:nuclei --stats
