@@ -39,8 +39,9 @@ step "4. vslide info $SLIDE"
 step "5. vslide verify (every chunk against its checksum)"
 "$VSLIDE" verify "$SLIDE"
 
-step "6. register the fields from their overlaps (stage positions and raw planes untouched)"
+step "6. register the fields from their overlaps and estimate the shading (raw planes untouched)"
 "$VSLIDE" register "$SLIDE"
+"$VSLIDE" flatfield "$SLIDE"
 
 step "7. nuclei detection stored as a detection layer (objects in overlaps counted once)"
 "$VSLIDE" detect "$SLIDE" --pipeline nuclei --channel 0 --name nuclei
