@@ -295,7 +295,10 @@ def test_cmake_install_gives_an_importable_package(tmp_path):
     assert pkgs, r.stdout
     site = os.path.dirname(pkgs[0])
     # From an empty folder, so that only the installed copy can be found.
+    env = {"PYTHONPATH": site, "PATH": os.environ.get("PATH", "")}
+    # The sanitizer build preloads the ASan runtime into python (python/CMakeLists.txt).
+    env.update({k: os.environ[k] for k in ("LD_PRELOAD", "ASAN_OPTIONS") if k in os.environ})
     r = subprocess.run(["/usr/bin/python3", "-c", "import vslide; print(vslide.__file__); vslide.Slide"],
-                       env={"PYTHONPATH": site, "PATH": os.environ.get("PATH", "")}, cwd=str(tmp_path),
+                       env=env, cwd=str(tmp_path),
                        capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith(str(tmp_path)), r.stdout + r.stderr

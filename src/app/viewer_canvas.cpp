@@ -79,6 +79,7 @@ ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QOpenGLWidget(
 }
 
 ViewerCanvas::~ViewerCanvas() {
+  disconnect(context_teardown_);
   makeCurrent();
   release_gl();
   doneCurrent();
@@ -100,7 +101,7 @@ void ViewerCanvas::initializeGL() {
     return;
   }
   renderer_ = std::move(*r);
-  connect(context(), &QOpenGLContext::aboutToBeDestroyed, this, [this] {
+  context_teardown_ = connect(context(), &QOpenGLContext::aboutToBeDestroyed, this, [this] {
     makeCurrent();
     release_gl();
     doneCurrent();

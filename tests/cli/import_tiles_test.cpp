@@ -66,7 +66,8 @@ TEST(ImportTiles, OmeTiffMosaicEveryPlaneWhereItsMetadataSays) {
   EXPECT_DOUBLE_EQ(g.pixel_size_um, 0.5);  // PhysicalSizeX
   EXPECT_EQ(check_planes(**s, in), 32);
   EXPECT_EQ((*s)->index()->planes_present(), 32u);
-  for (const auto& f : manifest(in)["fields"]) {
+  const auto listed = manifest(in);
+  for (const auto& f : listed["fields"]) {
     const auto* e = (*s)->index()->find(f["row"], f["col"]);
     ASSERT_NE(e, nullptr);
     EXPECT_NEAR(e->field.stage_x_um, f["x"].get<double>(), 1e-9);

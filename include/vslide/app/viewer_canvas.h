@@ -60,6 +60,10 @@ class ViewerCanvas : public QOpenGLWidget {
 
   ViewerModel* model_;
   std::unique_ptr<view::GlRenderer> renderer_;
+  // Releases the renderer if Qt destroys the context first; cut in the
+  // destructor, before ~QOpenGLWidget destroys the context (it would call
+  // back into a canvas that is already half destroyed).
+  QMetaObject::Connection context_teardown_;
   std::string gl_error_;
   view::FrameInfo info_;
   uint64_t painted_version_ = 0;
