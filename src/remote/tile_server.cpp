@@ -105,6 +105,10 @@ void TileServer::Impl::worker_loop() {
   try {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, 0);
+    // Bounded sends: once the server stops, the front loop no longer reads
+    // the backend, and a blocking send there would never return (the
+    // destructor then waits on this thread forever).
+    socket.set(zmq::sockopt::sndtimeo, 100);
     socket.connect(backend_address);
     socket.send(zmq::str_buffer("READY"), zmq::send_flags::none);
     while (!stop) {
@@ -119,8 +123,10 @@ void TileServer::Impl::worker_loop() {
       if (options.fault_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.fault_delay_ms));
       Frames reply = handler->handle(rest);
       for (auto& f : reply) in.push_back(std::move(f));
-      // Blocking send on an inproc pair: it fails only when the context ends (throws ETERM).
-      if (!zmq::send_multipart(socket, in)) log("worker: reply not handed to the front loop");
+      // The inproc pair takes a multipart message whole or not at all; retry
+      // in 100 ms steps while the server runs (a reply left at stop is dropped).
+      while (!zmq::send_multipart(socket, in).has_value() && !stop) {
+      }
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != ETERM) log(std::string("worker stopped: ") + e.what());
