@@ -91,6 +91,15 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
   ManagerOptions& o = m->options_;
   if (o.data_dir.empty()) return Status::invalid_argument("manager: --data-dir is required");
   std::error_code ec;
+  // The data folder itself may be new, but not a whole path from the root:
+  // a mistyped --data-dir must not create folders the user never asked for.
+  fs::path folder = fs::absolute(o.data_dir, ec).lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();  // "data/" names "data"
+  const fs::path parent = folder.parent_path();
+  if (!fs::exists(o.data_dir, ec) && !fs::is_directory(parent, ec)) {
+    return Status::not_found("manager: data folder " + o.data_dir + ": its parent folder " +
+                             parent.string() + " does not exist (create it first)");
+  }
   if (Status st = create_dirs_durably(scans_root(o.data_dir)); !st.ok()) {
     return Status::io_error("manager: data folder " + o.data_dir + ": " + st.message());
   }

@@ -79,3 +79,20 @@ TEST(PeerLimits, ShutdownIsTakenOnlyFromTheLocalMachine) {
 
 }  // namespace
 }  // namespace vslide::testing
+
+namespace vslide::acquire {
+namespace {
+
+// issue 16: a mistyped --data-dir must not create a path from the root.
+TEST(ManagerDataDir, AMissingParentIsRefusedAndNothingIsCreated) {
+  vslide::testing::TempDir dir;
+  const std::string missing = dir.file("no-such-parent") + "/data";
+  const auto r = vslide::testing::run_command(vslide::testing::vslide_binary() +
+                                              " manager --bind tcp://127.0.0.1:0 --data-dir " + missing);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("no-such-parent")));
+}
+
+}  // namespace
+}  // namespace vslide::acquire
