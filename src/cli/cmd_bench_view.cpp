@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "args.h"
+#include "bench_scratch.h"
 #include "command.h"
 #include "progress.h"
 #include "vslide/app/app.h"
@@ -67,15 +68,22 @@ ScanConfig scene_config(bool full) {
 Status prepare(const std::string& path, const ScanConfig& config, bool quiet) {
   const SyntheticScanner scanner(config);
   if (std::filesystem::exists(path)) {
+    // A bench slide is the bench's own: never overwrite a file it did not make.
     auto s = Hdf5Slide::open(path);
-    if (s.ok() && (*s)->state() == SlideState::kComplete && (*s)->geometry() == scanner.geometry() &&
+    if (!s.ok() || !is_bench_slide((*s)->header(), "view")) {
+      return Status::failed_precondition(path + ": not a slide made by `vslide bench view`; refusing to "
+                                         "overwrite it (choose another --slide path)");
+    }
+    if ((*s)->state() == SlideState::kComplete && (*s)->geometry() == scanner.geometry() &&
         (*s)->zoom_levels().size() > 1)
       return Status();
   }
   CreateOptions opt;
   opt.overwrite = true;
+  SlideHeader header = scanner.header();
+  mark_bench_slide(&header, "view");
   VSLIDE_ASSIGN_OR_RETURN(auto slide,
-                          Hdf5Slide::create(path, scanner.header(), scanner.geometry(), scanner.channels(), opt));
+                          Hdf5Slide::create(path, header, scanner.geometry(), scanner.channels(), opt));
   const auto& fields = scanner.fields();
   ProgressBar bar("bench view slide", fields.size(), !quiet);
   std::atomic<size_t> next{0}, done{0};

@@ -103,5 +103,22 @@ TEST(BenchSafety, RenderRefusesAFileThatIsNotASlide) {
   EXPECT_EQ(read_all(path), "chapter one");
 }
 
+TEST(BenchSafety, ViewRefusesASlideOrFileItDidNotMake) {
+  TempDir tmp;
+  const std::string slide = tmp.file("mine.h5");
+  auto sim = run_command(vslide() + " simulate " + slide + " --rows 2 --cols 2 --channels 1 --tile 64x48 --quiet");
+  ASSERT_EQ(sim.exit_code, 0) << sim.output;
+  const std::string before = read_all(slide);
+  auto r = run_command(vslide() + " bench view --slide " + slide + " --json");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("not a slide made by `vslide bench view`"), std::string::npos) << r.output;
+  EXPECT_EQ(read_all(slide), before) << "bench view changed a slide it did not make";
+  const std::string text = tmp.file("thesis.h5");
+  std::ofstream(text) << "chapter one";
+  r = run_command(vslide() + " bench view --slide " + text + " --json");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_all(text), "chapter one");
+}
+
 }  // namespace
 }  // namespace vslide
