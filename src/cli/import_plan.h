@@ -15,6 +15,7 @@
 #include "vslide/core/slide_header.h"
 #include "vslide/core/tile.h"
 #include "vslide/storage/ome_xml.h"
+#include "vslide/storage/tiles_csv.h"
 #include "vslide/storage/tiff_io.h"
 
 namespace vslide::cli {
@@ -27,8 +28,7 @@ inline std::string format_number(double v, int digits = -1) {
   return b;
 }
 
-enum class PositionUnits { kUnknown, kMicrometres, kPixels };
-Result<PositionUnits> parse_position_units(const std::string& text);
+// PositionUnits and parse_position_units: vslide/storage/tiles_csv.h.
 
 struct ImportField {
   int32_t row = -1, col = -1;  // -1 until assign_grid() when the source gives no grid
@@ -54,9 +54,8 @@ struct ImportPlan {
   std::vector<OmeChannel> ome_channels;     // from OME-XML; empty otherwise
 };
 
-// Reads the CSV (path,row,col,channel,stage_x_um,stage_y_um[,z,t,page,stage_z_um];
-// stage_x_px/stage_y_px or stage_x/stage_y with `units` instead). Every
-// number is checked strictly; a multi-page TIFF without a page column is refused.
+// Reads the CSV (parse_tiles_csv, vslide/storage/tiles_csv.h) and opens the
+// TIFF files it names; a multi-page TIFF without a page column is refused.
 Result<ImportPlan> plan_from_csv(const std::string& csv, PositionUnits units);
 
 // Reads OME-TIFF files (or folders of *.ome.tif[f]): every plane of every
