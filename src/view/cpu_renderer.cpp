@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "vslide/view/frame_partition.h"
+
 namespace vslide::view {
 
 DrawTransform draw_transform(const Viewport& viewport, double x_um, double y_um, double um_per_texel) {
@@ -118,9 +120,25 @@ Result<RgbImage> render_cpu(const FramePlan& plan) {
   for (const ChannelOffset& o : plan.channel_offsets) shifts.push_back(channel_shift(o));
   const bool any_shift = std::any_of(shifts.begin(), shifts.end(), [](const ChannelShift& s) { return !s.identity(); });
 
+  // Each tile over its span, in order; with colour offsets then each tile
+  // again over the pixels where all its channels read inside it
+  // (complete_pixels): the last tile holding a pixel completely wins over one
+  // that merely covers it (frame_partition.h), so no channel goes dark at a
+  // field's edge where a field beneath has it.
+  std::vector<std::pair<const TileDraw*, Span>> draws;
   for (const TileDraw& d : plan.tiles) {
     const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
-    const Span s = draw_span(t, d.width, d.height, vw, vh);
+    draws.push_back({&d, draw_span(t, d.width, d.height, vw, vh)});
+  }
+  for (size_t i = 0; any_shift && i < plan.tiles.size(); ++i) {
+    const TileDraw& d = plan.tiles[i];
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    const PixelRect c = complete_pixels(plan, d, t, vw, vh);
+    if (!c.empty()) draws.push_back({&d, Span{c.x0, c.y0, c.x1, c.y1}});
+  }
+  for (const auto& [dp, s] : draws) {
+    const TileDraw& d = *dp;
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
     const bool shifted = any_shift && d.level >= 0;
     const float inv_f = d.level >= 0 ? std::ldexp(1.0f, -d.level) : 0.0f;
     for (int py = s.y0; py < s.y1; ++py) {

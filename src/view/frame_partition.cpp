@@ -58,6 +58,59 @@ PixelRect covered_pixels(const DrawTransform& t, int32_t w, int32_t h, int32_t v
   return r;
 }
 
+PixelRect complete_pixels(const FramePlan& plan, const TileDraw& d, const DrawTransform& t, int32_t vw,
+                          int32_t vh) {
+  PixelRect r = covered_pixels(t, d.width, d.height, vw, vh);
+  if (r.empty() || d.level < 0 || d.placeholder) return r;
+  const float inv_f = std::ldexp(1.0f, -d.level);
+  for (size_t c = 0; c < plan.channel_offsets.size() && c < d.planes.size(); ++c) {
+    if (!d.planes[c].image) continue;
+    const ChannelShift sh = channel_shift(plan.channel_offsets[c]);
+    if (sh.identity()) continue;
+    // render_cpu's texel for channel c along one axis, in the same float
+    // operations; it never decreases with the pixel, so the pixels reading
+    // inside the tile form one interval of the covered ones.
+    auto inside = [&](int32_t p, float origin, float d_px, int32_t size) {
+      const float pt = (float(p) + 0.5f - origin) * t.inv_scale;
+      const float o = d_px * inv_f + sh.half;
+      const float q = pt * sh.scale;
+      const float texel = std::floor(q + o);
+      return texel >= 0 && texel < float(size);
+    };
+    while (r.x0 < r.x1 && !inside(r.x0, t.origin_x, sh.dx, d.width)) ++r.x0;
+    while (r.x1 > r.x0 && !inside(r.x1 - 1, t.origin_x, sh.dx, d.width)) --r.x1;
+    while (r.y0 < r.y1 && !inside(r.y0, t.origin_y, sh.dy, d.height)) ++r.y0;
+    while (r.y1 > r.y0 && !inside(r.y1 - 1, t.origin_y, sh.dy, d.height)) --r.y1;
+    if (r.empty()) return PixelRect{};
+  }
+  return r;
+}
+
+void partition_plan(const FramePlan& plan, std::vector<PixelRect>* scratch, std::vector<OwnedRect>* out) {
+  const int32_t vw = plan.viewport.width_px, vh = plan.viewport.height_px;
+  const size_t n = plan.tiles.size();
+  scratch->clear();
+  out->clear();
+  if (n == 0) return;
+  for (const TileDraw& d : plan.tiles) {
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    scratch->push_back(covered_pixels(t, d.width, d.height, vw, vh));
+  }
+  bool shrunk = false;
+  for (size_t i = 0; i < n; ++i) {
+    const TileDraw& d = plan.tiles[i];
+    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
+    const PixelRect c = complete_pixels(plan, d, t, vw, vh);
+    shrunk = shrunk || !(c == (*scratch)[i]);
+    scratch->push_back(c);
+  }
+  if (!shrunk) scratch->resize(n);
+  // The complete rectangles come after every covered one: the last draw
+  // holding a pixel completely wins over any draw merely covering it.
+  partition_by_owner(*scratch, out);
+  for (OwnedRect& o : *out) o.draw = uint32_t(o.draw % n);
+}
+
 void partition_by_owner(const std::vector<PixelRect>& covered, std::vector<OwnedRect>* out) {
   out->clear();
   PixelRect bounds{std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::max(),

@@ -267,14 +267,10 @@ Status GlRenderer::draw(const FramePlan& plan) {
   }
 
   // Which tile owns which pixels: each pixel is shaded once, by the last
-  // draw covering it, as the sampling rule says.
+  // draw covering it (with colour offsets: holding all its channels there,
+  // partition_plan), as the CPU reference draws it.
   const auto t_partition = Clock::now();
-  m.covered.clear();
-  for (const TileDraw& d : plan.tiles) {
-    const DrawTransform t = draw_transform(plan.viewport, d.x_um, d.y_um, d.um_per_texel);
-    m.covered.push_back(covered_pixels(t, d.width, d.height, vw, vh));
-  }
-  partition_by_owner(m.covered, &m.owned);
+  partition_plan(plan, &m.covered, &m.owned);
   m.owns.assign(tiles, 0);
   for (const OwnedRect& o : m.owned) m.owns[o.draw] = 1;
   stats_.rects = m.owned.size();

@@ -231,6 +231,61 @@ TEST_F(ColourOffsetTest, FractionalOffsetsAndScaleMatchTheCpuAtEveryLayer) {
       }
 }
 
+// The seam: 2x2 fields cut from one picture (overlap 20 px), drawn in
+// order; channel 1 is read 3 px left and 2 px up. A later field's channel 1
+// reads outside it along its left and top edges, inside the earlier field
+// beneath: that field must show those pixels, with every channel, instead of
+// a 3 px (2 px) strip where channel 1 is dark.
+TEST_F(ColourOffsetTest, ShiftedChannelHasNoDarkStripAtTheUpperFieldsEdge) {
+  constexpr int kOverlap = 20, kDx = -3, kDy = -2;
+  const double um = 0.5;
+  const int mw = 2 * kW - kOverlap, mh = 2 * kH - kOverlap;
+  FramePlan plan;
+  plan.display.channels = {ChannelDisplay{0, Rgb{1, 0, 0}, 0, 255, 1, true},
+                           ChannelDisplay{1, Rgb{0, 1, 0}, 0, 255, 1, true}};
+  plan.channel_offsets = {ChannelOffset{0, 0, 0, 1, 1}, ChannelOffset{1, kDx, kDy, 1, 1}};
+  for (int r = 0; r < 2; ++r) {
+    for (int col = 0; col < 2; ++col) {
+      TileDraw d;
+      d.row = r;
+      d.col = col;
+      const int x0 = col * (kW - kOverlap), y0 = r * (kH - kOverlap);
+      d.x_um = x0 * um;
+      d.y_um = y0 * um;
+      d.um_per_texel = um;
+      d.width = kW;
+      d.height = kH;
+      for (int c = 0; c < 2; ++c) {
+        auto img = std::make_shared<Image16>(kW, kH);
+        for (int y = 0; y < kH; ++y)
+          for (int x = 0; x < kW; ++x) img->at(x, y) = raw_value(c, x0 + x, y0 + y);
+        d.planes.push_back(PlaneRef{TileKey{r, col, c}, img});
+      }
+      plan.tiles.push_back(std::move(d));
+    }
+  }
+  // One screen pixel per picture pixel, the mosaic filling the frame.
+  plan.viewport = Viewport{mw * um / 2, mh * um / 2, 1.0, mw, mh, um};
+  const RgbImage cpu = expect_gl_matches_cpu(plan, "2x2 seam");
+  ASSERT_EQ(cpu.width, mw);
+  size_t checked = 0, seam = 0;
+  for (int y = -kDy; y < mh; ++y) {
+    for (int x = -kDx; x < mw; ++x) {
+      ASSERT_EQ(cpu.at(x, y)[0], raw_value(0, x, y)) << x << "," << y;
+      ASSERT_EQ(cpu.at(x, y)[1], raw_value(1, x + kDx, y + kDy)) << x << "," << y;
+      ++checked;
+      const bool strip = (x >= kW - kOverlap && x < kW - kOverlap - kDx) || (y >= kH - kOverlap && y < kH - kOverlap - kDy);
+      seam += strip ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(checked, size_t(mw + kDx) * size_t(mh + kDy));
+  EXPECT_GT(seam, size_t(3 * mh));  // the strips were among the pixels checked
+  // Along the mosaic's own top and left edges no field has channel 1: dark there.
+  EXPECT_EQ(cpu.at(mw / 2, 0)[1], 0);
+  EXPECT_EQ(cpu.at(0, mh / 2)[1], 0);
+  EXPECT_EQ(cpu.at(0, mh / 2)[0], raw_value(0, 0, mh / 2));
+}
+
 TEST(ColourOffsetPlanTest, RejectsUnusableOffsets) {
   FramePlan plan = offset_scene(2, 0, 1.0, 3);
   plan.channel_offsets.pop_back();

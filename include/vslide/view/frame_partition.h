@@ -35,6 +35,22 @@ struct OwnedRect {
   uint32_t draw = 0;  // index into the covered list
 };
 
+// The part of a tile draw's covered pixels where every channel with a plane
+// and a colour offset (plan.channel_offsets; frame.h's rule) also reads a
+// texel inside the tile: there the draw shows all its channels. Equal to
+// covered_pixels() without offsets, on the overview (level < 0) and on
+// placeholders; empty when no pixel has them all.
+PixelRect complete_pixels(const FramePlan& plan, const TileDraw& d, const DrawTransform& t, int32_t vw,
+                          int32_t vh);
+
+// Ownership with colour offsets: a pixel belongs to the last draw whose
+// complete_pixels() hold it, else to the last draw covering it (near a
+// field's edge a shifted channel reads outside the field; the field beneath
+// then shows the pixel with all its channels instead of leaving that
+// channel dark). Without offsets this is partition_by_owner() of the
+// covered rectangles. `scratch` holds the rectangles (capacity reused).
+void partition_plan(const FramePlan& plan, std::vector<PixelRect>* scratch, std::vector<OwnedRect>* out);
+
 // Splits `covered` (one rectangle per draw, in draw order) into disjoint
 // rectangles, each owned by the last draw that covers it. Their union is
 // the union of `covered`. `out` is cleared first (its capacity is reused).
