@@ -14,12 +14,10 @@
 
 namespace vslide::app {
 
-int run_viewer(int argc, char** argv, const ViewerArgs& args, SlideOpener opener) {
-  set_default_gl_format();
-  QApplication::setAttribute(Qt::AA_ShareOpenGLContexts);
+int run_viewer(int argc, char** argv, const ViewerArgs& args) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("vslide");
-  MainWindow window(std::move(opener), args.window);
+  MainWindow window(args.window);
   window.resize(args.width, args.height);
   window.show();
   if (!args.slide.empty()) {

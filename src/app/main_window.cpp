@@ -12,7 +12,6 @@
 #include <QMessageBox>
 #include <QPointer>
 #include <QStatusBar>
-#include <QSurfaceFormat>
 #include <QThreadPool>
 #include <QVBoxLayout>
 #include <fstream>
@@ -28,19 +27,11 @@ namespace vslide::app {
 
 using namespace vslide::view;
 
-void set_default_gl_format() {
-  QSurfaceFormat f;
-  f.setVersion(4, 3);
-  f.setProfile(QSurfaceFormat::CoreProfile);
-  f.setSwapInterval(0);  // frames as soon as they are drawn (latency), not at vsync
-  QSurfaceFormat::setDefaultFormat(f);
-}
-
-MainWindow::MainWindow(SlideOpener opener, WindowOptions options, QWidget* parent)
-    : QMainWindow(parent), opener_(opener), options_(std::move(options)) {
+MainWindow::MainWindow(WindowOptions options, QWidget* parent)
+    : QMainWindow(parent), options_(std::move(options)) {
   setWindowTitle("vslide");
   resize(1280, 800);
-  model_ = new ViewerModel(std::move(opener), this);
+  model_ = new ViewerModel(this);
   auto* central = new QWidget(this);
   auto* v = new QVBoxLayout(central);
   v->setContentsMargins(0, 0, 0, 0);

@@ -3,11 +3,11 @@
 #include <QAction>
 #include <QKeyEvent>
 #include <QMouseEvent>
-#include <QOpenGLContext>
-#include <QOpenGLFunctions>
 #include <QPainter>
 #include <QWheelEvent>
 #include <cmath>
+
+#include "frame_worker.h"
 
 namespace vslide::app {
 
@@ -56,97 +56,142 @@ class ScaleBar : public QWidget {
   ViewerModel* model_;
 };
 
-ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QOpenGLWidget(parent), model_(model) {
+ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QWidget(parent), model_(model) {
   setFocusPolicy(Qt::StrongFocus);
   setMouseTracking(true);
   setMinimumSize(200, 150);
-  refine_.setSingleShot(true);
+  setAttribute(Qt::WA_OpaquePaintEvent);
+  for (QTimer* t : {&kick_, &refine_, &settle_}) t->setSingleShot(true);
+  kick_.setInterval(0);
   refine_.setInterval(15);
-  connect(&refine_, &QTimer::timeout, this, qOverload<>(&QWidget::update));
+  connect(&kick_, &QTimer::timeout, this, &ViewerCanvas::submit_frame);
+  connect(&refine_, &QTimer::timeout, this, &ViewerCanvas::submit_frame);
+  connect(&settle_, &QTimer::timeout, this, &ViewerCanvas::submit_frame);
   connect(model_, &ViewerModel::stateChanged, this, [this] {
-    update();
+    last_edit_.restart();
+    request_frame();
     scale_bar_->update();
   });
   // Textures are keyed by tile: a newly opened slide must not see the last one's.
-  connect(model_, &ViewerModel::slideOpened, this, [this] {
-    if (!renderer_) return;
-    makeCurrent();
-    renderer_->clear_textures();
-    doneCurrent();
-  });
+  connect(model_, &ViewerModel::slideOpened, this, [this] { worker_->clear_textures(); });
   scale_bar_ = new ScaleBar(model_, this);
   scale_bar_->setGeometry(0, 0, 260, 60);
+  // The worker calls back on its thread; the frame is taken on the UI
+  // thread (a call queued to a canvas already destroyed is dropped, and the
+  // destructor joins the worker before anything it uses goes).
+  worker_ = std::make_unique<FrameWorker>(
+      [this](FrameDone d) {
+        auto done = std::make_shared<FrameDone>(std::move(d));
+        QMetaObject::invokeMethod(this, [this, done] { frame_done(std::move(*done)); }, Qt::QueuedConnection);
+      },
+      size_t(512) << 20);
 }
 
-ViewerCanvas::~ViewerCanvas() {
-  disconnect(context_teardown_);
-  makeCurrent();
-  release_gl();
-  doneCurrent();
+ViewerCanvas::~ViewerCanvas() { worker_.reset(); }
+
+std::string ViewerCanvas::renderer() const { return worker_->renderer(); }
+
+bool ViewerCanvas::settled() const {
+  return !in_flight_ && !dirty_ && painted_version_ == model_->version() && info_.complete &&
+         (image_full_res_ || !model_->has_slide());
 }
 
-void ViewerCanvas::release_gl() { renderer_.reset(); }
-
-void ViewerCanvas::initializeGL() {
-  // The engine needs 4.3 core (storage buffers); main() asked for it.
-  const QSurfaceFormat f = context()->format();
-  if (f.majorVersion() * 10 + f.minorVersion() < 43) {
-    gl_error_ = "OpenGL " + std::to_string(f.majorVersion()) + "." + std::to_string(f.minorVersion()) +
-                " here; the viewer needs 4.3 core (Mesa llvmpipe or a GPU driver)";
-    return;
-  }
-  auto r = GlRenderer::create(nullptr, size_t(512) << 20);
-  if (!r.ok()) {
-    gl_error_ = r.status().to_string();
-    return;
-  }
-  renderer_ = std::move(*r);
-  context_teardown_ = connect(context(), &QOpenGLContext::aboutToBeDestroyed, this, [this] {
-    makeCurrent();
-    release_gl();
-    doneCurrent();
-  });
-}
-
-void ViewerCanvas::resizeGL(int w, int h) {
+void ViewerCanvas::resizeEvent(QResizeEvent*) {
   const qreal dpr = devicePixelRatioF();
-  model_->set_canvas_size(int(std::lround(w * dpr)), int(std::lround(h * dpr)));
+  model_->set_canvas_size(int(std::lround(width() * dpr)), int(std::lround(height() * dpr)));
   scale_bar_->setGeometry(0, height() - 60, 260, 60);
+  request_frame();
 }
 
-void ViewerCanvas::paintGL() {
+void ViewerCanvas::request_frame() {
+  dirty_ = true;
+  if (!in_flight_ && !kick_.isActive()) kick_.start();
+}
+
+// The resolution of interaction frames: the share of the canvas's pixels
+// (per axis) that the measured cost per pixel lets one frame draw within
+// the budget; 1 where the full frame fits (a GPU).
+double ViewerCanvas::interaction_scale() const {
+  if (!(budget_ms_ > 0) || !(cost_ms_per_mpx_ > 0)) return 1;
+  const QSize c = model_->canvas_size();
+  const double mpx = double(c.width()) * c.height() / 1e6;
+  const double s = std::sqrt(budget_ms_ / (cost_ms_per_mpx_ * mpx));
+  if (s >= 1) return 1;
+  return std::max(0.25, std::floor(s * 8) / 8);  // steps of 1/8: the picture does not flicker between sizes
+}
+
+void ViewerCanvas::submit_frame() {
+  if (in_flight_) return;  // frame_done() submits the latest state
+  kick_.stop();
+  refine_.stop();
+  settle_.stop();
   const uint64_t version = model_->version();
-  auto clear = [&] {
-    QOpenGLFunctions* gl = context()->functions();
-    gl->glBindFramebuffer(GL_FRAMEBUFFER, defaultFramebufferObject());
-    gl->glViewport(0, 0, model_->canvas_size().width(), model_->canvas_size().height());
-    gl->glClearColor(0.12f, 0.12f, 0.13f, 1);
-    gl->glClear(GL_COLOR_BUFFER_BIT);
-  };
+  dirty_ = false;
   SlideView* view = model_->view();
-  if (!view || !renderer_) {
-    clear();
-    painted_version_ = version;
-    emit framePainted(version, true);
-    if (!gl_error_.empty()) emit loadingChanged(QString::fromStdString(gl_error_));
-    return;
-  }
-  FrameInfo info;
-  auto plan = view->plan_frame(model_->viewport(), &info);
   QString loading;
-  if (!plan.ok()) {
-    clear();
-    info = FrameInfo{};
-    info.complete = true;
+  FrameJob job;
+  job.version = version;
+  if (view) {
+    QElapsedTimer t;
+    t.start();
+    const bool interacting = last_edit_.isValid() && last_edit_.elapsed() < kSettleMs;
+    job.scale = interacting ? interaction_scale() : 1.0;
+    Viewport vp = model_->viewport();
+    if (job.scale < 1) {
+      const int w = std::max(1, int(std::lround(vp.width_px * job.scale)));
+      vp.zoom *= double(w) / vp.width_px;
+      job.scale = double(w) / vp.width_px;
+      vp.width_px = w;
+      vp.height_px = std::max(1, int(std::lround(vp.height_px * job.scale)));
+    }
+    auto plan = view->plan_frame(vp, &job.info);
+    job.plan_ms = double(t.nsecsElapsed()) / 1e6;
+    if (plan.ok()) {
+      style_plan(model_->state(), &*plan);
+      job.plan = std::move(*plan);
+      in_flight_ = true;
+      worker_->submit(std::move(job));
+      return;
+    }
     loading = view->tree().size() == 0 ? "the slide has no fields yet" : "outside the slide (Home: fit)";
+  }
+  // Nothing to draw: an empty canvas shows this version at once.
+  image_ = QImage();
+  image_full_res_ = true;
+  info_ = FrameInfo{};
+  info_.complete = true;
+  times_ = FrameTimes{};
+  painted_version_ = version;
+  presented_ = false;
+  update();
+  if (loading != last_loading_) {
+    last_loading_ = loading;
+    emit loadingChanged(loading);
+  }
+  emit framePainted(version, true);
+}
+
+void ViewerCanvas::frame_done(FrameDone d) {
+  in_flight_ = false;
+  const FrameInfo& info = d.job.info;
+  times_ = FrameTimes{d.job.plan_ms, d.wait_ms, d.upload_ms, d.draw_ms, d.readback_ms, 0, d.job.scale,
+                      d.bytes_uploaded};
+  QString loading;
+  if (!d.status.ok()) {
+    image_ = QImage();
+    loading = QString::fromStdString(d.status.to_string());
   } else {
-    style_plan(model_->state(), &*plan);
-    Status s = renderer_->draw(*plan);
-    if (s.ok()) s = renderer_->present(defaultFramebufferObject());
-    if (!s.ok()) {
-      clear();
-      loading = QString::fromStdString(s.to_string());
-    } else if (!info.complete) {
+    // The image keeps the worker's pixels alive; no copy.
+    auto* keep = new std::shared_ptr<const RgbImage>(d.image);
+    image_ = QImage(d.image->pixels.data(), d.image->width, d.image->height, d.image->width * 3,
+                    QImage::Format_RGB888, [](void* p) { delete static_cast<std::shared_ptr<const RgbImage>*>(p); },
+                    keep);
+    if (d.job.scale == 1 && d.job.plan.viewport.width_px > 0) {
+      const double mpx = double(d.image->width) * d.image->height / 1e6;
+      const double cost = (d.draw_ms + d.readback_ms) / std::max(mpx, 1e-3);
+      cost_ms_per_mpx_ = cost_ms_per_mpx_ > 0 ? 0.7 * cost_ms_per_mpx_ + 0.3 * cost : cost;
+    }
+    if (!info.complete) {
       loading = QString("loading: %1 of %2 planes at layer %3 (x%4)")
                     .arg(info.planes_ready)
                     .arg(info.planes_needed)
@@ -156,25 +201,61 @@ void ViewerCanvas::paintGL() {
     } else {
       loading = QString("layer %1 (x%2), %3 tiles").arg(info.level).arg(1 << info.level).arg(info.tiles_visible);
     }
+    if (d.job.scale < 1) loading += QString(" | moving: drawn at %1 %").arg(int(std::lround(d.job.scale * 100)));
     if (info.placeholders) {
       loading += QString(" | %1 tile(s) failed: %2 (R retries)")
                      .arg(info.placeholders)
                      .arg(info.warnings.empty() ? QString() : QString::fromStdString(info.warnings.back()));
     }
-    model_->frame_done(*plan, info, version);
+    if (info.complete && d.job.scale == 1) model_->frame_done(d.job.plan, info, d.job.version);
   }
+  image_full_res_ = d.job.scale == 1;
   info_ = info;
-  painted_version_ = version;
-  if (!info.complete) refine_.start();
+  painted_version_ = d.job.version;
+  presented_ = false;
+  update();
   if (loading != last_loading_) {
     last_loading_ = loading;
     emit loadingChanged(loading);
   }
-  emit framePainted(version, info.complete);
+  emit framePainted(d.job.version, info.complete);
+  // What next: the latest edits at once; else the rest of the tiles as they
+  // load; else, after an interaction frame, the full resolution once input
+  // pauses.
+  if (dirty_ || painted_version_ != model_->version()) {
+    submit_frame();
+  } else if (!info.complete) {
+    refine_.start();
+  } else if (!image_full_res_) {
+    settle_.start(std::max<int>(0, kSettleMs - int(last_edit_.elapsed())));
+  }
 }
 
-QImage ViewerCanvas::screenshot() {
-  QImage img = grabFramebuffer().convertToFormat(QImage::Format_RGB888);
+void ViewerCanvas::paintEvent(QPaintEvent*) {
+  QElapsedTimer t;
+  t.start();
+  QPainter p(this);
+  if (image_.isNull()) {
+    p.fillRect(rect(), QColor(31, 31, 33));
+  } else {
+    // The frame covers the canvas (device pixels; an interaction frame is
+    // scaled up, nearest neighbour).
+    p.drawImage(QRectF(rect()), image_);
+  }
+  if (!presented_) {
+    presented_ = true;
+    times_.paint_ms = double(t.nsecsElapsed()) / 1e6;
+    // After this paint event the window's backing store is flushed; the
+    // frame is on screen when the event loop comes round again.
+    QTimer::singleShot(0, this, [this] { emit framePresented(); });
+  }
+}
+
+QImage ViewerCanvas::frame_image() const { return image_.copy(); }
+
+QImage ViewerCanvas::screenshot() const {
+  QImage img = image_.isNull() ? QImage(model_->canvas_size(), QImage::Format_RGB888) : image_.copy();
+  if (image_.isNull()) img.fill(QColor(31, 31, 33));
   if (model_->has_slide()) {
     QPainter p(&img);
     paint_scale_bar(p, img.rect(), model_->viewport());
@@ -228,7 +309,7 @@ void ViewerCanvas::keyPressEvent(QKeyEvent* e) {
       }
     }
   }
-  QOpenGLWidget::keyPressEvent(e);
+  QWidget::keyPressEvent(e);
 }
 
 void ViewerCanvas::wheelEvent(QWheelEvent* e) {

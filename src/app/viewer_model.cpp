@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "vslide/remote/open_slide.h"
+
 namespace vslide::app {
 
 using namespace vslide::view;
@@ -34,8 +36,8 @@ ViewOptions window_view_options() {
 }
 }  // namespace
 
-ViewerModel::ViewerModel(SlideOpener opener, QObject* parent)
-    : QObject(parent), opener_(std::move(opener)), alive_(std::make_shared<bool>(true)) {
+ViewerModel::ViewerModel(QObject* parent)
+    : QObject(parent), alive_(std::make_shared<bool>(true)) {
   live_timer_.setInterval(250);
   connect(&live_timer_, &QTimer::timeout, this, &ViewerModel::poll_live);
 }
@@ -52,9 +54,8 @@ void ViewerModel::open(const QString& path_or_url) {
   const uint64_t gen = ++open_generation_;
   emit message("opening " + path_or_url + " ...", 0);
   using Opened = Result<std::unique_ptr<SlideSource>>;
-  SlideOpener opener = opener_;
   in_background<std::shared_ptr<Opened>>(
-      this, [opener, path] { return std::make_shared<Opened>(opener(path)); },
+      this, [path] { return std::make_shared<Opened>(open_slide(path)); },
       [gen, path](ViewerModel* m, std::shared_ptr<Opened> r) {
         if (gen != m->open_generation_) return;  // a later open won
         m->opening_ = false;
@@ -69,7 +70,7 @@ void ViewerModel::open(const QString& path_or_url) {
 }
 
 Status ViewerModel::open_now(const std::string& path_or_url) {
-  auto r = opener_(path_or_url);
+  auto r = open_slide(path_or_url);
   if (!r.ok()) {
     emit openFailed(QString::fromStdString(path_or_url), QString::fromStdString(r.status().to_string()), false);
     return r.status();

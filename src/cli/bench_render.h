@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vslide/core/slide_source.h"
+#include "vslide/simulate/scanner.h"
 #include "vslide/view/geometry.h"
 
 namespace vslide::cli {
@@ -26,11 +27,18 @@ std::vector<RenderScene> render_scenes(const SlideSource& slide);
 // The viewport that shows a scene's region at its zoom, one output pixel per displayed pixel.
 view::Viewport scene_viewport(const RenderScene& scene, double pixel_size_um);
 
-// Writes the bench slide at `path` (the paper's scene: 19x22 tiles of
-// 1392x1040 in 4 colours, pyramid 2..32, overview 1/64) unless a complete one
-// is there, marked with kBenchSlideAttribute = "render". AlreadyExists for a
-// file at `path` the bench did not make: it is never written.
-Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int threads);
+// The scene's scanner set-up: the paper's 19x22 tiles of 1392x1040 in 4
+// colours (10 % overlap, 1 µm stage jitter, 0.1° shear, seed 2013), or the
+// same set-up on `rows` x `cols` tiles (`vslide bench view`'s quick run).
+ScanConfig render_scene_config(int rows = 19, int cols = 22);
+
+// Writes the bench slide at `path` (the scene of `config`, pyramid 2..32,
+// overview 1/64) unless a complete one is there, marked with
+// kBenchSlideAttribute = `bench` ("render", or "view" for `vslide bench
+// view`). AlreadyExists for a file at `path` that bench did not make: it is
+// never written.
+Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int threads,
+                            const ScanConfig& config = render_scene_config(), const std::string& bench = "render");
 
 // The headline cold figure: a fresh `vslide` process opens the slide (its
 // pages evicted from the page cache first) and draws the scene's first

@@ -22,12 +22,10 @@ struct PyramidResult {
 Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int overview, int threads, bool force,
                      ProgressBar* bar, PyramidResult* out);
 
-namespace {
-
-ScanConfig bench_config() {
+ScanConfig render_scene_config(int rows, int cols) {
   ScanConfig c;
-  c.rows = 19;
-  c.cols = 22;
+  c.rows = rows;
+  c.cols = cols;
   c.channels = 4;
   c.tile_width = 1392;
   c.tile_height = 1040;
@@ -38,24 +36,22 @@ ScanConfig bench_config() {
   return c;
 }
 
-}  // namespace
-
 // Writes the bench slide (raw planes from the synthetic scanner) unless a
 // complete one with the same geometry is already there, then its pyramid.
 // The bench slide is the bench's own, marked in its header: a file at `path`
 // that the bench did not make is refused, never overwritten or extended.
-Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int threads) {
-  const ScanConfig config = bench_config();
+Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int threads, const ScanConfig& config,
+                            const std::string& bench) {
   const SyntheticScanner scanner(config);
   bool have = false;
   std::error_code ec;
   if (std::filesystem::exists(path, ec) || ec) {
     auto s = Hdf5Slide::open(path);
-    if (!s.ok() || !is_bench_slide((*s)->header(), "render")) {
+    if (!s.ok() || !is_bench_slide((*s)->header(), bench)) {
       return Status::already_exists(
-          path + ": exists and is not a slide `vslide bench render` made (no header attribute " +
-          std::string(kBenchSlideAttribute) + " = render); the bench never writes to a slide of yours: give "
-          "--slide a new path");
+          path + ": exists and is not a slide `vslide bench " + bench + "` made (no header attribute " +
+          std::string(kBenchSlideAttribute) + " = " + bench + "); the bench never writes to a slide of yours: "
+          "give --slide a new path");
     }
     have = !fresh && (*s)->state() == SlideState::kComplete && (*s)->geometry() == scanner.geometry() &&
            (*s)->index()->fields_complete() == scanner.fields().size();
@@ -64,7 +60,7 @@ Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int
     CreateOptions opt;
     opt.overwrite = true;  // absent, or a bench slide of ours (checked above)
     SlideHeader header = scanner.header();
-    mark_bench_slide(&header, "render");
+    mark_bench_slide(&header, bench);
     VSLIDE_ASSIGN_OR_RETURN(auto slide,
                             Hdf5Slide::create(path, header, scanner.geometry(), scanner.channels(), opt));
     const auto& fields = scanner.fields();

@@ -4,7 +4,6 @@
 
 #include "args.h"
 #include "command.h"
-#include "open_slide.h"
 #include "vslide/app/app.h"
 
 namespace vslide::cli {
@@ -41,7 +40,7 @@ int run_view(int argc, char** argv) {
   a.window.state_out = state_out;
   a.window.ready_file = ready_file;
   a.window.save_display = !no_save;
-  return app::run_viewer(argc, argv, a, [](const std::string& path) { return open_slide(path); });
+  return app::run_viewer(argc, argv, a);
 }
 
 }  // namespace

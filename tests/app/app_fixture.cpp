@@ -24,8 +24,6 @@ bool ensure_app(std::string* why) {
       static int argc = 1;
       static char name[] = "app_tests";
       static char* argv[] = {name, nullptr};
-      set_default_gl_format();
-      QApplication::setAttribute(Qt::AA_ShareOpenGLContexts);
       new QApplication(argc, argv);  // lives for the test program
     }
   }
@@ -78,18 +76,9 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 bool settle(MainWindow& w, std::chrono::milliseconds timeout) {
   return wait_until(
       [&] {
-        return w.canvas()->painted_version() == w.model()->version() && w.canvas()->last_info().complete &&
-               QThreadPool::globalInstance()->activeThreadCount() == 0;
+        return w.canvas()->settled() && QThreadPool::globalInstance()->activeThreadCount() == 0;
       },
       timeout);
-}
-
-SlideOpener file_opener() {
-  return [](const std::string& path) -> Result<std::unique_ptr<SlideSource>> {
-    auto s = Hdf5Slide::open(path);
-    if (!s.ok()) return s.status();
-    return std::unique_ptr<SlideSource>(std::move(*s));
-  };
 }
 
 }  // namespace vslide::app::testing

@@ -30,7 +30,4 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 // Waits until the canvas has painted the model's current version completely.
 bool settle(MainWindow& w, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Opens a slide file in the model (synchronously).
-SlideOpener file_opener();
-
 }  // namespace vslide::app::testing

@@ -44,7 +44,7 @@ TEST_F(LiveTest, ALiveSlideGrowsWhileTheWriterScans) {
   ASSERT_EQ(posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ), 0);
   ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(path + ".ready"); }, std::chrono::seconds(30)));
 
-  MainWindow w(file_opener(), WindowOptions{});
+  MainWindow w(WindowOptions{});
   w.resize(700, 500);
   w.show();
   ASSERT_TRUE(QTest::qWaitForWindowExposed(&w));
@@ -90,7 +90,7 @@ TEST_F(LiveTest, ACorruptTileIsAPlaceholderAndNavigationGoesOn) {
     slide->reset();
     corrupt_chunk(path, *st);
   }
-  MainWindow w(file_opener(), WindowOptions{});
+  MainWindow w(WindowOptions{});
   w.resize(700, 500);
   w.show();
   ASSERT_TRUE(QTest::qWaitForWindowExposed(&w));
@@ -121,7 +121,7 @@ TEST_F(LiveTest, ACorruptTileIsAPlaceholderAndNavigationGoesOn) {
 TEST_F(LiveTest, AFileThatIsNotASlideIsRefusedWithAReason) {
   const std::string path = dir_.file("notes.h5");
   std::ofstream(path) << "this is not an HDF5 slide\n";
-  MainWindow w(file_opener(), WindowOptions{});
+  MainWindow w(WindowOptions{});
   ViewerModel* m = w.model();
   QString why;
   QObject::connect(m, &ViewerModel::openFailed, [&](const QString&, const QString& reason, bool) { why = reason; });

@@ -39,7 +39,7 @@ class WindowTest : public ::testing::Test {
   }
   std::unique_ptr<MainWindow> open_window(const std::string& path, int w = 900, int h = 640) {
     WindowOptions o;
-    auto win = std::make_unique<MainWindow>(file_opener(), o);
+    auto win = std::make_unique<MainWindow>(o);
     win->resize(w, h);
     win->show();
     EXPECT_TRUE(QTest::qWaitForWindowExposed(win.get()));
@@ -165,7 +165,7 @@ TEST_F(WindowTest, MinimapChannelPanelAndHistogramEditTheState) {
 // Compares the canvas with the CPU reference renderer for one state.
 void expect_matches_cpu(MainWindow& w, const std::string& path) {
   ASSERT_TRUE(settle(w));
-  const QImage shown = w.canvas()->grabFramebuffer().convertToFormat(QImage::Format_RGB888);
+  const QImage shown = w.canvas()->frame_image().convertToFormat(QImage::Format_RGB888);
   auto slide = Hdf5Slide::open(path);
   ASSERT_TRUE(slide.ok());
   SlideView view(**slide);

@@ -19,7 +19,7 @@ struct ViewerArgs {
 
 // Creates the QApplication and the window, opens the slide, runs the event
 // loop; returns the exit code (0 on File > Quit / Ctrl+Q).
-int run_viewer(int argc, char** argv, const ViewerArgs& args, SlideOpener opener);
+int run_viewer(int argc, char** argv, const ViewerArgs& args);
 
 // A private X server (Xvfb) on a free display number, for tests and the
 // benchmark where no display is set. Killed on destruction.

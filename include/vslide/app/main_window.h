@@ -37,7 +37,7 @@ struct WindowOptions {
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
-  MainWindow(SlideOpener opener, WindowOptions options, QWidget* parent = nullptr);
+  explicit MainWindow(WindowOptions options, QWidget* parent = nullptr);
   ~MainWindow() override;
 
   ViewerModel* model() const { return model_; }
@@ -74,7 +74,6 @@ class MainWindow : public QMainWindow {
   void update_readout();
   void finish();
 
-  SlideOpener opener_;
   WindowOptions options_;
   ViewerModel* model_ = nullptr;
   ViewerCanvas* canvas_ = nullptr;
@@ -87,9 +86,5 @@ class MainWindow : public QMainWindow {
   QLabel* message_ = nullptr;
   bool finished_ = false;
 };
-
-// Sets the OpenGL format the viewer needs (4.3 core). Call before the
-// QApplication is constructed.
-void set_default_gl_format();
 
 }  // namespace vslide::app

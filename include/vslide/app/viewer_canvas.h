@@ -1,53 +1,103 @@
-// ViewerCanvas: the slide drawn by the engine's GlRenderer in the widget's
-// own OpenGL context (one renderer for the window and `vslide render`).
+// ViewerCanvas: the slide drawn by the engine's GlRenderer (one renderer
+// for the window and `vslide render`), shown in an ordinary raster widget.
 //
-// Each paint plans a frame from the model's state (SlideView::plan_frame,
-// which never waits), draws it and copies it into the widget's framebuffer.
-// While the frame is incomplete (tiles still loading) another paint is
-// scheduled, so tiles stream in with progressive refinement. Mouse input
-// turns into model edits: drag pans, the wheel zooms about the cursor,
-// double-click zooms in; moving the mouse updates the cursor readout.
+// Frames are drawn off the UI thread (FrameWorker, src/app/frame_worker.h:
+// a thread with its own headless GL context, the `vslide render` path).
+// An edit of the model plans a frame on the UI thread
+// (SlideView::plan_frame, which never waits) and hands it to the worker;
+// when the image comes back the canvas paints it. While the worker is busy,
+// further edits are coalesced into the next frame, so input never queues
+// up behind the rasteriser. While a frame is incomplete (tiles still
+// loading) another is planned 15 ms later: tiles stream in with
+// progressive refinement.
+//
+// Interaction frames: where a full-resolution frame costs more than the
+// frame budget (Mesa llvmpipe: the cost follows the pixels), frames drawn
+// while input keeps coming (within kSettleMs of the last edit) are drawn at
+// a lower resolution, chosen from the measured cost per pixel so that one
+// fits the budget, and scaled up; kSettleMs after the last edit the full
+// resolution frame follows. On a GPU the full resolution fits and is
+// always drawn. settled() says when the full-resolution, complete frame of
+// the current state is shown.
+//
+// Mouse input turns into model edits: drag pans, the wheel zooms about the
+// cursor, double-click zooms in; moving the mouse updates the readout.
 //
 // Thread-safety: a widget of the UI thread.
 #pragma once
 
-#include <QOpenGLWidget>
+#include <QElapsedTimer>
+#include <QImage>
+#include <QWidget>
 #include <QPointF>
 #include <QTimer>
 #include <memory>
 #include <string>
 
 #include "vslide/app/viewer_model.h"
-#include "vslide/view/gl_renderer.h"
+#include "vslide/view/slide_view.h"
 
 namespace vslide::app {
 
 class ScaleBar;
 
-class ViewerCanvas : public QOpenGLWidget {
+class FrameWorker;
+struct FrameDone;
+
+// Where one frame's time went, in ms (the benchmark's breakdown). UI
+// thread: planning and painting the image. Worker thread: waiting to be
+// taken, texture uploads, the rest of the drawing until the rasteriser
+// finished, and reading the frame back.
+struct FrameTimes {
+  double plan_ms = 0;
+  double wait_ms = 0;
+  double upload_ms = 0;
+  double draw_ms = 0;
+  double readback_ms = 0;
+  double paint_ms = 0;
+  double scale = 1;  // frame pixels per canvas pixel
+  uint64_t bytes_uploaded = 0;
+};
+
+class ViewerCanvas : public QWidget {
   Q_OBJECT
  public:
   explicit ViewerCanvas(ViewerModel* model, QWidget* parent = nullptr);
   ~ViewerCanvas() override;
 
+  // How long input may pause before the full-resolution frame is drawn.
+  static constexpr int kSettleMs = 150;
+
   const view::FrameInfo& last_info() const { return info_; }
+  // The last shown frame's times (valid in a framePresented handler).
+  const FrameTimes& last_times() const { return times_; }
   uint64_t painted_version() const { return painted_version_; }
-  // Empty when GL came up; otherwise why it did not.
-  const std::string& gl_error() const { return gl_error_; }
+  // The current state's complete frame is shown at full resolution, and
+  // nothing is being drawn.
+  bool settled() const;
+  // What draws the frames ("GL: llvmpipe ...", or "CPU reference (why)");
+  // empty until the frame thread has set up.
+  std::string renderer() const;
+  // The last frame as drawn (canvas size once settled), no scale bar.
+  QImage frame_image() const;
   // The frame with the scale bar painted on (the screenshot).
-  QImage screenshot();
+  QImage screenshot() const;
   void set_scale_bar_visible(bool on);
+  // The time one frame may take before interaction frames are drawn at a
+  // lower resolution (default 12 ms); 0: always full resolution.
+  void set_frame_budget_ms(double ms) { budget_ms_ = ms; }
 
  signals:
-  // After a paint: the model version it shows, and whether it is complete.
+  // A frame came back: the model version it shows, and whether it is complete.
   void framePainted(quint64 version, bool complete);
+  // That frame has been painted into the window (after the paint event).
+  void framePresented();
   // The loading line for the status bar.
   void loadingChanged(const QString& text);
 
  protected:
-  void initializeGL() override;
-  void paintGL() override;
-  void resizeGL(int w, int h) override;
+  void paintEvent(QPaintEvent* e) override;
+  void resizeEvent(QResizeEvent* e) override;
   void mousePressEvent(QMouseEvent* e) override;
   void mouseMoveEvent(QMouseEvent* e) override;
   void mouseReleaseEvent(QMouseEvent* e) override;
@@ -56,20 +106,27 @@ class ViewerCanvas : public QOpenGLWidget {
   void keyPressEvent(QKeyEvent* e) override;
 
  private:
-  void release_gl();
+  void request_frame();  // an edit: a frame as soon as the worker is free
+  void submit_frame();
+  void frame_done(FrameDone d);
+  double interaction_scale() const;
 
   ViewerModel* model_;
-  std::unique_ptr<view::GlRenderer> renderer_;
-  // Releases the renderer if Qt destroys the context first; cut in the
-  // destructor, before ~QOpenGLWidget destroys the context (it would call
-  // back into a canvas that is already half destroyed).
-  QMetaObject::Connection context_teardown_;
-  std::string gl_error_;
+  std::unique_ptr<FrameWorker> worker_;
+  QImage image_;  // the last frame (wraps the worker's RgbImage)
+  bool image_full_res_ = false;
+  bool presented_ = true;  // image_ has been painted once
   view::FrameInfo info_;
+  FrameTimes times_;
   uint64_t painted_version_ = 0;
+  bool in_flight_ = false;  // the worker has a frame of ours
+  bool dirty_ = false;      // an edit since the frame in flight was planned
+  QElapsedTimer last_edit_;
+  double budget_ms_ = 12;
+  double cost_ms_per_mpx_ = 0;  // measured drawing cost (upload excluded), smoothed
   bool dragging_ = false;
   QPointF last_pos_;
-  QTimer refine_;
+  QTimer kick_, refine_, settle_;
   ScaleBar* scale_bar_ = nullptr;
   QString last_loading_;
 };

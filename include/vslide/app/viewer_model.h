@@ -35,8 +35,6 @@
 
 namespace vslide::app {
 
-using SlideOpener = std::function<Result<std::unique_ptr<SlideSource>>(const std::string&)>;
-
 // What the cursor is over: stage position, field, raw values (one per
 // slide channel; empty until read).
 struct Readout {
@@ -51,9 +49,10 @@ struct Readout {
 class ViewerModel : public QObject {
   Q_OBJECT
  public:
-  explicit ViewerModel(SlideOpener opener, QObject* parent = nullptr);
+  explicit ViewerModel(QObject* parent = nullptr);
   ~ViewerModel() override;
 
+  // Slides are opened with vslide::open_slide (a file, tcp:// or ipc:// URL).
   // Starts opening (asynchronous): slideOpened() or openFailed() follows.
   void open(const QString& path_or_url);
   // Opens synchronously (tests, the benchmark); same signals.
@@ -128,7 +127,6 @@ class ViewerModel : public QObject {
   void poll_live();
   Readout read_at(double x_um, double y_um) const;
 
-  SlideOpener opener_;
   std::shared_ptr<SlideSource> slide_;
   std::unique_ptr<view::SlideView> view_, mini_view_;
   view::ViewState state_;
