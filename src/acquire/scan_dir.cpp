@@ -35,7 +35,10 @@ json scan_settings_to_json(const ScanSettings& s) {
               {"writer_threads", s.writer_threads},
               {"idle_timeout_s", s.idle_timeout_s},
               {"recover_wait_s", s.recover_wait_s},
-              {"created_unix_s", s.created_unix_s}};
+              {"created_unix_s", s.created_unix_s},
+              {"curve_secret_key_file", s.curve_secret_key_file},
+              {"authorized_keys_dir", s.authorized_keys_dir},
+              {"scanner_key", s.scanner_key}};
 }
 
 Result<ScanSettings> scan_settings_from_json(const json& j) {
@@ -62,6 +65,14 @@ Result<ScanSettings> scan_settings_from_json(const json& j) {
     s.idle_timeout_s = j.at("idle_timeout_s").get<double>();
     s.recover_wait_s = j.value("recover_wait_s", 10.0);
     s.created_unix_s = j.at("created_unix_s").get<double>();
+    s.curve_secret_key_file = j.value("curve_secret_key_file", std::string());
+    s.authorized_keys_dir = j.value("authorized_keys_dir", std::string());
+    s.scanner_key = j.value("scanner_key", std::string());
+    if (s.curve_secret_key_file.empty() != s.authorized_keys_dir.empty() ||
+        s.curve_secret_key_file.empty() != s.scanner_key.empty()) {
+      return Status::invalid_argument("scan settings: CURVE needs the key pair file, the authorised keys folder "
+                                      "and the scanner's key together");
+    }
     return s;
   } catch (const std::exception& e) {
     return Status::invalid_argument(std::string("scan settings: ") + e.what());

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "vslide/remote/curve.h"
 #include "vslide/storage/codec.h"
 
 namespace vslide::acquire {
@@ -43,17 +44,37 @@ Result<ScanTarget> target_from_reply(const json& r) {
 
 }  // namespace
 
+// Replies from the manager are small (a scan reply, a status of a few
+// scans); a proxy's "state" reply lists every acknowledged plane.
+constexpr int64_t kMaxManagerReplyBytes = 1 << 20;
+constexpr int64_t kReplyBytesPerPlane = 48;
+
 struct ScannerClient::Impl {
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> proxy;
   int ack_fd = -1;
   uint64_t seq = 0;
+  std::optional<remote::CurveKeyPair> keys;  // CURVE: ours, and the manager's (= its proxies') public key
+  std::string server_key;
+  int64_t max_proxy_reply_bytes = kMaxManagerReplyBytes;
 
+  // A DEALER socket with the client's limits: no reply frame above
+  // max_reply_bytes is read in (ZMQ_MAXMSGSIZE), and CURVE when configured.
+  std::unique_ptr<zmq::socket_t> open(const std::string& endpoint, int64_t max_reply_bytes) {
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::maxmsgsize, max_reply_bytes);
+    if (keys) {
+      if (Status st = remote::set_curve_client(*s, *keys, server_key); !st.ok()) {
+        throw zmq::error_t();  // cannot happen: the keys were checked when read
+      }
+    }
+    s->connect(endpoint);
+    return s;
+  }
   void connect(const std::string& endpoint) {
-    proxy = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    proxy->set(zmq::sockopt::linger, 0);
+    proxy = open(endpoint, max_proxy_reply_bytes);
     proxy->set(zmq::sockopt::sndhwm, 0);
-    proxy->connect(endpoint);
   }
   using Bytes = std::shared_ptr<const std::vector<uint8_t>>;
   // The pixel frame is sent without a copy: the message holds a reference
@@ -82,6 +103,24 @@ struct ScannerClient::Impl {
 };
 
 ScannerClient::ScannerClient(ScannerOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  if (options_.curve_secret_key_file.empty() != options_.manager_key_file.empty()) {
+    curve_status_ = Status::invalid_argument("scanner: CURVE needs both its own key pair file and the manager's "
+                                             "public key file");
+  } else if (!options_.curve_secret_key_file.empty()) {
+    auto mine = remote::read_key_file(options_.curve_secret_key_file);
+    auto manager = remote::read_key_file(options_.manager_key_file);
+    if (!mine.ok()) {
+      curve_status_ = mine.status();
+    } else if (mine->secret_key.empty()) {
+      curve_status_ = Status::invalid_argument(options_.curve_secret_key_file +
+                                               ": no secret-key (use the .key_secret file)");
+    } else if (!manager.ok()) {
+      curve_status_ = manager.status();
+    } else {
+      impl_->keys = *mine;
+      impl_->server_key = manager->public_key;
+    }
+  }
   if (!options_.ack_log.empty()) {
     impl_->ack_fd = ::open(options_.ack_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (impl_->ack_fd < 0) {
@@ -111,10 +150,10 @@ ScannerClient::~ScannerClient() {
 }
 
 Result<json> ScannerClient::ask_manager(const json& request, double timeout_s) {
+  VSLIDE_RETURN_IF_ERROR(curve_status_);
   try {
-    zmq::socket_t sock(impl_->ctx, zmq::socket_type::dealer);
-    sock.set(zmq::sockopt::linger, 0);
-    sock.connect(options_.manager);
+    auto socket = impl_->open(options_.manager, kMaxManagerReplyBytes);
+    zmq::socket_t& sock = *socket;
     std::array<zmq::message_t, 2> out{zmq::message_t(), zmq::message_t(request.dump())};
     (void)zmq::send_multipart(sock, out);
     zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
@@ -153,6 +192,7 @@ Result<ScanTarget> ScannerClient::resume(const std::string& slide_id) {
 }
 
 Status ScannerClient::abort(const ScanTarget& target) {
+  VSLIDE_RETURN_IF_ERROR(curve_status_);
   impl_->connect(target.proxy);
   impl_->send(json{{"type", "abort"}, {"seq", ++impl_->seq}});
   auto r = impl_->receive(int(options_.reply_timeout_s * 1000));
@@ -170,9 +210,11 @@ Result<ScanReport> ScannerClient::stream(const ScanTarget& first_target, const S
     report.state = first_target.state;
     return report;
   }
+  VSLIDE_RETURN_IF_ERROR(curve_status_);
   ScanTarget target = first_target;
   std::set<TileKey> acked;
   const uint64_t plane_bytes = spec.geometry.plane_bytes();
+  impl_->max_proxy_reply_bytes = kMaxManagerReplyBytes + kReplyBytesPerPlane * int64_t(planes.size());
   ScanProgress prog;
   prog.total = planes.size();
 

@@ -16,6 +16,7 @@
 #include <zmq_addon.hpp>
 
 #include "vslide/acquire/file_ops.h"
+#include "vslide/remote/curve.h"
 
 namespace vslide::acquire {
 
@@ -79,6 +80,7 @@ void log(const char* fmt, const std::string& a, const std::string& b = "") {
 
 struct SlideManager::Impl {
   zmq::context_t ctx{1};
+  std::unique_ptr<remote::ZapAuthenticator> zap;  // with CURVE; destroyed after sock, before ctx
   zmq::socket_t sock{ctx, zmq::socket_type::router};
 };
 
@@ -90,6 +92,9 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
   std::unique_ptr<SlideManager> m(new SlideManager(options));
   ManagerOptions& o = m->options_;
   if (o.data_dir.empty()) return Status::invalid_argument("manager: --data-dir is required");
+  if (o.curve_secret_key_file.empty() != o.authorized_keys_dir.empty()) {
+    return Status::invalid_argument("manager: CURVE needs both --curve-secret-key and --authorized-keys");
+  }
   std::error_code ec;
   // The data folder itself may be new, but not a whole path from the root:
   // a mistyped --data-dir must not create folders the user never asked for.
@@ -110,6 +115,20 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
   auto catalog = open_catalog(o.catalog_url);
   if (!catalog.ok()) return catalog.status().with_context("manager");
   m->catalog_ = std::move(catalog).value();
+  if (!o.curve_secret_key_file.empty()) {
+    // Absolute: the writers read them from their scan folder's settings.
+    o.curve_secret_key_file = fs::absolute(o.curve_secret_key_file).string();
+    o.authorized_keys_dir = fs::absolute(o.authorized_keys_dir).string();
+    auto keys = remote::read_key_file(o.curve_secret_key_file);
+    if (!keys.ok()) return keys.status().with_context("manager");
+    std::vector<remote::ZapDomain> domains{{remote::kScannerZapDomain, o.authorized_keys_dir, {}}};
+    auto zap = remote::ZapAuthenticator::start(m->impl_->ctx, std::move(domains),
+                                               [](const std::string& line) { log("manager: %s%s", line); });
+    if (!zap.ok()) return zap.status().with_context("manager");
+    m->impl_->zap = std::move(zap).value();
+    VSLIDE_RETURN_IF_ERROR(remote::set_curve_server(m->impl_->sock, *keys, remote::kScannerZapDomain)
+                               .with_context("manager: " + o.curve_secret_key_file));
+  }
   try {
     m->impl_->sock.set(zmq::sockopt::linger, 0);
     m->impl_->sock.set(zmq::sockopt::maxmsgsize, kMaxRequestBytes);  // a scan spec is a few KB
@@ -132,6 +151,7 @@ Status SlideManager::recover_scans() {
     ScanEntry entry;
     entry.slide_id = settings->slide_id;
     entry.scan_dir = dir;
+    entry.scanner_key = settings->scanner_key;
     if (auto state = finished_state(dir)) {
       std::error_code ec;
       fs::remove_all(dir, ec);
@@ -320,10 +340,13 @@ Status SlideManager::run() {
     } else {
       auto& body = parts.back();
       auto msg = parse_message(std::span(static_cast<const uint8_t*>(body.data()), body.size()), "manager");
-      if (msg.ok() && (*msg)["type"] == "shutdown" && !from_loopback(body)) {
-        reply = error_reply(Status::failed_precondition("manager: shutdown is taken only from the local machine"));
+      // With CURVE every peer here passed the ZAP handler: its key is authorised.
+      const std::string peer_key = impl_->zap ? remote::curve_peer_key(body) : std::string();
+      if (msg.ok() && (*msg)["type"] == "shutdown" && peer_key.empty() && !from_loopback(body)) {
+        reply = error_reply(Status::failed_precondition(
+            "manager: shutdown is taken only from an authorised key or from the local machine"));
       } else {
-        reply = msg.ok() ? handle(*msg) : error_reply(msg.status());
+        reply = msg.ok() ? handle(*msg, peer_key) : error_reply(msg.status());
       }
     }
     // Echo every frame before the body (identity, and the empty delimiter of REQ peers).
@@ -336,10 +359,10 @@ Status SlideManager::run() {
   return Status();
 }
 
-json SlideManager::handle(const json& request) {
+json SlideManager::handle(const json& request, const std::string& peer_key) {
   const std::string type = request["type"];
-  if (type == "begin_scan") return begin_scan(request);
-  if (type == "resume_scan") return resume_scan(request);
+  if (type == "begin_scan") return begin_scan(request, peer_key);
+  if (type == "resume_scan") return resume_scan(request, peer_key);
   if (type == "status") return status_reply();
   if (type == "shutdown") {
     stop_ = true;
@@ -348,7 +371,7 @@ json SlideManager::handle(const json& request) {
   return error_reply(Status::invalid_argument("manager: unknown request type '" + type + "'"));
 }
 
-json SlideManager::begin_scan(const json& request) {
+json SlideManager::begin_scan(const json& request, const std::string& peer_key) {
   if (!request.contains("spec")) return error_reply(Status::invalid_argument("begin_scan: no \"spec\""));
   if (options_.max_scans > 0 && scans_.size() >= size_t(options_.max_scans)) {
     return error_reply(Status::resource_exhausted("begin_scan: " + std::to_string(scans_.size()) +
@@ -379,6 +402,9 @@ json SlideManager::begin_scan(const json& request) {
   s.idle_timeout_s = options_.idle_timeout_s;
   s.recover_wait_s = options_.recover_wait_s;
   s.created_unix_s = now_unix_s();
+  s.curve_secret_key_file = options_.curve_secret_key_file;
+  s.authorized_keys_dir = options_.authorized_keys_dir;
+  s.scanner_key = peer_key;
   Status st = write_scan_settings(scan_dir, s);
   if (!st.ok()) {
     std::error_code ec;
@@ -405,6 +431,7 @@ json SlideManager::begin_scan(const json& request) {
   ScanEntry entry;
   entry.slide_id = s.slide_id;
   entry.scan_dir = scan_dir;
+  entry.scanner_key = peer_key;
   auto endpoint = spawn_writer(entry, WriterMode::kNew, /*wait_ready=*/true);
   if (!endpoint.ok()) {
     rec.state = SlideState::kFailed;
@@ -418,10 +445,14 @@ json SlideManager::begin_scan(const json& request) {
   return json{{"type", "scan"}, {"slide_id", s.slide_id}, {"proxy", *endpoint}, {"path", s.slide_path}};
 }
 
-json SlideManager::resume_scan(const json& request) {
+json SlideManager::resume_scan(const json& request, const std::string& peer_key) {
   std::string id = request.value("slide_id", "");
   if (id.empty()) return error_reply(Status::invalid_argument("resume_scan: no \"slide_id\""));
   auto it = scans_.find(id);
+  if (it != scans_.end() && it->second.scanner_key != peer_key) {
+    return error_reply(Status::failed_precondition("resume_scan " + id +
+                                                   ": only the scanner that began the scan (its CURVE key) may resume it"));
+  }
   if (it != scans_.end()) {
     // A recovering writer serves the scanner too (for recover_wait_s) once
     // its proxy is up, so that a live scanner can finish its scan.

@@ -70,7 +70,25 @@ Result<bool> SlideProxy::restore() {
   return end_kind_.has_value();
 }
 
+Status SlideProxy::set_up_curve() {
+  if (settings_.curve_secret_key_file.empty()) return Status();
+  const std::string who = "slide proxy " + settings_.slide_id;
+  auto keys = remote::read_key_file(settings_.curve_secret_key_file);
+  if (!keys.ok()) return keys.status().with_context(who);
+  std::vector<remote::ZapDomain> domains{
+      {remote::kScannerZapDomain, settings_.authorized_keys_dir, {keys->public_key}}};
+  auto zap = remote::ZapAuthenticator::start(impl_->ctx, std::move(domains), [this](const std::string& line) {
+    std::fprintf(stderr, "slide proxy %s: %s\n", settings_.slide_id.c_str(), line.c_str());
+  });
+  if (!zap.ok()) return zap.status().with_context(who);
+  impl_->zap = std::move(zap).value();
+  VSLIDE_RETURN_IF_ERROR(remote::set_curve_server(impl_->sock, *keys, remote::kScannerZapDomain).with_context(who));
+  impl_->keys = *keys;
+  return Status();
+}
+
 Result<std::string> SlideProxy::bind() {
+  VSLIDE_RETURN_IF_ERROR(set_up_curve());
   try {
     impl_->sock.set(zmq::sockopt::linger, 0);
     impl_->sock.set(zmq::sockopt::sndhwm, 0);
@@ -102,6 +120,14 @@ void SlideProxy::warm_up() {
   try {
     zmq::socket_t peer(impl_->ctx, zmq::socket_type::dealer);
     peer.set(zmq::sockopt::linger, 0);
+    if (impl_->keys) {
+      // The proxy's own key: admitted by its ZAP handler, refused as a
+      // scanner by receive_one (the warm-up never reaches it anyway).
+      if (Status st = remote::set_curve_client(peer, *impl_->keys, impl_->keys->public_key); !st.ok()) {
+        std::fprintf(stderr, "slide proxy %s: warm-up skipped: %s\n", settings_.slide_id.c_str(), st.message().c_str());
+        return;
+      }
+    }
     peer.connect(impl_->endpoint);
     for (size_t i = 0; i < count; ++i) {
       // Zero-copy; each message holds a reference, so the bytes live until

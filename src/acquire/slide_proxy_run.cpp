@@ -172,8 +172,6 @@ std::vector<SlideProxy::Reply> SlideProxy::receive_batch(RunState& rs) {
   while (batch.size() < rs.batch_max && batch_bytes < kBatchMaxBytes) {
     rs.parts.clear();
     if (!zmq::recv_multipart(impl_->sock, std::back_inserter(rs.parts), zmq::recv_flags::dontwait)) break;
-    rs.last_message = Clock::now();
-    rs.contacted = true;
     Reply r;
     r.identity = std::move(rs.parts[0]);
     receive_one(rs, r, &batch_bytes);
@@ -195,6 +193,24 @@ void SlideProxy::receive_one(RunState& rs, Reply& r, size_t* batch_bytes) {
   }
   const std::string type = (*msg)["type"];
   const json seq = msg->contains("seq") ? (*msg)["seq"] : json(nullptr);
+  if (!settings_.scanner_key.empty()) {
+    // Only the scanner that began the scan speaks for it: anyone else's
+    // field would be acknowledged and its real plane then refused as a duplicate.
+    const std::string peer = remote::curve_peer_key(rs.parts[1]);
+    if (peer != settings_.scanner_key) {
+      std::fprintf(stderr, "slide proxy %s: refused a '%s' from CURVE key %s: the scan belongs to key %s\n",
+                   settings_.slide_id.c_str(), type.c_str(), peer.empty() ? "(none)" : peer.c_str(),
+                   settings_.scanner_key.c_str());
+      return set_error(&r.body,
+                       Status::failed_precondition("slide proxy " + settings_.slide_id +
+                                                   ": only the scanner that began this scan may send to it (its "
+                                                   "CURVE key); this connection's key is another"),
+                       seq);
+    }
+  }
+  // Only the scan's own scanner keeps the scan alive (idle timeout, recovery wait).
+  rs.last_message = Clock::now();
+  rs.contacted = true;
   if (type == "hello") {
     r.body = state_body(rs);
   } else if (type == "field") {

@@ -21,14 +21,19 @@ extern "C" void on_stop_signal(int) {
 int run_manager(int argc, char** argv) {
   acquire::ManagerOptions o;
   std::string action = "start", connect = "tcp://127.0.0.1:5560", codec_s = "blosc-lz4-bitshuffle",
-              durability = "process";
+              durability = "process", curve_key, manager_key;
   int64_t max_buffer_mb = 2048, spool_max_mb = 65536;
   bool json_out = false;
   ArgParser p("vslide manager [start] --bind tcp://127.0.0.1:5560 --data-dir DIR [--catalog URL] ...\n"
-              "       vslide manager status|stop [--manager tcp://127.0.0.1:5560] [--json]",
+              "             [--curve-secret-key MANAGER.key_secret --authorized-keys DIR]\n"
+              "       vslide manager status|stop [--manager tcp://127.0.0.1:5560] [--json]\n"
+              "             [--curve-secret-key MINE.key_secret --manager-key MANAGER.key]",
               "The slide manager: starts one slide writer process (slide proxy + writer) per scan, keeps\n"
               "it running, and records every slide in the catalog. On start it recovers unfinished scans\n"
-              "(marked `recovered`). `stop` asks a running manager to exit; running scans go on.");
+              "(marked `recovered`). `stop` asks a running manager to exit; running scans go on; it is\n"
+              "taken only from the local machine or, with CURVE, from an authorised key. With CURVE the\n"
+              "manager and every scan's proxy admit only the scanner keys in --authorized-keys, and a\n"
+              "scan takes fields only from the key that began it (docs/ACQUISITION.md).");
   p.positional("ACTION", "start (default), status or stop", &action, /*required=*/false);
   p.option("--bind", "ENDPOINT", "where scanners reach the manager (default tcp://127.0.0.1:5560)", &o.bind);
   p.option("--data-dir", "DIR", "folder of the slide files (and the default catalog)", &o.data_dir);
@@ -48,6 +53,11 @@ int run_manager(int argc, char** argv) {
   p.option("--max-scans", "N", "scans running at once before begin_scan is refused (default 8)", &o.max_scans);
   p.option("--recover-wait", "S", "a scan recovered at start-up waits this long for its scanner (default 10)",
            &o.recover_wait_s);
+  p.option("--curve-secret-key", "FILE", "start: the manager's key pair file (vslide keygen): enables CURVE on the\n"
+           "manager and its proxies; status/stop: this client's key pair file", &curve_key);
+  p.option("--authorized-keys", "DIR", "start: folder of authorised scanner public key files (re-read at every\n"
+           "connection: a removed key is refused from the next one)", &o.authorized_keys_dir);
+  p.option("--manager-key", "FILE", "status/stop with CURVE: the manager's public key file", &manager_key);
   p.option("--manager", "ENDPOINT", "status/stop: the manager to ask (default tcp://127.0.0.1:5560)", &connect);
   p.flag("--json", "status: machine-readable output", &json_out);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
@@ -55,6 +65,8 @@ int run_manager(int argc, char** argv) {
   if (action == "status" || action == "stop") {
     acquire::ScannerOptions so;
     so.manager = connect;
+    so.curve_secret_key_file = curve_key;
+    so.manager_key_file = manager_key;
     acquire::ScannerClient client(so);
     auto r = client.ask_manager(nlohmann::json{{"type", action == "stop" ? "shutdown" : "status"}}, 5);
     if (r.ok()) {
@@ -79,6 +91,11 @@ int run_manager(int argc, char** argv) {
   }
   if (action != "start") return p.usage_error("unknown action '" + action + "' (start, status, stop)");
   if (o.data_dir.empty()) return p.usage_error("--data-dir is required");
+  if (!manager_key.empty()) return p.usage_error("--manager-key is for status and stop");
+  if (curve_key.empty() != o.authorized_keys_dir.empty()) {
+    return p.usage_error("CURVE needs both --curve-secret-key and --authorized-keys");
+  }
+  o.curve_secret_key_file = curve_key;
   if (max_buffer_mb < 0 || spool_max_mb <= 0) return p.usage_error("buffer and spool sizes must be positive");
   o.max_buffer_bytes = uint64_t(max_buffer_mb) << 20;
   o.spool_capacity_bytes = uint64_t(spool_max_mb) << 20;

@@ -41,6 +41,9 @@ int run_scan(int argc, char** argv) {
   p.option("--reconnect-timeout", "S", "give up after this long without a proxy (default 60)",
            &so.reconnect_timeout_s, 0.05, 86400.0);
   p.option("--resume", "ID", "continue scan ID after a scanner crash", &resume_id);
+  p.option("--curve-secret-key", "FILE", "this scanner's key pair file (vslide keygen; its public key in the\n"
+           "manager's --authorized-keys folder): CURVE to the manager and the scan's proxy", &so.curve_secret_key_file);
+  p.option("--manager-key", "FILE", "with --curve-secret-key: the manager's public key file", &so.manager_key_file);
   p.option("--ack-log", "FILE", "append \"row col channel z t\" per acknowledged plane", &so.ack_log);
   p.option("--stall-timeout", "S", "give up when the server stores nothing (disk full) this long (default 60)",
            &so.stall_timeout_s);
@@ -53,6 +56,9 @@ int run_scan(int argc, char** argv) {
   }
   if (int rc = finish_scan_options(p, &scan); rc >= 0) return rc;
   if (so.window < 1 || so.window > 4096) return p.usage_error("--window must be 1-4096");
+  if (so.curve_secret_key_file.empty() != so.manager_key_file.empty()) {
+    return p.usage_error("CURVE needs both --curve-secret-key and --manager-key");
+  }
   if (!(so.reply_timeout_s > 0) || !(so.reconnect_timeout_s > 0) || !(so.stall_timeout_s > 0) || so.fps < 0) {
     return p.usage_error("--reply-timeout, --reconnect-timeout and --stall-timeout must be positive, --fps >= 0");
   }

@@ -285,8 +285,8 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
       VSLIDE_ASSIGN_OR_RETURN(keys, read_key_file(o.curve_secret_key_file));
       if (keys.secret_key.empty()) return Status::invalid_argument(o.curve_secret_key_file + ": no secret-key");
       std::vector<ZapDomain> domains;
-      if (!o.authorized_keys_dir.empty()) domains.push_back({kClientZapDomain, o.authorized_keys_dir});
-      if (!o.dealer_keys_dir.empty()) domains.push_back({kDealerZapDomain, o.dealer_keys_dir});
+      if (!o.authorized_keys_dir.empty()) domains.push_back({kClientZapDomain, o.authorized_keys_dir, {}});
+      if (!o.dealer_keys_dir.empty()) domains.push_back({kDealerZapDomain, o.dealer_keys_dir, {}});
       VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(domains),
                                                                  [raw](const std::string& l) { raw->log(l); }));
     }

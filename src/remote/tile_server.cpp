@@ -322,7 +322,7 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   impl->envelope_frames = impl->options.bind.empty() ? 2 : 1;
   Impl* raw = impl.get();
   if (!impl->options.authorized_keys_dir.empty()) {
-    std::vector<ZapDomain> domains{{kClientZapDomain, impl->options.authorized_keys_dir}};
+    std::vector<ZapDomain> domains{{kClientZapDomain, impl->options.authorized_keys_dir, {}}};
     VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(domains),
                                                                [raw](const std::string& line) {
                                                                  raw->counters.refused_clients.fetch_add(1);

@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -132,6 +134,8 @@ void ManagerFixture::start() {
 Result<nlohmann::json> ManagerFixture::status(double timeout_s) {
   acquire::ScannerOptions so;
   so.manager = endpoint;
+  so.curve_secret_key_file = curve_key_file;
+  so.manager_key_file = manager_key_file;
   acquire::ScannerClient client(so);
   return client.ask_manager(nlohmann::json{{"type", "status"}}, timeout_s);
 }
@@ -146,6 +150,20 @@ std::string ManagerFixture::slide_id() {
   auto s = status();
   if (!s.ok() || (*s)["scans"].empty()) return "";
   return (*s)["scans"][0]["slide_id"];
+}
+
+std::string outside_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof(text));
+    if (std::string(text).rfind("127.", 0) != 0) found = text;
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 ScanConfig small_scan(uint64_t seed, int rows, int cols, int channels) {

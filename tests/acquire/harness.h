@@ -55,6 +55,9 @@ struct ManagerFixture {
   std::string endpoint, data_dir, catalog, log;
   std::vector<std::string> extra_args;
   std::vector<std::string> env;  // for the manager and the writers it starts
+  // With a manager started with CURVE: the client key pair and manager key
+  // files status() (and start()'s wait) ask with.
+  std::string curve_key_file, manager_key_file;
   std::unique_ptr<Proc> proc_;
 };
 
@@ -84,6 +87,9 @@ class FaultFs {
 
 // Seeds for the fault suites: 1..3, or 1..$VSLIDE_SEEDS (`make durability`).
 std::vector<uint64_t> fault_seeds();
+
+// A non-loopback IPv4 address of this machine, "" when it has none.
+std::string outside_address();
 
 ScanConfig small_scan(uint64_t seed, int rows = 3, int cols = 4, int channels = 2);
 // Arguments of `vslide scan` for this config.

@@ -1,9 +1,6 @@
 // The acquisition sockets against peers that are not a well-behaved scanner:
 // a cap on concurrent scans, `shutdown` only from the local machine.
 #include <gtest/gtest.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <filesystem>
 #include <zmq.hpp>
@@ -33,21 +30,6 @@ TEST(PeerLimits, BeginScanBeyondMaxScansIsRefused) {
   auto s = m.status();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)["scans"].size(), 1u);
-}
-
-// A non-loopback address of this machine, "" when it has none.
-std::string outside_address() {
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return "";
-  std::string found;
-  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof(text));
-    if (std::string(text).rfind("127.", 0) != 0) found = text;
-  }
-  freeifaddrs(list);
-  return found;
 }
 
 TEST(PeerLimits, ShutdownIsTakenOnlyFromTheLocalMachine) {

@@ -38,6 +38,13 @@ struct ScanSettings {
   double idle_timeout_s = 0;           // finish as failed after this long without a message; 0 = never
   double recover_wait_s = 10;          // recover mode: wait this long for the scanner to come back
   double created_unix_s = 0;
+  // CURVE (docs/ACQUISITION.md, "Authentication"): the manager's key pair
+  // file and folder of authorised scanner keys, both absolute, and the key of
+  // the scanner that began the scan, the only peer the proxy takes messages
+  // from. All empty: the proxy is plaintext and takes any peer.
+  std::string curve_secret_key_file;
+  std::string authorized_keys_dir;
+  std::string scanner_key;
 };
 nlohmann::json scan_settings_to_json(const ScanSettings& s);
 Result<ScanSettings> scan_settings_from_json(const nlohmann::json& j);

@@ -40,6 +40,12 @@ struct ScannerOptions {
   // Appends "row col channel z t" per acknowledged plane. A file that cannot
   // be opened fails begin()/resume(); a line that cannot be written fails stream().
   std::string ack_log;
+  // CURVE (a manager started with --curve-secret-key): the scanner's own key
+  // pair file (`vslide keygen`; its public half must be in the manager's
+  // authorised-keys folder) and the manager's public key file, which is also
+  // its proxies' key. Both or neither; a bad file fails every call.
+  std::string curve_secret_key_file;
+  std::string manager_key_file;
 };
 
 struct ScanTarget {
@@ -103,6 +109,7 @@ class ScannerClient {
   struct Impl;
   ScannerOptions options_;
   Status ack_log_status_;  // why the ack log could not be opened
+  Status curve_status_;    // why the CURVE key files could not be read
   std::unique_ptr<Impl> impl_;
 };
 

@@ -21,8 +21,15 @@
 // folder or the socket cannot be set up, Unavailable when the catalog
 // cannot be opened; bad requests get error replies, never a crash.
 // Limits: requests above 1 MB are dropped by ZeroMQ (ZMQ_MAXMSGSIZE), at
-// most max_scans scans run at once, and `shutdown` is taken only from a
-// loopback address.
+// most max_scans scans run at once, and `shutdown` is taken only from an
+// authenticated (CURVE) peer or a loopback/ipc one.
+//
+// Authentication: with curve_secret_key_file and authorized_keys_dir the
+// socket is a CURVE server (ZAP domain "vslide-scanners") that admits only
+// the public keys in that folder, re-read at every handshake (a key removed
+// is refused from the next connection on); each scan's proxy uses the same
+// key pair and folder and takes messages only from the key that began the
+// scan, and resume_scan is answered only to that key.
 #pragma once
 
 #include <atomic>
@@ -53,6 +60,10 @@ struct ManagerOptions {
   double recover_wait_s = 10;  // a recovering writer waits this long for a live scanner
   int max_scans = 8;           // begin_scan is refused while this many scans run (0 = no cap)
   std::string writer_binary;   // the vslide executable; empty: /proc/self/exe
+  // CURVE: the manager's key pair file (`vslide keygen`) and the folder of
+  // authorised scanner public key files. Both or neither.
+  std::string curve_secret_key_file;
+  std::string authorized_keys_dir;
 };
 
 class SlideManager {
@@ -76,6 +87,7 @@ class SlideManager {
     // Set when the writer left for a storage failure: restart it then.
     std::optional<std::chrono::steady_clock::time_point> restart_at;
     int storage_restarts = 0;
+    std::string scanner_key;  // CURVE key of the scanner that began it ("" without CURVE)
   };
   struct Impl;
 
@@ -84,9 +96,10 @@ class SlideManager {
   Result<std::string> spawn_writer(ScanEntry& entry, WriterMode mode, bool wait_ready);
   void supervise();
   void on_writer_gone(ScanEntry& entry, bool permanent);
-  nlohmann::json handle(const nlohmann::json& request);
-  nlohmann::json begin_scan(const nlohmann::json& request);
-  nlohmann::json resume_scan(const nlohmann::json& request);
+  // peer_key: the requester's CURVE key, "" without CURVE.
+  nlohmann::json handle(const nlohmann::json& request, const std::string& peer_key);
+  nlohmann::json begin_scan(const nlohmann::json& request, const std::string& peer_key);
+  nlohmann::json resume_scan(const nlohmann::json& request, const std::string& peer_key);
   nlohmann::json status_reply() const;
 
   ManagerOptions options_;

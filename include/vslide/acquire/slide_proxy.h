@@ -16,6 +16,13 @@
 // yet in the file go to the writer again. A scanner that says "hello" learns
 // that set and sends only what is missing.
 //
+// Authentication: with the settings' CURVE key pair file, the socket is a
+// CURVE server whose ZAP handler admits the keys of the manager's
+// authorised-keys folder (re-read at every handshake), and messages are
+// taken only from the connection whose key is settings.scanner_key (the
+// scanner that began the scan): any other peer's hello, field, end or
+// abort is answered FailedPrecondition and changes nothing.
+//
 // Ownership: borrows the Spool and the ScanWriter (they outlive it).
 // Thread-safety: run() on one thread; stop() from any thread.
 #pragma once
@@ -82,6 +89,7 @@ class SlideProxy {
   //   hand_off       - committed fields to the writer.
   struct Reply;
   struct RunState;
+  Status set_up_curve();
   void warm_up();
   std::vector<Reply> receive_batch(RunState& rs);
   void receive_one(RunState& rs, Reply& r, size_t* batch_bytes);

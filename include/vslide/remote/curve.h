@@ -25,9 +25,11 @@
 
 namespace vslide::remote {
 
-// ZAP domains: clients of a server or broker frontend, dealers of a broker backend.
+// ZAP domains: clients of a server or broker frontend, dealers of a broker
+// backend, scanners of a slide manager and its slide proxies (docs/ACQUISITION.md).
 inline constexpr char kClientZapDomain[] = "vslide";
 inline constexpr char kDealerZapDomain[] = "vslide-dealers";
+inline constexpr char kScannerZapDomain[] = "vslide-scanners";
 
 struct CurveKeyPair {
   std::string public_key;  // Z85, 40 characters
@@ -48,7 +50,18 @@ Result<std::set<std::string>> read_authorized_keys(const std::string& dir);
 struct ZapDomain {
   std::string domain;
   std::string keys_dir;
+  std::set<std::string> also_allowed;  // keys admitted besides the folder's (e.g. the server's own)
 };
+
+// Makes `socket` a CURVE server (before it binds) whose clients the ZAP
+// handler of `domain` admits. InvalidArgument when `keys` has no secret key.
+Status set_curve_server(zmq::socket_t& socket, const CurveKeyPair& keys, const char* domain);
+// Makes `socket` a CURVE client (before it connects) of the server whose
+// public key is `server_public_key`, with its own pair `keys`.
+Status set_curve_client(zmq::socket_t& socket, const CurveKeyPair& keys, const std::string& server_public_key);
+// The CURVE public key (Z85) that the ZAP handler admitted for the
+// connection a received frame came from; empty for a peer without CURVE.
+std::string curve_peer_key(zmq::message_t& frame);
 
 // Answers ZAP requests (inproc://zeromq.zap.01) for one context: CURVE
 // clients whose public key is authorised pass; anything else is refused and
