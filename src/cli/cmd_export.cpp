@@ -73,7 +73,9 @@ int run_export(int argc, char** argv) {
   p.option("--compression", "C", "ome-tiff: deflate (default) or none; ome-zarr: blosc (lz4, bit-shuffle; "
            "default), blosc-zstd or zstd", &compression);
   p.option("--threads", "N", "fusion workers (default: one per core)", &threads);
-  p.option("--memory-mb", "MB", "memory budget: plane cache and blocks in flight (default 1024)", &memory_mb);
+  p.option("--memory-mb", "MB",
+           "bound on the process's anonymous memory (heap): what it holds already, plane cache, blocks in flight "
+           "(default 1024; docs/EXPORT.md)", &memory_mb);
   p.flag("--no-registration", "place fields at their stage positions even when the slide is registered",
          &no_registration);
   p.flag("--no-flatfield", "skip the stored shading correction", &no_flatfield);
@@ -153,6 +155,13 @@ int run_export(int argc, char** argv) {
                         {"file_bytes", r.file_bytes},
                         {"planes_decoded", r.planes_decoded},
                         {"planes_reused", r.planes_reused},
+                        {"memory_mb",
+                         {{"budget", double(r.memory.budget) / 1048576},
+                          {"base", double(r.memory.base) / 1048576},
+                          {"fixed", double(r.memory.fixed) / 1048576},
+                          {"per_worker", double(r.memory.per_worker) / 1048576},
+                          {"cache", double(r.memory.cache) / 1048576},
+                          {"planned", double(r.memory.planned) / 1048576}}},
                         {"seconds", r.seconds},
                         {"level0_mb_per_s", mbps}};
     std::cout << j.dump(2) << "\n";

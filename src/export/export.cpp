@@ -2,10 +2,12 @@
 // fused block to the format's sink; see include/vslide/export/export.h.
 #include "vslide/export/export.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -38,36 +40,80 @@ uint64_t disk_bytes(const fs::path& p) {
   return n;
 }
 
-std::vector<BlockJob> plan_jobs(const FusionPlan& plan, int32_t block) {
-  std::vector<BlockJob> jobs;
-  const int32_t C = int32_t(plan.channels.size());
-  for (int32_t t = 0; t < plan.timepoints; ++t) {
-    for (int32_t z = 0; z < plan.z_planes; ++z) {
-      for (int32_t c = 0; c < C; ++c) {
-        for (int32_t l = 0; l < plan.levels; ++l) {
-          const int64_t w = plan.level_width(l), h = plan.level_height(l);
-          const size_t first = jobs.size();
-          for (int64_t y = 0; y < h; y += block) {
-            for (int64_t x = 0; x < w; x += block) {
-              BlockJob j;
-              j.seq = jobs.size();
-              j.level = l;
-              j.plane = OutputPlane{c, z, t};
-              j.plane_index = (t * plan.z_planes + z) * C + c;
-              j.x = x;
-              j.y = y;
-              j.w = int32_t(std::min<int64_t>(block, w - x));
-              j.h = int32_t(std::min<int64_t>(block, h - y));
-              jobs.push_back(j);
-            }
+// The blocks of every (plane, level) image in the order a TIFF stores them,
+// made on demand: the list itself takes no memory per block.
+class JobList {
+ public:
+  JobList(const FusionPlan& plan, int32_t block) : plan_(plan), block_(block) {
+    const int32_t C = int32_t(plan.channels.size());
+    for (int32_t t = 0; t < plan.timepoints; ++t) {
+      for (int32_t z = 0; z < plan.z_planes; ++z) {
+        for (int32_t c = 0; c < C; ++c) {
+          for (int32_t l = 0; l < plan.levels; ++l) {
+            const int64_t nx = (plan.level_width(l) + block - 1) / block;
+            const int64_t ny = (plan.level_height(l) + block - 1) / block;
+            images_.push_back(Image{total_, uint64_t(nx), uint64_t(ny), l, OutputPlane{c, z, t},
+                                    (t * plan.z_planes + z) * C + c});
+            total_ += uint64_t(nx * ny);
           }
-          jobs[first].first_of_image = true;
-          jobs.back().last_of_image = true;
         }
       }
     }
   }
-  return jobs;
+  uint64_t size() const { return total_; }
+  BlockJob at(uint64_t seq) const {
+    auto it = std::upper_bound(images_.begin(), images_.end(), seq,
+                               [](uint64_t s, const Image& im) { return s < im.first; });
+    const Image& im = *(it - 1);
+    const uint64_t k = seq - im.first;
+    BlockJob j;
+    j.seq = seq;
+    j.level = im.level;
+    j.plane = im.plane;
+    j.plane_index = im.plane_index;
+    j.x = int64_t(k % im.nx) * block_;
+    j.y = int64_t(k / im.nx) * block_;
+    j.w = int32_t(std::min<int64_t>(block_, plan_.level_width(im.level) - j.x));
+    j.h = int32_t(std::min<int64_t>(block_, plan_.level_height(im.level) - j.y));
+    j.first_of_image = k == 0;
+    j.last_of_image = k + 1 == im.nx * im.ny;
+    return j;
+  }
+
+ private:
+  struct Image {
+    uint64_t first, nx, ny;
+    int32_t level;
+    OutputPlane plane;
+    int32_t plane_index;
+  };
+  const FusionPlan& plan_;
+  const int32_t block_;
+  std::vector<Image> images_;
+  uint64_t total_ = 0;
+};
+
+// Anonymous memory (heap, stacks) the process holds now: /proc/self/status
+// RssAnon; 0 when it cannot be read.
+size_t process_anon_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) return size_t(std::strtoull(line.c_str() + 8, nullptr, 10)) << 10;
+  }
+  return 0;
+}
+
+// Buffers one worker keeps for a block of `block` pixels besides the planes it
+// holds: the fused block, its compressed tiles (or shard) and the codec's
+// scratch, the blend's row accumulators; plus its stack and malloc's slack.
+size_t worker_buffer_bytes(int32_t block, int32_t tile) {
+  const size_t px = size_t(block) * size_t(block), tiles = px / (size_t(tile) * size_t(tile));
+  return px * 2                                   // fused block
+         + px * 2 + tiles * 4096                  // compressed tiles / shard (bound: raw + headers)
+         + size_t(tile) * size_t(tile) * 4 + 65536  // one tile padded + its compression scratch
+         + MosaicFuser::block_scratch_bytes(block)  //
+         + (size_t(2) << 20);                     // stack and allocator slack
 }
 
 }  // namespace
@@ -88,24 +134,61 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   if (ec) return Status::io_error(partial.string() + ": cannot remove: " + ec.message());
 
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const int threads = options.threads > 0 ? options.threads : int(hw);
-  FusionOptions fo = options.fusion;
-  fo.cache_bytes = std::max<size_t>(size_t(32) << 20, options.memory_bytes / 2);
-  VSLIDE_ASSIGN_OR_RETURN(std::unique_ptr<MosaicFuser> fuser, MosaicFuser::create(src, fo));
+  const int asked_threads = options.threads > 0 ? options.threads : int(hw);
+  VSLIDE_ASSIGN_OR_RETURN(std::unique_ptr<MosaicFuser> fuser, MosaicFuser::create(src, options.fusion));
   const FusionPlan& plan = fuser->plan();
 
-  // Block edge: what the workers' half of the memory allows (accumulators,
-  // the fused block and its compressed form: ~16 bytes a pixel), at most
-  // 4 tiles; a Zarr shard when asked.
-  int32_t block = options.shard;
-  if (block <= 0) {
-    const double per_worker = double(options.memory_bytes / 2) / threads;
-    const int32_t k = std::clamp(int32_t(std::sqrt(per_worker / 16) / options.tile), 1, 4);
-    block = k * options.tile;
-  } else if (block % options.tile != 0) {
-    return Status::invalid_argument("--shard " + std::to_string(block) + " is not a multiple of --tile " +
-                                    std::to_string(options.tile));
+  // The budget (docs/EXPORT.md, "Memory"): the process's anonymous memory now
+  // + the shading maps + per worker (the planes its block holds, its
+  // buffers) + the plane cache (x 1.25: recycled buffers) <= memory_bytes.
+  // Workers first (all cores), then the largest block up to 4 tiles, then
+  // the cache takes the rest, no more than a row pair of planes.
+  ExportMemory mem;
+  mem.budget = options.memory_bytes;
+  mem.base = process_anon_bytes();
+  mem.fixed = fuser->fixed_bytes();
+  std::vector<int32_t> blocks;
+  if (options.shard > 0) {
+    if (options.shard % options.tile != 0) {
+      return Status::invalid_argument("--shard " + std::to_string(options.shard) + " is not a multiple of --tile " +
+                                      std::to_string(options.tile));
+    }
+    blocks.push_back(options.shard);
+  } else {
+    for (int32_t k = 4; k >= 1; --k) blocks.push_back(k * options.tile);
   }
+  const size_t min_cache = size_t(8) << 20;
+  int threads = 0;
+  int32_t block = 0;
+  MosaicFuser::Footprint fp;
+  size_t need_one = 0;  // what the smallest plan needs, for the message
+  for (int t = asked_threads; t >= 1 && threads == 0; --t) {
+    for (int32_t b : blocks) {
+      const MosaicFuser::Footprint f = fuser->footprint(b);
+      const size_t per_worker = f.block_bytes + worker_buffer_bytes(b, options.tile);
+      const size_t need = mem.base + mem.fixed + size_t(t) * per_worker + min_cache * 5 / 4;
+      if (t == 1) need_one = need;
+      if (need <= mem.budget) {
+        threads = t;
+        block = b;
+        fp = f;
+        mem.per_worker = per_worker;
+        break;
+      }
+    }
+  }
+  if (threads == 0) {
+    return Status::resource_exhausted(
+        "--memory-mb " + std::to_string(mem.budget >> 20) + " is too small for this export: the process holds " +
+        std::to_string(mem.base >> 20) + " MB already, shading maps " + std::to_string(mem.fixed >> 20) +
+        " MB, and one worker needs the planes of up to " + std::to_string(fp.max_fields_per_block) +
+        " fields over a block; give at least --memory-mb " + std::to_string((need_one >> 20) + 1));
+  }
+  const size_t rest = mem.budget - mem.base - mem.fixed - size_t(threads) * mem.per_worker;
+  mem.cache = std::max(min_cache, std::min(rest * 4 / 5, fp.row_pair_bytes + (size_t(16) << 20)));
+  mem.planned = mem.base + mem.fixed + size_t(threads) * mem.per_worker + mem.cache * 5 / 4;
+  fuser->set_cache_bytes(mem.cache);
+
   SinkSettings settings{options.tile, block, options.compression};
   auto sink_result = options.format == ExportFormat::kOmeTiff
                          ? open_ome_tiff_sink(partial.string(), src, plan, settings)
@@ -113,8 +196,8 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   if (!sink_result.ok()) return sink_result.status();
   std::unique_ptr<PyramidSink> sink = std::move(*sink_result);
 
-  const std::vector<BlockJob> jobs = plan_jobs(plan, block);
-  std::atomic<size_t> next{0};
+  const JobList jobs(plan, block);
+  std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;  // guards first_error, done, the progress callback
   Status first_error;
@@ -123,9 +206,9 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
     std::vector<uint16_t> pixels;
     for (;;) {
       if (failed.load()) return;
-      const size_t i = next++;
+      const uint64_t i = next++;
       if (i >= jobs.size()) return;
-      const BlockJob& j = jobs[i];
+      const BlockJob j = jobs.at(i);
       pixels.resize(size_t(j.w) * size_t(j.h));
       Status s = fuser->fuse_block(j.level, j.plane, j.x, j.y, j.w, j.h, pixels);
       if (s.ok()) s = sink->write_block(j, pixels);
@@ -171,6 +254,7 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   r.block = block;
   r.threads = threads;
   r.blocks = jobs.size();
+  r.memory = mem;
   for (int32_t l = 0; l < plan.levels; ++l) {
     const uint64_t b = uint64_t(plan.level_width(l)) * uint64_t(plan.level_height(l)) * 2 * uint64_t(plan.output_planes());
     if (l == 0) r.level0_bytes = b;

@@ -21,6 +21,8 @@ namespace vslide {
 class PlaneCache {
  public:
   explicit PlaneCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // REQUIRES: no get_or_load running.
+  void set_capacity(size_t bytes) { capacity_ = bytes; }
 
   // The cached plane of `key`, or load()'s result (cached when non-null).
   Result<SharedImage16> get_or_load(const TileKey& key, const std::function<Result<SharedImage16>()>& load) {
@@ -51,6 +53,7 @@ class PlaneCache {
   }
 
   uint64_t hits() const { return hits_; }
+
   uint64_t misses() const { return misses_; }
 
   // Memory of evicted planes, reused for the next decodes: on this machine
@@ -72,7 +75,8 @@ class PlaneCache {
     return SharedImage16(new Image16(std::move(img)), [this](const Image16* p) {
       {
         std::lock_guard lock(pool_mu_);
-        // The pool's memory counts against the cache's budget too: at most a quarter of it.
+        // At most a quarter of the capacity more: the owner's budget counts
+        // the cache as 1.25 x its capacity.
         const size_t bytes = p->byte_size();
         if (pool_bytes_ + bytes <= capacity_ / 4) {
           pool_bytes_ += bytes;
@@ -85,7 +89,7 @@ class PlaneCache {
 
  private:
   using Entry = std::pair<TileKey, SharedImage16>;
-  const size_t capacity_;
+  size_t capacity_;
   // Declared before the entries: destroyed after them, when they give their pixels back.
   std::mutex pool_mu_;  // guards pool_, pool_bytes_
   std::vector<std::vector<uint16_t>> pool_;

@@ -24,6 +24,12 @@ class ShadingModel {
 
   // Corrects a plane of `level` in place. REQUIRES: the level's plane size.
   void apply(int32_t level, Image16& plane) const;
+  // Memory of the gain maps.
+  size_t bytes() const {
+    size_t n = 0;
+    for (const auto& g : gain_) n += g.size() * sizeof(float);
+    return n;
+  }
 
  private:
   float dark_ = 0;

@@ -166,6 +166,66 @@ TEST(Fusion, ASmallCacheGivesTheSameImage) {
   EXPECT_GT((*b)->planes_decoded(), 9u);
 }
 
+// The blend written out pixel by pixel, the definition in fusion.h: every
+// field over the pixel weighs min(x + 1, w - x, y + 1, h - y); weighted mean
+// rounded half up; 0 where no field lies.
+TEST(Fusion, RunsOfOneFieldAndOverlapsEqualThePerPixelDefinition) {
+  const int w = 45, h = 33, step = 37;  // overlaps of 8 and (negative) gaps nowhere; odd sizes
+  auto value = [](int r, int c, int x, int y) { return uint16_t((r * 7919 + c * 104729 + x * 31 + y * 17) % 4096); };
+  auto sl = make_slide(3, 4, w, h, step, value, [](int r, int c) { return r == 2 && c == 3; });
+  auto f = MosaicFuser::create(*sl->s, FusionOptions{});
+  ASSERT_TRUE(f.ok());
+  const FusionPlan& p = (*f)->plan();
+  // Blocks of an awkward size, so runs start and end inside blocks.
+  Image16 got(int(p.width), int(p.height));
+  for (int64_t y = 0; y < p.height; y += 19) {
+    for (int64_t x = 0; x < p.width; x += 23) {
+      const int bw = int(std::min<int64_t>(23, p.width - x)), bh = int(std::min<int64_t>(19, p.height - y));
+      std::vector<uint16_t> b(size_t(bw) * size_t(bh));
+      ASSERT_TRUE((*f)->fuse_block(0, OutputPlane{}, x, y, bw, bh, b).ok());
+      for (int j = 0; j < bh; ++j)
+        for (int i = 0; i < bw; ++i) got.at(int(x) + i, int(y) + j) = b[size_t(j) * size_t(bw) + size_t(i)];
+    }
+  }
+  int blended = 0;
+  for (int y = 0; y < got.height(); ++y) {
+    for (int x = 0; x < got.width(); ++x) {
+      uint64_t sv = 0, sw = 0;
+      for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 4; ++c) {
+          if (r == 2 && c == 3) continue;
+          const int tx = x - c * step, ty = y - r * step;
+          if (tx < 0 || ty < 0 || tx >= w || ty >= h) continue;
+          const uint64_t wt = uint64_t(std::min({tx + 1, w - tx, ty + 1, h - ty}));
+          sv += wt * value(r, c, tx, ty);
+          sw += wt;
+        }
+      }
+      blended += sw > 0 && sv % sw != 0;
+      ASSERT_EQ(got.at(x, y), sw == 0 ? 0 : (sv + sw / 2) / sw) << "pixel " << x << "," << y;
+    }
+  }
+  EXPECT_GT(blended, 100);  // the overlaps were really blended
+}
+
+// Coarser levels from odd-sized planes: each level is the 2x2 mean of the one
+// below (vslide::downsample), the last odd row and column included.
+TEST(Fusion, CoarserLevelsOfOddPlanesAreTheMeanOfTheLevelBelow) {
+  auto sl = make_slide(1, 1, 37, 29, 0, [](int, int, int x, int y) { return uint16_t((x * 977 + y * 6007) % 65536); });
+  FusionOptions o;
+  o.levels = 5;
+  auto f = MosaicFuser::create(*sl->s, o);
+  ASSERT_TRUE(f.ok());
+  Image16 expect = fuse_all(**f, 0);
+  for (int l = 1; l < 5; ++l) {
+    expect = downsample(expect.view(), 2);
+    Image16 got = fuse_all(**f, l);
+    ASSERT_EQ(got.width(), expect.width());
+    ASSERT_EQ(got.height(), expect.height());
+    EXPECT_EQ(got.pixels(), expect.pixels()) << "level " << l;
+  }
+}
+
 TEST(Fusion, BadRequestsNameWhatIsWrong) {
   auto sl = make_slide(1, 1, 20, 20, 0, [](int, int, int, int) { return uint16_t(1); });
   FusionOptions o;

@@ -42,6 +42,17 @@ struct ExportOptions {
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
+// How the memory budget was spent (docs/EXPORT.md, "Memory"): planned =
+// base + fixed + threads * per_worker + 1.25 * cache <= budget.
+struct ExportMemory {
+  size_t budget = 0;      // ExportOptions::memory_bytes
+  size_t base = 0;        // the process's anonymous memory when the export started
+  size_t fixed = 0;       // shading gain maps
+  size_t per_worker = 0;  // planes one block holds + the worker's buffers
+  size_t cache = 0;       // plane cache capacity (recycled buffers add up to a quarter)
+  size_t planned = 0;
+};
+
 struct ExportReport {
   std::string path;
   ExportFormat format = ExportFormat::kOmeTiff;
@@ -53,6 +64,7 @@ struct ExportReport {
   uint64_t pixel_bytes = 0;     // raw 16-bit pixels of every level
   uint64_t file_bytes = 0;      // what landed on disk
   uint64_t planes_decoded = 0, planes_reused = 0;
+  ExportMemory memory;
   double seconds = 0;
 };
 

@@ -51,7 +51,10 @@ struct FusionOptions {
   bool use_registration = true;   // false: stage positions even when registered
   bool use_flatfield = true;      // false: no shading correction even when stored
   bool use_zoom_layers = true;    // false: always downsample level 0
-  size_t cache_bytes = size_t(256) << 20;  // decoded planes kept for neighbouring blocks
+  // Decoded planes kept for neighbouring blocks, recycled buffers included;
+  // planes that blocks in progress hold after their eviction come on top
+  // (Footprint::block_bytes per worker).
+  size_t cache_bytes = size_t(256) << 20;
 };
 
 // What a fuser will produce.
@@ -93,8 +96,28 @@ class MosaicFuser {
   Status fuse_block(int32_t level, const OutputPlane& plane, int64_t x, int64_t y, int32_t w, int32_t h,
                     std::span<uint16_t> out) const;
 
-  // Scratch memory one fuse_block call of w x h pixels needs (accumulators).
-  static size_t block_scratch_bytes(int32_t w, int32_t h) { return size_t(w) * size_t(h) * 12; }
+  // Memory for planning a budget (docs/EXPORT.md, "Memory").
+  struct Footprint {
+    int32_t max_fields_per_block = 0;  // most fields over one block, any level
+    // Most plane bytes one fuse_block call holds at once: the planes of the
+    // fields over its block, plus a plane being derived from the level below
+    // and that plane (at worst 1.25 level-0 planes).
+    size_t block_bytes = 0;
+    // Plane bytes of the fields over the busiest two consecutive rows of
+    // blocks, any level: a cache this large reads each plane about once per
+    // level when blocks go row by row; a smaller one re-reads planes.
+    size_t row_pair_bytes = 0;
+  };
+  // For square blocks of `block` pixels laid from the image's (0, 0).
+  Footprint footprint(int32_t block) const;
+  // Memory the fuser holds besides planes: the shading models' gain maps.
+  size_t fixed_bytes() const;
+  // Changes the plane cache's capacity (FusionOptions::cache_bytes).
+  // REQUIRES: no fuse_block running.
+  void set_cache_bytes(size_t bytes);
+  // Scratch memory one fuse_block call of a w-pixel-wide block needs besides
+  // its planes and `out` (overlap accumulators of one row).
+  static size_t block_scratch_bytes(int32_t w) { return size_t(w) * 12 + 4096; }
   // Planes decoded so far (cache misses) and served from the cache.
   uint64_t planes_decoded() const;
   uint64_t planes_reused() const;
