@@ -13,7 +13,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-"tile_request acquire_protocol blosc_chunk slide_json tiff_import hdf5_open"}
+TARGETS=${*:-"tile_request acquire_protocol blosc_chunk slide_json tiff_import tiles_csv hdf5_open"}
 BUILD=${FUZZ_BUILD:-$ROOT/build-fuzz}
 RSS=${FUZZ_RSS_MB:-2048}
 JOBS=${JOBS:-2}
