@@ -110,7 +110,8 @@ size_t process_anon_bytes() {
 size_t worker_buffer_bytes(int32_t block, int32_t tile) {
   const size_t px = size_t(block) * size_t(block), tiles = px / (size_t(tile) * size_t(tile));
   return px * 2                                   // fused block
-         + px * 2 + tiles * 4096                  // compressed tiles / shard (bound: raw + headers)
+         + 2 * (px * 2 + tiles * 4096)            // compressed tiles / shard (bound: raw + headers), and
+                                                  // for TIFF one more block waiting for its turn
          + size_t(tile) * size_t(tile) * 4 + 65536  // one tile padded + its compression scratch
          + MosaicFuser::block_scratch_bytes(block)  //
          + (size_t(2) << 20);                     // stack and allocator slack
@@ -189,7 +190,7 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   mem.planned = mem.base + mem.fixed + size_t(threads) * mem.per_worker + mem.cache * 5 / 4;
   fuser->set_cache_bytes(mem.cache);
 
-  SinkSettings settings{options.tile, block, options.compression};
+  SinkSettings settings{options.tile, block, options.compression, threads};
   auto sink_result = options.format == ExportFormat::kOmeTiff
                          ? open_ome_tiff_sink(partial.string(), src, plan, settings)
                          : open_ome_zarr_sink(partial.string(), src, plan, settings);

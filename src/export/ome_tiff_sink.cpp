@@ -2,14 +2,15 @@
 // (c, z, t) plane in XYCZT order, the reduced levels of each plane in its
 // SubIFDs, OME-XML in the first IFD's ImageDescription. Tiles are
 // compressed by the workers (libdeflate's zlib streams = TIFF "Adobe deflate") and written raw, in
-// the order the file needs: each block waits for its turn, so at most one
-// compressed block per worker waits in memory.
+// the order the file needs: a block done before its turn waits in memory (at
+// most one per worker) while its worker goes on to the next.
 #include <libdeflate.h>
 #include <tiffio.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -22,7 +23,13 @@ class OmeTiffSink final : public PyramidSink {
  public:
   OmeTiffSink(TIFF* tif, std::string path, const FusionPlan& plan, const SinkSettings& s, std::string xml,
               bool deflate)
-      : tif_(tif), path_(std::move(path)), plan_(plan), s_(s), xml_(std::move(xml)), deflate_(deflate) {}
+      : tif_(tif),
+        path_(std::move(path)),
+        plan_(plan),
+        s_(s),
+        xml_(std::move(xml)),
+        deflate_(deflate),
+        max_pending_(size_t(std::max(1, s.workers))) {}
   ~OmeTiffSink() override {
     if (tif_) TIFFClose(tif_);
   }
@@ -31,10 +38,12 @@ class OmeTiffSink final : public PyramidSink {
     // Cut into full tiles (zero padded) and compress, outside the lock.
     const int32_t t = s_.tile;
     const int32_t ntx = (job.w + t - 1) / t, nty = (job.h + t - 1) / t;
-    // Per-thread buffers, reused block after block (fresh pages are expensive here).
-    thread_local std::vector<std::vector<uint8_t>> tiles;
-    thread_local std::vector<uint16_t> buf;
-    tiles.resize(size_t(ntx) * size_t(nty));
+    Compressed block = take_buffers();
+    block.ntx = ntx;
+    block.nty = nty;
+    block.job = job;
+    block.tiles.resize(size_t(ntx) * size_t(nty));
+    thread_local std::vector<uint16_t> buf;  // reused block after block (fresh pages are expensive here)
     buf.resize(size_t(t) * size_t(t));
     for (int32_t ty = 0; ty < nty; ++ty) {
       for (int32_t tx = 0; tx < ntx; ++tx) {
@@ -44,7 +53,7 @@ class OmeTiffSink final : public PyramidSink {
           std::memcpy(buf.data() + size_t(y) * size_t(t),
                       pixels.data() + size_t(ty * t + y) * size_t(job.w) + size_t(tx * t), size_t(cw) * 2);
         }
-        auto& out = tiles[size_t(ty) * size_t(ntx) + size_t(tx)];
+        auto& out = block.tiles[size_t(ty) * size_t(ntx) + size_t(tx)];
         const size_t raw = buf.size() * 2;
         if (deflate_) {
           // libdeflate's zlib stream is TIFF's "Adobe deflate", ~3x faster than zlib at level 1.
@@ -61,13 +70,22 @@ class OmeTiffSink final : public PyramidSink {
         }
       }
     }
+    // The file takes blocks in order. A block done early waits in `pending_`
+    // (at most one per worker) and its worker goes on; whoever hands in the
+    // next block writes every block that is then in order.
     std::unique_lock lock(mu_);
-    turn_.wait(lock, [&] { return aborted_ || next_seq_ == job.seq; });
+    turn_.wait(lock, [&] { return aborted_ || job.seq == next_seq_ || pending_.size() < max_pending_; });
     if (aborted_) return Status::io_error(path_ + ": export aborted");
-    Status s = write_in_order(job, tiles, ntx, nty);
-    if (!s.ok()) {
-      aborted_ = true;
-    } else {
+    pending_.emplace(job.seq, std::move(block));
+    Status s;
+    for (auto it = pending_.find(next_seq_); it != pending_.end(); it = pending_.find(next_seq_)) {
+      s = write_in_order(it->second);
+      free_.push_back(std::move(it->second.tiles));
+      pending_.erase(it);
+      if (!s.ok()) {
+        aborted_ = true;
+        break;
+      }
       ++next_seq_;
     }
     turn_.notify_all();
@@ -88,9 +106,28 @@ class OmeTiffSink final : public PyramidSink {
   }
 
  private:
-  // REQUIRES: mu_ held and it is this job's turn.
-  Status write_in_order(const BlockJob& job, const std::vector<std::vector<uint8_t>>& tiles, int32_t ntx,
-                        int32_t nty) {
+  struct Compressed {
+    BlockJob job;
+    int32_t ntx = 0, nty = 0;
+    std::vector<std::vector<uint8_t>> tiles;
+  };
+
+  // Tile buffers of a block written earlier (their memory is warm), or new ones.
+  Compressed take_buffers() {
+    Compressed c;
+    std::lock_guard lock(mu_);
+    if (!free_.empty()) {
+      c.tiles = std::move(free_.back());
+      free_.pop_back();
+    }
+    return c;
+  }
+
+  // REQUIRES: mu_ held and it is this block's turn.
+  Status write_in_order(const Compressed& block) {
+    const BlockJob& job = block.job;
+    const auto& tiles = block.tiles;
+    const int32_t ntx = block.ntx, nty = block.nty;
     if (job.first_of_image) VSLIDE_RETURN_IF_ERROR(start_directory(job));
     for (int32_t ty = 0; ty < nty; ++ty) {
       for (int32_t tx = 0; tx < ntx; ++tx) {
@@ -141,10 +178,13 @@ class OmeTiffSink final : public PyramidSink {
   const SinkSettings s_;
   const std::string xml_;
   const bool deflate_;
-  std::mutex mu_;  // guards tif_ writes, next_seq_, aborted_
+  const size_t max_pending_;
+  std::mutex mu_;  // guards tif_ writes, next_seq_, aborted_, pending_, free_
   std::condition_variable turn_;
   uint64_t next_seq_ = 0;
   bool aborted_ = false;
+  std::map<uint64_t, Compressed> pending_;              // done, waiting for their turn
+  std::vector<std::vector<std::vector<uint8_t>>> free_;  // tile buffers of written blocks
 };
 
 }  // namespace

@@ -28,6 +28,7 @@ struct SinkSettings {
   int32_t tile = 512;
   int32_t block = 2048;
   std::string compression;
+  int workers = 1;  // OME-TIFF: compressed blocks that may wait for their turn
 };
 
 class PyramidSink {
