@@ -24,9 +24,9 @@ int run_flatfield(int argc, char** argv) {
               "and stores it: gain(x, y), a smooth surface of mean 1 over the tile, and the dark level,\n"
               "so that corrected = dark + (raw - dark) / gain. Method: the pixels of up to --max-fields\n"
               "fields are pooled per cell of the tile; the spread between the background (the mode)\n"
-              "and bright content (the 90% quantile) is proportional to the gain, and the background\n"
-              "against it gives the dark level. With --dark (the camera offset) the gain comes from the\n"
-              "background alone, which needs less content.\n"
+              "and bright content (the 99% quantile) is proportional to the gain above the dark level,\n"
+              "so the spread against the background gives the dark level; the gain is then the\n"
+              "background above it. With --dark (the camera offset, exact) only the last step runs.\n"
               "The raw planes are never changed: `vslide render --flatfield off` shows them as they are.\n"
               "Exit 1 when a channel cannot be estimated (the others are still stored), 2 on bad arguments.");
   p.positional("SLIDE", "slide file (HDF5; opened for appending)", &path);

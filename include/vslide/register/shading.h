@@ -12,10 +12,12 @@
 // is dark + gain * Q, so
 //   * their difference (the spread) is proportional to the gain, free of the
 //     dark level: the gain is a smooth 2-D polynomial fitted to the spreads;
-//   * the background against the fitted spread is a line whose intercept
-//     is the dark level.
-// When the dark level is known (a camera's offset), the gain comes from the
-// background instead (low quantile minus dark), which needs less content.
+//   * the fitted spread against the background is a line whose root is the
+//     dark level.
+// The gain is then taken from the background above that dark level (the
+// mode is nearly free of sampling noise; the spread follows how much content
+// each cell holds). When the dark level is known (a camera's offset), only
+// that last step runs, which needs less content.
 //
 // Raw stays raw: the result is stored with SlideWriter::write_flatfield and
 // applied at display and analysis time with FlatField::correct.
@@ -54,7 +56,12 @@ struct ShadingOptions {
 
 struct ShadingEstimate {
   FlatField flat;
-  std::string method;          // "spread" (gain and dark from two quantiles) or "background"
+  // "background" (dark level given: gain = background above it),
+  // "spread-dark" (dark level from the spread between bright content and the
+  // background, regressed on the background; gain = background above it) or
+  // "spread" (gain from the spread itself, when the background stands less
+  // than 5 counts above the estimated dark level).
+  std::string method;
   bool dark_estimated = false;
   size_t fields_used = 0;
   float gain_min = 1, gain_max = 1;  // of the stored grid
