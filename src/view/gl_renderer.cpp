@@ -273,6 +273,56 @@ Status GlRenderer::draw(const FramePlan& plan) {
   partition_plan(plan, &m.covered, &m.owned);
   m.owns.assign(tiles, 0);
   for (const OwnedRect& o : m.owned) m.owns[o.draw] = 1;
+
+  // The texture cache's key of a tile's channel group g.
+  auto group_key = [&](const TileDraw& d, int g, std::array<std::shared_ptr<const void>, 4>* sources) {
+    const int c0 = g * kChannelsPerPass, count = std::min(kChannelsPerPass, n - c0);
+    TexKey key;
+    key.count = count;
+    for (int i = 0; i < count; ++i) {
+      const PlaneRef& p = d.planes[size_t(c0 + i)];
+      if (sources) (*sources)[size_t(i)] = p.image;
+      // An absent plane still names its tile, so an all-absent group
+      // never shares a texture with another tile.
+      key.planes[size_t(i)] = p.image ? p.key : TileKey{d.row,
+                                                        d.col,
+                                                        plan.display.channels[size_t(c0 + i)].channel,
+                                                        std::numeric_limits<int32_t>::min(),
+                                                        0,
+                                                        d.level};
+    }
+    return key;
+  };
+  // The upload budget: a tile whose textures would take this frame's uploads
+  // past it is left out (at least one tile uploads per frame), and the
+  // pixels it would own go to what lies under it in the plan (a coarser
+  // layer, the overview), as while tiles load. The caller draws again for
+  // the rest (GlFrameStats::deferred_tiles).
+  if (upload_budget_ > 0) {
+    size_t planned = 0;
+    for (size_t k = 0; k < tiles; ++k) {
+      const TileDraw& d = plan.tiles[k];
+      if (!m.owns[k] || d.placeholder) continue;
+      size_t need = 0;
+      for (int g = 0; g < groups; ++g) {
+        const int comps = format_components(group_format(std::min(kChannelsPerPass, n - g * kChannelsPerPass)));
+        if (!m.textures.contains(group_key(d, g, nullptr)))
+          need += size_t(d.width) * size_t(d.height) * size_t(comps) * sizeof(uint16_t);
+      }
+      if (need == 0) continue;
+      if (planned > 0 && planned + need > upload_budget_) {
+        m.covered[k] = PixelRect{};
+        ++stats_.deferred_tiles;
+      } else {
+        planned += need;
+      }
+    }
+    if (stats_.deferred_tiles) {
+      partition_by_owner(m.covered, &m.owned);
+      m.owns.assign(tiles, 0);
+      for (const OwnedRect& o : m.owned) m.owns[o.draw] = 1;
+    }
+  }
   stats_.rects = m.owned.size();
   stats_.partition_ms = ms_since(t_partition);
 
@@ -327,21 +377,8 @@ Status GlRenderer::draw(const FramePlan& plan) {
     if (!m.owns[k] || d.placeholder) continue;
     for (int g = 0; g < groups; ++g) {
       const int c0 = g * kChannelsPerPass, count = std::min(kChannelsPerPass, n - c0);
-      TexKey key;
-      key.count = count;
       std::array<std::shared_ptr<const void>, 4> sources;
-      for (int i = 0; i < count; ++i) {
-        const PlaneRef& p = d.planes[size_t(c0 + i)];
-        sources[size_t(i)] = p.image;
-        // An absent plane still names its tile, so an all-absent group
-        // never shares a texture with another tile.
-        key.planes[size_t(i)] = p.image ? p.key : TileKey{d.row,
-                                                          d.col,
-                                                          plan.display.channels[size_t(c0 + i)].channel,
-                                                          std::numeric_limits<int32_t>::min(),
-                                                          0,
-                                                          d.level};
-      }
+      const TexKey key = group_key(d, g, &sources);
       size_t bytes = 0;
       const TexSlot slot =
           texture_for(key, sources, group_format(count), d.width, d.height, same_size(d), &bytes);

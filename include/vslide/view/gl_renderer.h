@@ -43,6 +43,7 @@ struct GlFrameStats {
   uint64_t bytes_uploaded = 0;
   uint64_t upload_calls = 0;   // glTexSubImage3D calls for tiles (runs of layers)
   bool pixel_buffers = false;  // uploads read from the mapped pixel buffer ring (GL 4.4+)
+  uint64_t deferred_tiles = 0;  // tiles left out of this frame by the upload budget
   double partition_ms = 0;  // deciding which tile owns which pixels (part of draw_ms)
   double upload_ms = 0;     // packing channels and uploading textures
   double draw_ms = 0;       // the rest, until glFinish
@@ -72,6 +73,15 @@ class GlRenderer {
   // GlContext in a context the caller made current (a toolkit's window).
   Status present(uint32_t target);
 
+  // Bounds the texture bytes one draw() uploads (0, the default: no bound).
+  // Tiles past the budget are left out of that frame (what lies under them
+  // in the plan shows instead; at least one tile uploads per frame) and
+  // counted in GlFrameStats::deferred_tiles: draw again for the rest. For
+  // an interactive caller, where one frame's uploads of newly loaded
+  // full-resolution tiles (11 MB each at 1392x1040 x 4 channels) would
+  // delay the frame by tens of ms.
+  void set_upload_budget(size_t bytes) { upload_budget_ = bytes; }
+
   const GlFrameStats& last_frame() const { return stats_; }
   CacheStats texture_cache_stats() const;
   void clear_textures();
@@ -84,6 +94,7 @@ class GlRenderer {
   GlContext* context_ = nullptr;
   std::unique_ptr<Impl> impl_;
   GlFrameStats stats_;
+  size_t upload_budget_ = 0;
 };
 
 }  // namespace vslide::view
