@@ -17,8 +17,12 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 }  // namespace
 
-FrameWorker::FrameWorker(std::function<void(FrameDone)> done, size_t texture_cache_bytes)
-    : done_(std::move(done)), texture_cache_bytes_(texture_cache_bytes), thread_([this] { run(); }) {}
+FrameWorker::FrameWorker(std::function<void(FrameDone)> done, size_t texture_cache_bytes,
+                         size_t upload_budget_bytes)
+    : done_(std::move(done)),
+      texture_cache_bytes_(texture_cache_bytes),
+      upload_budget_bytes_(upload_budget_bytes),
+      thread_([this] { run(); }) {}
 
 FrameWorker::~FrameWorker() {
   {
@@ -62,6 +66,7 @@ void FrameWorker::run() {
   } else {
     context = std::move(*c);
     gl = std::move(*r);
+    gl->set_upload_budget(upload_budget_bytes_);
     name = "GL: " + context->renderer();
   }
   {
@@ -89,6 +94,7 @@ void FrameWorker::run() {
       d.upload_ms = gl->last_frame().upload_ms;
       d.draw_ms = ms_between(t0, t1) - d.upload_ms;
       d.bytes_uploaded = gl->last_frame().bytes_uploaded;
+      d.deferred_tiles = gl->last_frame().deferred_tiles;
       if (d.status.ok()) {
         auto img = gl->read_back();
         d.readback_ms = ms_between(t1, Clock::now());

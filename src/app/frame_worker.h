@@ -49,12 +49,15 @@ struct FrameDone {
   double draw_ms = 0;      // the rest of drawing, until the rasteriser finished
   double readback_ms = 0;  // the frame read back into host memory
   uint64_t bytes_uploaded = 0;
+  uint64_t deferred_tiles = 0;  // left out by the upload budget: draw again
 };
 
 class FrameWorker {
  public:
-  // `texture_cache_bytes` bounds the renderer's texture cache.
-  FrameWorker(std::function<void(FrameDone)> done, size_t texture_cache_bytes);
+  // `texture_cache_bytes` bounds the renderer's texture cache;
+  // `upload_budget_bytes` the texture uploads of one frame
+  // (GlRenderer::set_upload_budget).
+  FrameWorker(std::function<void(FrameDone)> done, size_t texture_cache_bytes, size_t upload_budget_bytes);
   ~FrameWorker();
   FrameWorker(const FrameWorker&) = delete;
   FrameWorker& operator=(const FrameWorker&) = delete;
@@ -73,6 +76,7 @@ class FrameWorker {
 
   const std::function<void(FrameDone)> done_;
   const size_t texture_cache_bytes_;
+  const size_t upload_budget_bytes_;
   mutable std::mutex mu_;  // guards the fields below
   std::condition_variable cv_;
   std::optional<FrameJob> pending_;

@@ -7,6 +7,9 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPushButton>
+#include <QPointer>
+#include <QThreadPool>
+#include <QCoreApplication>
 #include <QSignalBlocker>
 #include <QSlider>
 #include <QVBoxLayout>
@@ -47,21 +50,50 @@ void Minimap::rerender() {
     update();  // only the viewport rectangle moved
     return;
   }
-  fit_ = v->fit_viewport(std::max(1, width()), std::max(1, height()));
+  if (rendering_) {  // a contrast drag: one render at a time, the latest look next
+    again_ = true;
+    return;
+  }
+  const Viewport fit = v->fit_viewport(std::max(1, width()), std::max(1, height()));
   FrameInfo info;
-  auto plan = v->plan_frame(fit_, &info);
+  auto plan = v->plan_frame(fit, &info);
   if (!plan.ok()) return;
-  auto img = render_cpu(*plan);
-  if (!img.ok()) return;
-  image_ = QImage(img->pixels.data(), img->width, img->height, img->width * 3, QImage::Format_RGB888).copy();
-  key_ = key;
-  complete_ = info.complete;
+  // Planned here (the SlideView is the UI thread's), drawn on the pool: the
+  // CPU render of a few hundred thousand pixels would stall the UI thread.
+  rendering_ = true;
+  complete_ = false;
+  QPointer<Minimap> self(this);
+  QThreadPool::globalInstance()->start([self, plan = std::move(*plan), fit, key, complete = info.complete] {
+    auto img = render_cpu(plan);
+    QImage q;
+    if (img.ok()) q = QImage(img->pixels.data(), img->width, img->height, img->width * 3, QImage::Format_RGB888).copy();
+    QMetaObject::invokeMethod(
+        QCoreApplication::instance(),
+        [self, q, fit, key, complete] {
+          if (self) self->rendered(q, fit, key, complete);
+        },
+        Qt::QueuedConnection);
+  });
+}
+
+void Minimap::rendered(QImage image, Viewport fit, std::string key, bool complete) {
+  rendering_ = false;
+  if (!image.isNull()) {
+    image_ = std::move(image);
+    fit_ = fit;
+    key_ = std::move(key);
+    complete_ = complete;
+  }
   if (complete_) {
     poll_.stop();
   } else if (!poll_.isActive()) {
     poll_.start();
   }
   update();
+  if (again_) {
+    again_ = false;
+    rerender();
+  }
 }
 
 void Minimap::resizeEvent(QResizeEvent*) { rerender(); }

@@ -84,7 +84,7 @@ ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QWidget(parent
         auto done = std::make_shared<FrameDone>(std::move(d));
         QMetaObject::invokeMethod(this, [this, done] { frame_done(std::move(*done)); }, Qt::QueuedConnection);
       },
-      size_t(512) << 20);
+      size_t(512) << 20, kUploadBudgetBytes);
 }
 
 ViewerCanvas::~ViewerCanvas() { worker_.reset(); }
@@ -207,10 +207,12 @@ void ViewerCanvas::frame_done(FrameDone d) {
                      .arg(info.placeholders)
                      .arg(info.warnings.empty() ? QString() : QString::fromStdString(info.warnings.back()));
     }
-    if (info.complete && d.job.scale == 1) model_->frame_done(d.job.plan, info, d.job.version);
+    if (d.deferred_tiles) loading += QString(" | uploading %1 more tile(s)").arg(d.deferred_tiles);
+    if (info.complete && d.job.scale == 1 && !d.deferred_tiles) model_->frame_done(d.job.plan, info, d.job.version);
   }
   image_full_res_ = d.job.scale == 1;
   info_ = info;
+  info_.complete = info.complete && d.deferred_tiles == 0;  // tiles left out are still to come
   painted_version_ = d.job.version;
   presented_ = false;
   update();
@@ -218,11 +220,11 @@ void ViewerCanvas::frame_done(FrameDone d) {
     last_loading_ = loading;
     emit loadingChanged(loading);
   }
-  emit framePainted(d.job.version, info.complete);
+  emit framePainted(d.job.version, info_.complete);
   // What next: the latest edits at once; else the rest of the tiles as they
   // load; else, after an interaction frame, the full resolution once input
   // pauses.
-  if (dirty_ || painted_version_ != model_->version()) {
+  if (dirty_ || painted_version_ != model_->version() || d.deferred_tiles) {
     submit_frame();
   } else if (!info.complete) {
     refine_.start();

@@ -40,11 +40,14 @@ class Minimap : public QWidget {
 
  private:
   void rerender();
+  void rendered(QImage image, view::Viewport fit, std::string key, bool complete);
   ViewerModel* model_;
   QImage image_;
-  view::Viewport fit_;
-  std::string key_;  // what image_ shows (display, plane, tree size, size)
+  view::Viewport fit_;  // where image_ was drawn
+  std::string key_;     // what image_ shows (display, plane, tree size, size)
   bool complete_ = false;
+  bool rendering_ = false;  // a CPU render is running on the thread pool
+  bool again_ = false;      // the state changed meanwhile: render again when it is done
   QTimer poll_;
 };
 

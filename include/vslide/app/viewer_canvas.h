@@ -11,6 +11,10 @@
 // loading) another is planned 15 ms later: tiles stream in with
 // progressive refinement.
 //
+// Uploads: one frame uploads at most kUploadBudgetBytes of new textures;
+// tiles past it are drawn from coarser layers and come in over the next
+// frames (drawn at once, one after the other).
+//
 // Interaction frames: where a full-resolution frame costs more than the
 // frame budget (Mesa llvmpipe: the cost follows the pixels), frames drawn
 // while input keeps coming (within kSettleMs of the last edit) are drawn at
@@ -67,6 +71,9 @@ class ViewerCanvas : public QWidget {
 
   // How long input may pause before the full-resolution frame is drawn.
   static constexpr int kSettleMs = 150;
+  // Texture uploads per frame (GlRenderer::set_upload_budget): newly loaded
+  // tiles past it come in over the next frames, coarser layers meanwhile.
+  static constexpr size_t kUploadBudgetBytes = size_t(4) << 20;
 
   const view::FrameInfo& last_info() const { return info_; }
   // The last shown frame's times (valid in a framePresented handler).
