@@ -214,6 +214,70 @@ TEST(HostilePeer, ServerAnswersMultiFrameMessagesAtOnceAndBoundsEachClientsQueue
   EXPECT_EQ(status["queued_bytes"].get<uint64_t>(), 0u);  // everything answered
 }
 
+bool wait_for(const std::function<bool()>& done, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// ZMQ_SNDHWM bounds a client's unread replies in messages, and one reply may
+// be 128 MiB: 8 of them held 1 GiB for a client that never reads. The bytes
+// of replies not yet written to a client's connection are bounded too; past
+// that the client gets "busy" (and every reply is still answered).
+TEST(HostilePeer, UnsentRepliesToAClientThatDoesNotReadAreBoundedInBytes) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-big";
+  spec.height = spec.width = 512;  // ~0.3 MB stored per tile
+  spec.with_layers = spec.with_level1 = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  remote::TileServerOptions options;
+  options.workers = 1;
+  options.send_hwm = 64;               // so that the message bound does not act first
+  options.max_queued_per_client = 64;  // nor the request queue's
+  options.max_unsent_bytes_per_client = 1 << 20;
+  auto server = testing::start_test_server({path}, options);
+  ASSERT_NE(server, nullptr);
+  zmq::context_t ctx;
+  zmq::socket_t slow(ctx, zmq::socket_type::dealer);
+  slow.set(zmq::sockopt::linger, 0);
+  slow.set(zmq::sockopt::rcvhwm, 1);  // its ZeroMQ stops reading the connection after one reply
+  slow.set(zmq::sockopt::rcvbuf, 64 * 1024);
+  slow.connect(server->endpoint());
+  constexpr int kRequests = 24;
+  for (int i = 1; i <= kRequests; ++i) {
+    const std::string req = R"({"v":1,"op":"tile","slide":"vs-big","key":{"row":0,"col":0},"id":)" +
+                            std::to_string(i) + "}";
+    slow.send(zmq::message_t(), zmq::send_flags::sndmore);
+    slow.send(zmq::buffer(req));
+  }
+  ASSERT_TRUE(wait_for([&] { return server->status()["requests"].get<uint64_t>() >= kRequests; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const uint64_t unsent = server->status()["unsent_reply_bytes"].get<uint64_t>();
+  EXPECT_GT(unsent, 0u);
+  EXPECT_LE(unsent, options.max_unsent_bytes_per_client + (1u << 20)) << "more than the bound plus one reply";
+  int ok = 0, busy = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    auto reply = recv_within(slow, 10000);
+    ASSERT_GE(reply.size(), 2u) << "reply " << i << " missing";
+    auto j = json::parse(reply[1].to_string());
+    if (j["ok"] == true) {
+      ++ok;
+    } else {
+      EXPECT_EQ(j["error"]["code"], "busy") << j.dump();
+      EXPECT_NE(j["error"]["message"].get<std::string>().find("not yet sent"), std::string::npos) << j.dump();
+      EXPECT_GE(j["id"].get<int>(), 1);
+      ++busy;
+    }
+  }
+  EXPECT_GT(busy, 0) << "every reply was queued for a client that reads nothing";
+  EXPECT_GT(ok, 0);
+  // Everything read: nothing is counted as unsent any more.
+  EXPECT_TRUE(wait_for([&] { return server->status()["unsent_reply_bytes"].get<uint64_t>() == 0; }, 5000));
+}
+
 // A raw dealer speaking the broker wire protocol.
 struct RawDealer {
   zmq::socket_t socket;
@@ -231,14 +295,6 @@ struct RawDealer {
     (void)zmq::send_multipart(socket, ready);
   }
 };
-
-bool wait_for(const std::function<bool()>& done, int ms) {
-  for (int i = 0; i < ms / 10; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
 
 TEST(HostilePeer, BrokerDropsRepliesThatMatchNoRequestInFlight) {
   remote::BrokerOptions bo;

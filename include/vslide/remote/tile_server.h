@@ -16,9 +16,11 @@
 // ["", JSON] is answered malformed_request by the front loop at once, never
 // queued; at most max_queue requests, max_queue_bytes of them and
 // max_queued_per_client from one client wait for a worker; each worker
-// holds one reply, and at most send_hwm replies queue per client; a client
-// that does not read (slow or gone) loses its replies beyond that, never
-// stalling the others.
+// holds one reply, and at most send_hwm replies and
+// max_unsent_bytes_per_client bytes of replies queue per client (and
+// max_unsent_bytes for all clients); a client that does not read (slow or
+// gone) loses its replies beyond that (dropped past send_hwm, answered
+// "busy" past the bytes), never stalling the others.
 //
 // Thread-safety: start() and the destructor from one thread; endpoint() and
 // status() from any. Failure modes: start() returns IOError naming the
@@ -78,6 +80,12 @@ struct TileServerOptions {
   // requests one client may have waiting: past either, "busy" at once.
   size_t max_queue_bytes = 4u << 20;
   size_t max_queued_per_client = 2 * 4;
+  // Bytes of replies handed to ZeroMQ and not yet written to the client's
+  // connection, per client and all clients together (bind mode). A reply
+  // that would pass either is answered "busy" instead; a reply to a client
+  // with nothing unsent always goes (a batch may be up to 128 MiB).
+  size_t max_unsent_bytes_per_client = 64u << 20;
+  size_t max_unsent_bytes = 512u << 20;
   // Broker heartbeats (connect mode): interval and missed beats before the
   // broker is deemed gone and the dealer reconnects.
   int heartbeat_ms = 250;
