@@ -249,6 +249,32 @@ TEST_F(ProxyFaults, AnEndWhoseCommitFailedIsRefusedAndTheScanGoesOn) {
   EXPECT_EQ(finished["planes"], 2);
 }
 
+// Row 2^32+1 used to be stored as row 1: over the socket too, a field whose
+// key does not fit int32 is refused and changes nothing.
+TEST_F(ProxyFaults, AFieldKeyOutsideTheInt32RangeIsRefusedOnTheWire) {
+  auto planes = planes_in_order(*scanner_);
+  const auto bytes = **render_encoded(*scanner_, planes[0].key, settings_.spec.codec);
+  FieldMeta m;
+  m.seq = 1;
+  m.key = planes[0].key;
+  m.field = planes[0].field;
+  m.codec = settings_.spec.codec;
+  m.width = settings_.spec.geometry.tile_width;
+  m.height = settings_.spec.geometry.tile_height;
+  m.checksum = chunk_checksum(bytes);
+  auto j = field_meta_to_json(m);
+  j["key"]["row"] = (int64_t(1) << 32) + planes[0].key.row;
+  j["field"]["row"] = (int64_t(1) << 32) + planes[0].key.row;
+  auto refused = send(j, &bytes);
+  EXPECT_EQ(refused["type"], "error") << refused.dump();
+  EXPECT_EQ(refused["code"], "InvalidArgument") << refused.dump();
+  // Nothing was taken for row 0: the real field is acknowledged, not a duplicate.
+  auto real = field(planes[0], bytes, 2);
+  EXPECT_EQ(real["type"], "ack") << real.dump();
+  EXPECT_FALSE(real.value("duplicate", false)) << real.dump();
+  EXPECT_EQ(send({{"type", "abort"}, {"seq", 3}})["type"], "end_ack");
+}
+
 // ZMQ_MAXMSGSIZE from the plane size: a multi-GB frame is never read in.
 TEST_F(ProxyFaults, AFrameLargerThanAnyPlaneIsDroppedUnread) {
   std::vector<uint8_t> huge(settings_.spec.geometry.plane_bytes() + (1 << 20), 0);

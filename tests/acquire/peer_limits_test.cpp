@@ -6,6 +6,9 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "harness.h"
 
 namespace vslide::testing {
@@ -57,6 +60,59 @@ TEST(PeerLimits, ShutdownIsTakenOnlyFromTheLocalMachine) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ((*ok)["type"], "ok") << ok->dump();
   EXPECT_EQ(m.proc_->wait(10), 0);
+}
+
+// ZMQ_MAXMSGSIZE on the manager: a frame over 1 MiB drops the connection
+// unread; the manager goes on serving.
+TEST(PeerLimits, TheManagerReadsNoFrameOverOneMiB) {
+  TempDir dir;
+  fs::create_directories(dir.file("data"));
+  ManagerFixture m(dir.file("data"));
+  m.start();
+  zmq::context_t ctx;
+  zmq::socket_t peer(ctx, zmq::socket_type::dealer);
+  peer.set(zmq::sockopt::linger, 0);
+  peer.connect(m.endpoint);
+  std::vector<zmq::message_t> parts;
+  parts.emplace_back();
+  parts.emplace_back(R"({"type":"status","pad":")" + std::string(2 << 20, 'x') + "\"}");
+  ASSERT_TRUE(zmq::send_multipart(peer, parts));
+  zmq::pollitem_t item{peer.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, std::chrono::milliseconds(1000));
+  EXPECT_FALSE(item.revents & ZMQ_POLLIN) << "the manager answered a 2 MiB frame";
+  EXPECT_TRUE(m.status().ok()) << read_text(m.log);
+}
+
+// ZMQ_MAXMSGSIZE on the scanner's sockets: a manager (or proxy) that answers
+// with a huge frame is not read in; the request fails instead.
+TEST(PeerLimits, TheScannerReadsNoReplyFrameOverItsLimit) {
+  zmq::context_t ctx;
+  zmq::socket_t fake(ctx, zmq::socket_type::router);
+  fake.set(zmq::sockopt::linger, 0);
+  fake.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    while (!stop) {
+      zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      std::vector<zmq::message_t> in;
+      if (!zmq::recv_multipart(fake, std::back_inserter(in))) continue;
+      std::vector<zmq::message_t> out;
+      for (size_t i = 0; i + 1 < in.size(); ++i) out.push_back(std::move(in[i]));
+      out.emplace_back(R"({"type":"status","pad":")" + std::string(3 << 20, 'x') + "\"}");
+      (void)zmq::send_multipart(fake, out, zmq::send_flags::dontwait);
+    }
+  });
+  acquire::ScannerOptions so;
+  so.manager = endpoint;
+  acquire::ScannerClient client(so);
+  auto r = client.ask_manager(nlohmann::json{{"type", "status"}}, 1.5);
+  stop = true;
+  server.join();
+  EXPECT_FALSE(r.ok()) << "a 3 MiB reply was read in";
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().to_string();
 }
 
 }  // namespace
