@@ -52,10 +52,10 @@ int run_export(int argc, char** argv) {
   std::string slide_path, out, format = "ome-tiff", region, channels, compression;
   int levels = 0, tile = 512, shard = 0, threads = 0;
   int64_t memory_mb = 1024;
-  bool overwrite = false, json = false, no_registration = false, no_flatfield = false, no_zoom = false;
+  bool overwrite = false, resume = false, json = false, no_registration = false, no_flatfield = false, no_zoom = false;
   ArgParser p(
       "vslide export SLIDE OUT --format ome-tiff|ome-zarr [--region-um X0,Y0,X1,Y1] [--channels 0,2] "
-      "[--levels N] [--tile 512] [--threads N] [--memory-mb 1024] [--overwrite] [--json]",
+      "[--levels N] [--tile 512] [--threads N] [--memory-mb 1024] [--overwrite] [--resume] [--json]",
       "Writes the fused mosaic of a slide (file or tcp:// URL) as a multi-resolution 16-bit pyramid: a tiled "
       "BigTIFF with OME-XML and SubIFD levels (Fiji/Bio-Formats, QuPath) or an OME-Zarr 0.5 group with "
       "sharded Zarr v3 arrays (napari, Neuroglancer, Viv). Registered positions and shading correction are "
@@ -81,6 +81,8 @@ int run_export(int argc, char** argv) {
   p.flag("--no-flatfield", "skip the stored shading correction", &no_flatfield);
   p.flag("--no-zoom-layers", "downsample raw planes even where the slide stores zoom layers", &no_zoom);
   p.flag("--overwrite", "replace OUT when it exists", &overwrite);
+  p.flag("--resume", "ome-zarr: continue the interrupted export in OUT.partial (same options), keeping its "
+         "finished shards", &resume);
   p.flag("--json", "print the report as JSON (no progress bar)", &json);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
 
@@ -111,6 +113,7 @@ int run_export(int argc, char** argv) {
   o.memory_bytes = size_t(memory_mb) << 20;
   o.compression = compression;
   o.overwrite = overwrite;
+  o.resume = resume;
   if (same_file(slide_path, out) || same_file(slide_path, out + ".partial")) {
     return fail(out + " is the input slide: refusing to write over it");
   }
@@ -150,6 +153,7 @@ int run_export(int argc, char** argv) {
                         {"block", r.block},
                         {"threads", r.threads},
                         {"blocks", r.blocks},
+                        {"blocks_resumed", r.blocks_resumed},
                         {"level0_bytes", r.level0_bytes},
                         {"pixel_bytes", r.pixel_bytes},
                         {"file_bytes", r.file_bytes},

@@ -93,6 +93,55 @@ class JobList {
   uint64_t total_ = 0;
 };
 
+// What an OME-Zarr export is made of: a resumed export must be the same.
+nlohmann::json export_manifest(const SlideSource& src, const FusionPlan& plan, const ExportOptions& o, int32_t block) {
+  const std::string codec = o.compression.empty() ? "blosc" : o.compression;
+  return {{"slide_id", src.header().slide_id},
+          {"slide_index_fields", src.index()->entries().size()},
+          {"compression", codec},
+          {"tile", o.tile},
+          {"block", block},
+          {"origin_um", {plan.origin_x_um, plan.origin_y_um}},
+          {"size_px", {plan.width, plan.height}},
+          {"levels", plan.levels},
+          {"channels", plan.channels},
+          {"z", plan.z_planes},
+          {"t", plan.timepoints},
+          {"registered", plan.registered},
+          {"flatfield", plan.flatfield},
+          {"zoom_layers", o.fusion.use_zoom_layers}};
+}
+
+Status write_resume_manifest(const fs::path& partial, const nlohmann::json& m) {
+  const fs::path p = partial / kResumeManifest;
+  std::ofstream f(p, std::ios::trunc);
+  f << m.dump(2) << "\n";
+  f.close();
+  if (!f) return Status::io_error(p.string() + ": write failed");
+  return Status();
+}
+
+// The block size of the interrupted export at `partial`, when it was made
+// with the same plan; FailedPrecondition naming what differs otherwise.
+Result<int32_t> check_resume_manifest(const fs::path& partial, const nlohmann::json& now) {
+  const fs::path p = partial / kResumeManifest;
+  std::ifstream f(p);
+  nlohmann::json old = nlohmann::json::parse(f, nullptr, false);
+  if (!f || old.is_discarded() || !old.is_object() || !old.contains("block")) {
+    return Status::failed_precondition(p.string() + ": missing or unreadable, " + partial.string() +
+                                       " cannot be resumed (run without --resume to start again)");
+  }
+  for (const auto& [key, value] : now.items()) {
+    if (key == "block") continue;
+    if (!old.contains(key) || old[key] != value) {
+      return Status::failed_precondition(partial.string() + " was made with " + key + " = " +
+                                         (old.contains(key) ? old[key].dump() : "(none)") + ", this export has " +
+                                         value.dump() + ": run without --resume to start again");
+    }
+  }
+  return old["block"].get<int32_t>();
+}
+
 // Anonymous memory (heap, stacks) the process holds now: /proc/self/status
 // RssAnon; 0 when it cannot be read.
 size_t process_anon_bytes() {
@@ -131,13 +180,27 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
     return Status::already_exists(out + " exists (use --overwrite to replace it)");
   }
   const fs::path partial(out + ".partial");
-  fs::remove_all(partial, ec);  // a stale, interrupted export: never resumed, never mistaken for a result
-  if (ec) return Status::io_error(partial.string() + ": cannot remove: " + ec.message());
+  if (options.resume && options.format != ExportFormat::kOmeZarr) {
+    return Status::invalid_argument("--resume works for OME-Zarr only: an OME-TIFF is written in order and an "
+                                    "interrupted one is started again");
+  }
 
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const int asked_threads = options.threads > 0 ? options.threads : int(hw);
   VSLIDE_ASSIGN_OR_RETURN(std::unique_ptr<MosaicFuser> fuser, MosaicFuser::create(src, options.fusion));
   const FusionPlan& plan = fuser->plan();
+
+  // An interrupted export: removed and done again, or with `resume` (Zarr)
+  // continued when it was started with the same plan (its manifest says).
+  bool resuming = false;
+  int32_t resume_block = 0;
+  if (options.resume && fs::exists(partial, ec)) {
+    VSLIDE_ASSIGN_OR_RETURN(resume_block, check_resume_manifest(partial, export_manifest(src, plan, options, 0)));
+    resuming = true;
+  } else {
+    fs::remove_all(partial, ec);  // a stale, interrupted export: never mistaken for a result
+    if (ec) return Status::io_error(partial.string() + ": cannot remove: " + ec.message());
+  }
 
   // The budget (docs/EXPORT.md, "Memory"): the process's anonymous memory now
   // + the shading maps + per worker (the planes its block holds, its
@@ -149,7 +212,9 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   mem.base = process_anon_bytes();
   mem.fixed = fuser->fixed_bytes();
   std::vector<int32_t> blocks;
-  if (options.shard > 0) {
+  if (resuming) {
+    blocks.push_back(resume_block);  // the shards already written fix the block
+  } else if (options.shard > 0) {
     if (options.shard % options.tile != 0) {
       return Status::invalid_argument("--shard " + std::to_string(options.shard) + " is not a multiple of --tile " +
                                       std::to_string(options.tile));
@@ -190,19 +255,22 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   mem.planned = mem.base + mem.fixed + size_t(threads) * mem.per_worker + mem.cache * 5 / 4;
   fuser->set_cache_bytes(mem.cache);
 
-  SinkSettings settings{options.tile, block, options.compression, threads};
+  SinkSettings settings{options.tile, block, options.compression, threads, resuming};
   auto sink_result = options.format == ExportFormat::kOmeTiff
                          ? open_ome_tiff_sink(partial.string(), src, plan, settings)
                          : open_ome_zarr_sink(partial.string(), src, plan, settings);
   if (!sink_result.ok()) return sink_result.status();
   std::unique_ptr<PyramidSink> sink = std::move(*sink_result);
+  if (options.format == ExportFormat::kOmeZarr && !resuming) {
+    VSLIDE_RETURN_IF_ERROR(write_resume_manifest(partial, export_manifest(src, plan, options, block)));
+  }
 
   const JobList jobs(plan, block);
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;  // guards first_error, done, the progress callback
   Status first_error;
-  uint64_t done = 0;
+  uint64_t done = 0, skipped = 0;
   auto worker = [&] {
     std::vector<uint16_t> pixels;
     for (;;) {
@@ -210,6 +278,13 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
       const uint64_t i = next++;
       if (i >= jobs.size()) return;
       const BlockJob j = jobs.at(i);
+      if (resuming && sink->has_block(j)) {
+        std::lock_guard lock(mu);
+        ++done;
+        ++skipped;
+        if (options.progress) options.progress(done, jobs.size());
+        continue;
+      }
       pixels.resize(size_t(j.w) * size_t(j.h));
       Status s = fuser->fuse_block(j.level, j.plane, j.x, j.y, j.w, j.h, pixels);
       if (s.ok()) s = sink->write_block(j, pixels);
@@ -240,6 +315,10 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
     if (ec) s = Status::io_error(partial.string() + " -> " + out + ": " + ec.message());
   }
   if (!s.ok()) {
+    if (options.format == ExportFormat::kOmeZarr && fs::exists(partial / kResumeManifest, ec)) {
+      // Its finished shards are kept for --resume; it has no zarr.json, so it is no readable image.
+      return Status(s.code(), s.message() + " (" + partial.string() + " is kept: --resume continues it)");
+    }
     fs::remove_all(partial, ec);
     return s;
   }
@@ -255,6 +334,7 @@ Result<ExportReport> export_slide(const SlideSource& src, const std::string& out
   r.block = block;
   r.threads = threads;
   r.blocks = jobs.size();
+  r.blocks_resumed = skipped;
   r.memory = mem;
   for (int32_t l = 0; l < plan.levels; ++l) {
     const uint64_t b = uint64_t(plan.level_width(l)) * uint64_t(plan.level_height(l)) * 2 * uint64_t(plan.output_planes());

@@ -2,7 +2,8 @@
 // ...), shape (t, c, z, y, x), uint16. Each work block is one shard file
 // (sharding_indexed codec, index at the end with a crc32c) holding
 // tile x tile inner chunks, each encoded with bytes + blosc or zstd. Shards
-// are written by the workers in any order; the zarr.json files are written
+// are written by the workers in any order, each aside and renamed, so a shard
+// file is always whole (--resume keeps them); the zarr.json files are written
 // last, so an unfinished folder is no readable image even before the rename.
 #include <blosc.h>
 #include <zstd.h>
@@ -46,6 +47,17 @@ Status write_file(const fs::path& p, const void* data, size_t n) {
   f.write(static_cast<const char*>(data), std::streamsize(n));
   f.close();
   if (!f) return Status::io_error(p.string() + ": write failed (disk full?)");
+  return Status();
+}
+
+// Written aside and renamed: a shard file that exists is whole, which is
+// what lets --resume keep it.
+Status write_file_whole(const fs::path& p, const void* data, size_t n) {
+  const fs::path tmp = p.string() + ".tmp";
+  VSLIDE_RETURN_IF_ERROR(write_file(tmp, data, n));
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) return Status::io_error(tmp.string() + " -> " + p.string() + ": " + ec.message());
   return Status();
 }
 
@@ -97,18 +109,37 @@ class OmeZarrSink final : public PyramidSink {
     const uint32_t crc = crc32c(index.data(), index.size());
     for (int i = 0; i < 4; ++i) index.push_back(uint8_t(crc >> (8 * i)));
     shard.insert(shard.end(), index.begin(), index.end());
-    const fs::path dir = root_ / std::to_string(job.level) / "c" / std::to_string(job.plane.t) /
-                         std::to_string(job.plane.channel) / std::to_string(job.plane.z) /
-                         std::to_string(job.y / s_.block);
+    const fs::path path = shard_path(job);
     std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Status::io_error(dir.string() + ": " + ec.message());
-    return write_file(dir / std::to_string(job.x / s_.block), shard.data(), shard.size());
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) return Status::io_error(path.parent_path().string() + ": " + ec.message());
+    return write_file_whole(path, shard.data(), shard.size());
+  }
+
+  // A shard is whole when its file exists (written aside and renamed) and
+  // its index's crc32c checks.
+  bool has_block(const BlockJob& job) const override {
+    const fs::path path = shard_path(job);
+    const int32_t per = s_.block / s_.tile;
+    const size_t index_bytes = size_t(per) * size_t(per) * 16 + 4;
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) return false;
+    const auto size = size_t(f.tellg());
+    if (size < index_bytes) return false;
+    std::vector<uint8_t> index(index_bytes);
+    f.seekg(std::streamoff(size - index_bytes));
+    if (!f.read(reinterpret_cast<char*>(index.data()), std::streamsize(index_bytes))) return false;
+    const uint32_t crc = crc32c(index.data(), index_bytes - 4);
+    uint32_t stored = 0;
+    for (int i = 0; i < 4; ++i) stored |= uint32_t(index[index_bytes - 4 + size_t(i)]) << (8 * i);
+    return crc == stored;
   }
 
   void abort() override {}
 
   Status finish() override {
+    std::error_code ec;
+    fs::remove(root_ / kResumeManifest, ec);  // finished: nothing to resume; never part of the image
     for (int32_t l = 0; l < plan_.levels; ++l) {
       json inner = json::array({{{"name", "bytes"}, {"configuration", {{"endian", "little"}}}}});
       if (codec_ == "zstd") {
@@ -157,6 +188,12 @@ class OmeZarrSink final : public PyramidSink {
   }
 
  private:
+  fs::path shard_path(const BlockJob& job) const {
+    return root_ / std::to_string(job.level) / "c" / std::to_string(job.plane.t) /
+           std::to_string(job.plane.channel) / std::to_string(job.plane.z) / std::to_string(job.y / s_.block) /
+           std::to_string(job.x / s_.block);
+  }
+
   const fs::path root_;
   const SlideSource& src_;
   const FusionPlan plan_;
@@ -178,6 +215,16 @@ Result<std::unique_ptr<PyramidSink>> open_ome_zarr_sink(const std::string& path,
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) return Status::io_error(path + ": " + ec.message());
+  if (settings.resume) {
+    // Shards a killed run was writing aside: never part of the image.
+    std::vector<fs::path> stale;
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->path().extension() == ".tmp") stale.push_back(it->path());
+    }
+    if (ec) return Status::io_error(path + ": " + ec.message());
+    for (const auto& p : stale) fs::remove(p, ec);
+  }
   return std::unique_ptr<PyramidSink>(new OmeZarrSink(path, src, plan, settings, codec));
 }
 

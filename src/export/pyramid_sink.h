@@ -29,6 +29,7 @@ struct SinkSettings {
   int32_t block = 2048;
   std::string compression;
   int workers = 1;  // OME-TIFF: compressed blocks that may wait for their turn
+  bool resume = false;  // OME-Zarr: keep the shards already in the folder
 };
 
 class PyramidSink {
@@ -37,11 +38,16 @@ class PyramidSink {
   // Stores one fused block (w x h pixels, row-major). Called from many
   // workers at once; a sink that needs order waits for the block's turn.
   virtual Status write_block(const BlockJob& job, std::span<const uint16_t> pixels) = 0;
+  // True when the block is already stored completely (a resumed OME-Zarr).
+  virtual bool has_block(const BlockJob&) const { return false; }
   // Unblocks waiting workers after a failure elsewhere.
   virtual void abort() = 0;
   // Writes what remains (directories, metadata) and closes the output.
   virtual Status finish() = 0;
 };
+
+// In an OME-Zarr's .partial folder: what the export is made of, for --resume.
+inline constexpr const char* kResumeManifest = "vslide-export.json";
 
 // Opens the writer at `path` (the .partial name). `compression` "" = default.
 Result<std::unique_ptr<PyramidSink>> open_ome_tiff_sink(const std::string& path, const SlideSource& src,

@@ -38,6 +38,10 @@ struct ExportOptions {
   // bit-shuffle, default), "blosc-zstd" or "zstd".
   std::string compression;
   bool overwrite = false;
+  // OME-Zarr: continue an interrupted export in OUT.partial made with the
+  // same plan, keeping the shards it finished (FailedPrecondition when the
+  // plan differs). Without it a stale OUT.partial is removed.
+  bool resume = false;
   // Called from worker threads (serialised) with blocks done / total.
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
@@ -60,6 +64,7 @@ struct ExportReport {
   FusionPlan plan;
   int32_t tile = 0, block = 0, threads = 0;
   uint64_t blocks = 0;
+  uint64_t blocks_resumed = 0;  // found finished in OUT.partial (resume)
   uint64_t level0_bytes = 0;    // raw 16-bit pixels of level 0, all planes
   uint64_t pixel_bytes = 0;     // raw 16-bit pixels of every level
   uint64_t file_bytes = 0;      // what landed on disk
