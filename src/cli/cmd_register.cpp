@@ -71,7 +71,8 @@ int run_register(int argc, char** argv) {
   std::string path;
   int channel = 0, z = 0, t = 0, threads = 0, null_pairs = 96, colour_fields = 12;
   double min_score = 0.05, max_residual = 2.0;
-  bool json = false, no_colour = false, colour_scale = false, dry_run = false, fresh = false;
+  bool json = false, no_colour = false, colour_scale = false, dry_run = false, fresh = false, all_planes = false;
+  double plane_tolerance = 0.25;
   ArgParser p("vslide register SLIDE [--channel C] [--json]",
               "Registers the fields of view from their overlaps: the shift of every pair of neighbours by phase\n"
               "correlation of the overlap strips with sub-pixel refinement and an NCC score; pairs below a\n"
@@ -95,6 +96,12 @@ int run_register(int argc, char** argv) {
   p.option("--colour-fields", "N", "fields sampled for colour registration (default 12)", &colour_fields, 1, 100000);
   p.flag("--no-colour", "skip colour registration", &no_colour);
   p.flag("--colour-scale", "also fit each channel's magnification against the reference", &colour_scale);
+  p.flag("--all-planes",
+         "also register every other z plane and time point; store a field's position per plane where it\n"
+         "differs from the --z/--t plane's by more than --plane-tolerance (a stage that revisits fields)",
+         &all_planes);
+  p.option("--plane-tolerance", "PX", "with --all-planes: smallest difference stored per plane (default 0.25 px)",
+           &plane_tolerance, 0.0, 1e6);
   p.flag("--fresh", "measure every pair again instead of reusing a stored registration's pairs", &fresh);
   p.flag("--dry-run", "measure and report, do not store", &dry_run);
   p.flag("--json", "print the whole report as one JSON object", &json);
@@ -112,6 +119,7 @@ int run_register(int argc, char** argv) {
   o.colour_scale = colour_scale;
   o.colour_fields = colour_fields;
   Result<RegisterResult> result = Status::internal("not run");
+  nlohmann::json planes_summary = nlohmann::json::array();
   bool scanning = false;
   {
     auto slide = open_slide(path);
@@ -120,7 +128,8 @@ int run_register(int argc, char** argv) {
       return 1;
     }
     if (!fresh) {
-      if (auto prev = (*slide)->read_registration(); prev.ok() && prev->reference_channel == channel) {
+      if (auto prev = (*slide)->read_registration();
+          prev.ok() && prev->reference_channel == channel && prev->reference_z == z && prev->reference_t == t) {
         o.previous_pairs = pairs_from_report(prev->report_json);
         o.previous_null_scores = null_scores_from_report(prev->report_json);
       }
@@ -130,6 +139,16 @@ int run_register(int argc, char** argv) {
     result = register_slide(**slide, o);
     scanning = (*slide)->state() == SlideState::kScanning;
     bar.finish();
+    if (result.ok()) {
+      result->registration.reference_z = z;
+      result->registration.reference_t = t;
+    }
+    if (result.ok() && all_planes) {
+      RegisterOptions po = o;
+      po.progress = nullptr;
+      if (Status s = register_other_planes(**slide, po, plane_tolerance, &*result, &planes_summary); !s.ok())
+        result = s;
+    }
   }
   if (!result.ok()) {
     std::cerr << "vslide register: " << result.status().to_string() << "\n";
@@ -155,10 +174,19 @@ int run_register(int argc, char** argv) {
     nlohmann::json j = result->report();
     j["path"] = path;
     j["stored"] = stored;
+    if (all_planes) {
+      j["planes"] = planes_summary;
+      j["plane_placements"] = result->registration.plane_fields.size();
+    }
     if (!stored) j["not_stored_because"] = store_status.to_string();
     std::cout << j.dump(2) << "\n";
   } else {
     print_human(*result, path, stored, store_status);
+    for (const auto& pl : planes_summary) {
+      std::printf("plane z %d t %d: %d fields measured, %d placed apart from z %d t %d (largest %.2f px)\n",
+                  pl["z"].get<int>(), pl["t"].get<int>(), pl["fields_measured"].get<int>(),
+                  pl["fields_moved"].get<int>(), z, t, pl["largest_move_px"].get<double>());
+    }
   }
   // Not storing on request, for a served slide or while the scanner holds the
   // file is no failure; a store that failed otherwise is.

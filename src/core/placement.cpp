@@ -22,6 +22,14 @@ std::pair<double, double> field_origin_um(const FieldOfView& field, const Regist
   return {field.stage_x_um, field.stage_y_um};
 }
 
+std::pair<double, double> field_origin_um(const FieldOfView& field, const Registration* registration,
+                                          PositionsMode mode, int32_t z, int32_t t) {
+  if (mode == PositionsMode::kRegistered && registration != nullptr) {
+    if (const FieldPlacement* p = registration->find(field.row, field.col, z, t)) return {p->x_um, p->y_um};
+  }
+  return {field.stage_x_um, field.stage_y_um};
+}
+
 Result<std::pair<double, double>> field_origin_um(const SlideSource& source, const Registration* registration,
                                                   int32_t row, int32_t col, PositionsMode mode) {
   const auto index = source.index();

@@ -1,6 +1,7 @@
 #include "vslide/core/registration.h"
 
 #include <algorithm>
+#include <array>
 
 namespace vslide {
 
@@ -11,6 +12,17 @@ const FieldPlacement* Registration::find(int32_t row, int32_t col) const {
                              });
   if (it == fields.end() || it->row != row || it->col != col) return nullptr;
   return &*it;
+}
+
+const FieldPlacement* Registration::find(int32_t row, int32_t col, int32_t z, int32_t t) const {
+  const std::array<int32_t, 4> key{z, t, row, col};
+  auto it = std::lower_bound(plane_fields.begin(), plane_fields.end(), key,
+                             [](const PlanePlacement& p, const std::array<int32_t, 4>& k) {
+                               return std::array<int32_t, 4>{p.z, p.t, p.field.row, p.field.col} < k;
+                             });
+  if (it != plane_fields.end() && it->z == z && it->t == t && it->field.row == row && it->field.col == col)
+    return &it->field;
+  return find(row, col);
 }
 
 float FlatField::gain_at(float u, float v) const {

@@ -214,12 +214,15 @@ Result<RegisterResult> register_slide(const SlideSource& slide, const RegisterOp
       const int32_t i = to_read[k];
       const Field& f = fields[size_t(i)];
       const double r0 = thread_cpu_s();
+      const auto rw0 = Clock::now();
       const Status s = slide.read_into(TileKey{f.row, f.col, opt.channel, opt.z, opt.t, 0}, buf);
       const double read_s = thread_cpu_s() - r0;
+      const double read_wall_s = std::chrono::duration<double>(Clock::now() - rw0).count();
       std::vector<Task*> ready;
       {
         std::lock_guard lock(mu);
         res.read_s += read_s;
+        res.read_wall_s += read_wall_s;
         if (!s.ok()) read_errors[i] = s.to_string();
       }
       for (const auto& [k2, side_a] : uses[size_t(i)]) {

@@ -440,6 +440,17 @@ Result<Registration> RemoteSlide::read_registration() const {
       reg.channel_offsets.push_back(ChannelOffset{o.at(0).get<int32_t>(), o.at(1).get<double>(), o.at(2).get<double>(),
                                                   o.at(3).get<double>(), o.at(4).get<double>()});
     }
+    // Per-plane placements (older servers send none).
+    reg.reference_z = j.value("reference_z", 0);
+    reg.reference_t = j.value("reference_t", 0);
+    if (j.contains("planes")) {
+      for (const auto& p : j.at("planes")) {
+        reg.plane_fields.push_back(PlanePlacement{
+            p.at(0).get<int32_t>(), p.at(1).get<int32_t>(),
+            FieldPlacement{p.at(2).get<int32_t>(), p.at(3).get<int32_t>(), p.at(4).get<double>(),
+                           p.at(5).get<double>(), p.at(6).get<bool>(), p.at(7).get<double>()}});
+      }
+    }
     if (r.payloads.size() != 1) return Status::corruption(impl_->url + ": registration reply without its report");
     reg.report_json = r.payloads[0].to_string();
     return reg;

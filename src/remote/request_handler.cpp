@@ -296,6 +296,15 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
     for (const auto& o : reg->channel_offsets) offsets.push_back({o.channel, o.dx_px, o.dy_px, o.scale, o.score});
     reply.body["registration"] =
         json{{"reference_channel", reg->reference_channel}, {"fields", std::move(fields)}, {"channel_offsets", std::move(offsets)}};
+    if (reg->reference_z != 0 || reg->reference_t != 0 || !reg->plane_fields.empty()) {
+      json planes = json::array();
+      for (const auto& p : reg->plane_fields)
+        planes.push_back({p.z, p.t, p.field.row, p.field.col, p.field.x_um, p.field.y_um, p.field.measured,
+                          p.field.residual_px});
+      reply.body["registration"]["reference_z"] = reg->reference_z;
+      reply.body["registration"]["reference_t"] = reg->reference_t;
+      reply.body["registration"]["planes"] = std::move(planes);
+    }
     std::vector<uint8_t> bytes(reg->report_json.begin(), reg->report_json.end());
     reply.payload_bytes += bytes.size();
     reply.payloads.push_back(bytes_message(std::move(bytes)));

@@ -6,9 +6,13 @@
 //   /registration/residual_px     float64 (N): RMS disagreement with its accepted pairs
 //   /registration/channel_offsets/{channel,dx_px,dy_px,scale,score}  float64 (C)
 //   /registration/report_json     uint8: method, thresholds, calibration, per-pair quality
+//   /registration/planes/{z,t,row,col,x_um,y_um,measured,residual_px}  float64 (P), optional:
+//                                 placements of fields in other (z, t) planes where they differ;
+//                                 attrs reference_z, reference_t on /registration (absent: 0)
 //   /flatfield/channel<C>         float32 (gain_height, gain_width), attr dark (float64)
 // Stage positions (/index/fields) and the planes are never touched. Writing
 // either group raises the file's vslide_format_version to 2.
+#include <array>
 #include <cmath>
 
 #include "hdf5_slide_impl.h"
@@ -53,6 +57,7 @@ Result<std::string> read_bytes(hid_t loc, const char* name) {
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle ds, h5::check(H5Dopen2(loc, name, H5P_DEFAULT), std::string("open ") + name));
   VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(ds.get()));
   if (d.size() != 1 || d[0] > (hsize_t(1) << 30)) return Status::corruption(std::string("malformed ") + name);
+  VSLIDE_RETURN_IF_ERROR(h5::fits_in_file(ds.get(), d[0], name));
   std::string s(d[0], '\0');
   if (!s.empty()) {
     VSLIDE_RETURN_IF_ERROR(
@@ -113,6 +118,26 @@ Status Hdf5Slide::write_registration(const Registration& reg) {
     sc.push_back(o.scale);
     score.push_back(o.score);
   }
+  std::vector<std::vector<double>> planes(8);
+  for (size_t i = 0; i < reg.plane_fields.size(); ++i) {
+    const PlanePlacement& p = reg.plane_fields[i];
+    const FieldPlacement& f = p.field;
+    if (p.z < 0 || p.z >= m.geometry.z_planes || p.t < 0 || p.t >= m.geometry.timepoints || f.row < 0 ||
+        f.row >= m.geometry.rows || f.col < 0 || f.col >= m.geometry.cols || !std::isfinite(f.x_um) ||
+        !std::isfinite(f.y_um)) {
+      return Status::out_of_range(m.path + ": registration places field (" + std::to_string(f.row) + "," +
+                                  std::to_string(f.col) + ") of z " + std::to_string(p.z) + " t " +
+                                  std::to_string(p.t) + " outside the slide");
+    }
+    if (i > 0) {
+      const PlanePlacement& q = reg.plane_fields[i - 1];
+      if (std::array{q.z, q.t, q.field.row, q.field.col} >= std::array{p.z, p.t, f.row, f.col})
+        return Status::invalid_argument(m.path + ": plane placements must be sorted by (z, t, row, col), unique");
+    }
+    const double v[8] = {double(p.z), double(p.t), double(f.row), double(f.col), f.x_um, f.y_um,
+                         f.measured ? 1.0 : 0.0, f.residual_px};
+    for (int k = 0; k < 8; ++k) planes[size_t(k)].push_back(v[k]);
+  }
   std::lock_guard lock(m.h5_mu);
   hid_t root = m.file.get();
   if (h5::exists(root, "registration")) {
@@ -134,6 +159,15 @@ Status Hdf5Slide::write_registration(const Registration& reg) {
   VSLIDE_RETURN_IF_ERROR(h5::write_vector(og.get(), "scale", sc));
   VSLIDE_RETURN_IF_ERROR(h5::write_vector(og.get(), "score", score));
   VSLIDE_RETURN_IF_ERROR(write_bytes(g.get(), "report_json", reg.report_json));
+  if (reg.reference_z != 0 || reg.reference_t != 0 || !reg.plane_fields.empty()) {
+    VSLIDE_RETURN_IF_ERROR(h5::write_attr(g.get(), "reference_z", int64_t(reg.reference_z)));
+    VSLIDE_RETURN_IF_ERROR(h5::write_attr(g.get(), "reference_t", int64_t(reg.reference_t)));
+  }
+  if (!reg.plane_fields.empty()) {
+    VSLIDE_ASSIGN_OR_RETURN(h5::Handle pg, open_or_create(g.get(), "planes"));
+    const char* names[8] = {"z", "t", "row", "col", "x_um", "y_um", "measured", "residual_px"};
+    for (int k = 0; k < 8; ++k) VSLIDE_RETURN_IF_ERROR(h5::write_vector(pg.get(), names[k], planes[size_t(k)]));
+  }
   return raise_version(m).with_context(m.path);
 }
 
@@ -170,6 +204,38 @@ Result<Registration> Hdf5Slide::read_registration() const {
     for (size_t i = 0; i < (*o)[0].size(); ++i) {
       reg.channel_offsets.push_back(
           ChannelOffset{int32_t((*o)[0][i]), (*o)[1][i], (*o)[2][i], (*o)[3][i], (*o)[4][i]});
+    }
+  }
+  for (auto [name, out] : {std::pair{"reference_z", &reg.reference_z}, std::pair{"reference_t", &reg.reference_t}}) {
+    if (!h5::has_attr(g->get(), name)) continue;
+    auto v = h5::read_attr_int(g->get(), name);
+    if (!v.ok()) return bad(v.status());
+    *out = int32_t(*v);
+  }
+  if (reg.reference_z < 0 || reg.reference_z >= m.geometry.z_planes || reg.reference_t < 0 ||
+      reg.reference_t >= m.geometry.timepoints)
+    return Status::corruption(m.path + ": /registration reference plane z " + std::to_string(reg.reference_z) +
+                              " t " + std::to_string(reg.reference_t) + " is outside the slide");
+  if (h5::exists(g->get(), "planes")) {
+    auto pg = h5::check(H5Gopen2(g->get(), "planes", H5P_DEFAULT), "open planes");
+    if (!pg.ok()) return bad(pg.status());
+    auto pc = read_columns(pg->get(), {"z", "t", "row", "col", "x_um", "y_um", "measured", "residual_px"}, -1);
+    if (!pc.ok()) return bad(pc.status());
+    const auto& c = *pc;
+    for (size_t i = 0; i < c[0].size(); ++i) {
+      PlanePlacement p{int32_t(c[0][i]), int32_t(c[1][i]),
+                       FieldPlacement{int32_t(c[2][i]), int32_t(c[3][i]), c[4][i], c[5][i], c[6][i] != 0, c[7][i]}};
+      const bool inside = p.z >= 0 && p.z < m.geometry.z_planes && p.t >= 0 && p.t < m.geometry.timepoints &&
+                          p.field.row >= 0 && p.field.row < m.geometry.rows && p.field.col >= 0 &&
+                          p.field.col < m.geometry.cols && std::isfinite(p.field.x_um) &&
+                          std::isfinite(p.field.y_um);
+      const bool ordered =
+          i == 0 || std::array{reg.plane_fields.back().z, reg.plane_fields.back().t, reg.plane_fields.back().field.row,
+                               reg.plane_fields.back().field.col} < std::array{p.z, p.t, p.field.row, p.field.col};
+      if (!inside || !ordered)
+        return Status::corruption(m.path + ": /registration/planes row " + std::to_string(i) +
+                                  " is outside the slide or out of order");
+      reg.plane_fields.push_back(p);
     }
   }
   if (h5::exists(g->get(), "report_json")) {

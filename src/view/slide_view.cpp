@@ -54,7 +54,7 @@ void SlideView::rebuild_tree() {
     const double w = g.tile_width * g.pixel_size_um, h = g.tile_height * g.pixel_size_um;
     for (const auto& e : index_->entries()) {
       if (std::none_of(e.planes.begin(), e.planes.end(), [](bool b) { return b; })) continue;
-      const auto [x, y] = field_origin_um(e.field, registration(), options_.positions);
+      const auto [x, y] = field_origin_um(e.field, registration(), options_.positions, z_, t_);
       bounds.push_back(TileBounds{e.field.row, e.field.col, RectUm{x, y, x + w, y + h}});
     }
     tree_ = TileTree(std::move(bounds));
@@ -83,8 +83,10 @@ Status SlideView::set_plane(int32_t z, int32_t t) {
                                     " outside the slide's " + std::to_string(g.z_planes) + " z planes and " +
                                     std::to_string(g.timepoints) + " time points");
   }
+  const bool moved = (z != z_ || t != t_) && registration_ && !registration_->plane_fields.empty();
   z_ = z;
   t_ = t;
+  if (moved) rebuild_tree();  // fields placed per plane (Registration::plane_fields)
   return Status();
 }
 

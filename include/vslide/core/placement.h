@@ -28,5 +28,9 @@ Result<std::pair<double, double>> field_origin_um(const SlideSource& source, con
 // The same from an index entry already at hand (no lookup in the source).
 std::pair<double, double> field_origin_um(const FieldOfView& field, const Registration* registration,
                                           PositionsMode mode);
+// In plane (z, t): the plane's own registered position where one is stored
+// (Registration::plane_fields), else the field's.
+std::pair<double, double> field_origin_um(const FieldOfView& field, const Registration* registration,
+                                          PositionsMode mode, int32_t z, int32_t t);
 
 }  // namespace vslide

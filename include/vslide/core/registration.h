@@ -40,14 +40,28 @@ struct ChannelOffset {
   double score = 0;  // normalised cross-correlation of the estimate (0..1)
 };
 
+// A field's placement in one (z, t) plane where it differs from the
+// reference plane's (a time-lapse whose stage revisits each field with a new
+// error, a z-stack on a drifting stage).
+struct PlanePlacement {
+  int32_t z = 0, t = 0;
+  FieldPlacement field;
+};
+
 struct Registration {
-  std::vector<FieldPlacement> fields;          // sorted by (row, col)
+  std::vector<FieldPlacement> fields;          // sorted by (row, col); measured on the reference plane
   std::vector<ChannelOffset> channel_offsets;  // one per channel, reference has 0,0
   int32_t reference_channel = 0;
+  int32_t reference_z = 0, reference_t = 0;  // the plane `fields` were measured on
+  // Sorted by (z, t, row, col), unique; only the fields of other planes whose
+  // registered position differs from `fields` (vslide register --all-planes).
+  std::vector<PlanePlacement> plane_fields;
   std::string report_json;  // method, thresholds, calibration, per-pair quality
 
   // Bisection lookup; nullptr when the field has no placement.
   const FieldPlacement* find(int32_t row, int32_t col) const;
+  // The field's placement in plane (z, t): its own where stored, else find(row, col).
+  const FieldPlacement* find(int32_t row, int32_t col, int32_t z, int32_t t) const;
 };
 
 // Per-channel shading model: corrected = (raw - dark) / gain(x, y), with gain

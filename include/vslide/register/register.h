@@ -100,6 +100,9 @@ struct RegisterResult {
   // CPU seconds (summed over threads) reading/decoding fields, in FFTs and
   // in the sub-pixel refinement; wall seconds of the whole run.
   double read_s = 0, fft_s = 0, refine_s = 0, solve_s = 0, colour_s = 0, wall_s = 0;
+  // Wall seconds inside the reads, summed over threads: above read_s by the
+  // time spent waiting (for the disk, or for a core on a busy machine).
+  double read_wall_s = 0;
   // The whole report (what Registration::report_json holds).
   nlohmann::json report() const;
 };
@@ -109,6 +112,18 @@ struct RegisterResult {
 // overlap or no texture is not an error: every field keeps its stage
 // position and `unmeasured` says why.
 Result<RegisterResult> register_slide(const SlideSource& slide, const RegisterOptions& options);
+
+// Registration of the slide's other (z, t) planes against `reference` (a
+// register_slide result for options.z/t): each plane is registered on its
+// own (options' channel, no colour registration), and a field whose position
+// there differs from the reference by more than `tolerance_px` gets a
+// PlanePlacement in reference->registration.plane_fields (sorted); planes
+// where nothing moved add nothing. A plane whose fields cannot be measured
+// keeps the reference positions (never invented). `summary` (optional)
+// receives one JSON object per plane: z, t, fields measured, fields moved,
+// largest move in pixels. InvalidArgument as register_slide.
+Status register_other_planes(const SlideSource& slide, const RegisterOptions& options, double tolerance_px,
+                             RegisterResult* reference, nlohmann::json* summary = nullptr);
 
 // Pairs stored in a registration's report_json (for RegisterOptions::previous_pairs).
 std::vector<PairMeasurement> pairs_from_report(const std::string& report_json);
