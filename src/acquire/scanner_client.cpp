@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -49,6 +51,49 @@ Result<ScanTarget> target_from_reply(const json& r) {
 constexpr int64_t kMaxManagerReplyBytes = 1 << 20;
 constexpr int64_t kReplyBytesPerPlane = 48;
 
+// Reports a refused handshake on one socket (the peer's ZAP handler said no,
+// or only one side uses CURVE): such a peer never answers, and waiting for
+// its reply would end only in a timeout that says nothing of why.
+class HandshakeWatch {
+ public:
+  // REQUIRES: `socket` not yet connected; outlives this watch.
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& socket) : events_(ctx, zmq::socket_type::pair) {
+    static std::atomic<uint64_t> next{0};
+    const std::string endpoint = "inproc://vslide-scanner-handshake-" + std::to_string(next++);
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+      throw zmq::error_t();
+    }
+    events_.set(zmq::sockopt::linger, 0);
+    events_.connect(endpoint);
+  }
+  zmq::socket_t& events() { return events_; }
+  // Why the handshake failed; empty while none has.
+  std::string failure() {
+    std::vector<zmq::message_t> event;
+    while (zmq::recv_multipart(events_, std::back_inserter(event), zmq::recv_flags::dontwait)) {
+      if (!event.empty() && event[0].size() >= 6) {
+        uint16_t id = 0;
+        uint32_t value = 0;
+        std::memcpy(&id, event[0].data(), 2);
+        std::memcpy(&value, static_cast<const char*>(event[0].data()) + 2, 4);
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+          return "it refused this scanner's CURVE key (status " + std::to_string(value) +
+                 "): the key is not in its authorised-keys folder";
+        }
+        return "the security handshake failed: the manager and this scanner disagree about CURVE (a wrong "
+               "--manager-key, or --curve-secret-key on one side only)";
+      }
+      event.clear();
+    }
+    return std::string();
+  }
+
+ private:
+  zmq::socket_t events_;
+};
+
 struct ScannerClient::Impl {
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> proxy;
@@ -60,7 +105,8 @@ struct ScannerClient::Impl {
 
   // A DEALER socket with the client's limits: no reply frame above
   // max_reply_bytes is read in (ZMQ_MAXMSGSIZE), and CURVE when configured.
-  std::unique_ptr<zmq::socket_t> open(const std::string& endpoint, int64_t max_reply_bytes) {
+  std::unique_ptr<zmq::socket_t> open(const std::string& endpoint, int64_t max_reply_bytes,
+                                      std::optional<HandshakeWatch>* watch = nullptr) {
     auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
     s->set(zmq::sockopt::linger, 0);
     s->set(zmq::sockopt::maxmsgsize, max_reply_bytes);
@@ -69,6 +115,7 @@ struct ScannerClient::Impl {
         throw zmq::error_t();  // cannot happen: the keys were checked when read
       }
     }
+    if (watch) watch->emplace(ctx, *s);
     s->connect(endpoint);
     return s;
   }
@@ -152,15 +199,25 @@ ScannerClient::~ScannerClient() {
 Result<json> ScannerClient::ask_manager(const json& request, double timeout_s) {
   VSLIDE_RETURN_IF_ERROR(curve_status_);
   try {
-    auto socket = impl_->open(options_.manager, kMaxManagerReplyBytes);
+    std::optional<HandshakeWatch> watch;
+    auto socket = impl_->open(options_.manager, kMaxManagerReplyBytes, &watch);
     zmq::socket_t& sock = *socket;
     std::array<zmq::message_t, 2> out{zmq::message_t(), zmq::message_t(request.dump())};
     (void)zmq::send_multipart(sock, out);
-    zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(int(timeout_s * 1000)));
-    if (!(item.revents & ZMQ_POLLIN)) {
-      return Status::unavailable("manager " + options_.manager + ": no reply within " +
-                                 std::to_string(int(timeout_s)) + " s");
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      zmq::pollitem_t items[] = {{sock.handle(), 0, ZMQ_POLLIN, 0}, {watch->events().handle(), 0, ZMQ_POLLIN, 0}};
+      if (left.count() > 0) zmq::poll(items, 2, left);
+      if (items[0].revents & ZMQ_POLLIN) break;
+      if (std::string why = watch->failure(); !why.empty()) {
+        // Not Unavailable: retrying cannot help until the configuration changes.
+        return Status::failed_precondition("manager " + options_.manager + ": " + why);
+      }
+      if (left.count() <= 0) {
+        return Status::unavailable("manager " + options_.manager + ": no reply within " +
+                                   std::to_string(int(timeout_s)) + " s");
+      }
     }
     std::vector<zmq::message_t> parts;
     if (!zmq::recv_multipart(sock, std::back_inserter(parts))) return Status::unavailable("manager: no reply");

@@ -76,9 +76,15 @@ class CurveAcquisition : public ::testing::Test {
 TEST_F(CurveAcquisition, OnlyAuthorisedScannersReachTheManagerAndScan) {
   auto m = start_manager();
   ASSERT_TRUE(m->status().ok()) << read_text(m->log);
-  // A key not in the folder, and a peer without CURVE, get no answer at all.
-  EXPECT_FALSE(ask("outsider", m->endpoint, json{{"type", "status"}}).ok());
-  EXPECT_FALSE(ask("", m->endpoint, json{{"type", "status"}}).ok());
+  // A key not in the folder, and a peer without CURVE, get no answer at all;
+  // the scanner tells why from the failed handshake instead of timing out.
+  auto outsider = ask("outsider", m->endpoint, json{{"type", "status"}}, 10);
+  EXPECT_EQ(outsider.status().code(), StatusCode::kFailedPrecondition) << outsider.status().to_string();
+  EXPECT_NE(outsider.status().message().find("not in its authorised-keys folder"), std::string::npos)
+      << outsider.status().to_string();
+  auto plain = ask("", m->endpoint, json{{"type", "status"}}, 10);
+  EXPECT_EQ(plain.status().code(), StatusCode::kFailedPrecondition) << plain.status().to_string();
+  EXPECT_NE(plain.status().message().find("disagree about CURVE"), std::string::npos) << plain.status().to_string();
   EXPECT_NE(read_text(m->log).find("refused CURVE client " + outsider_keys_.public_key), std::string::npos)
       << read_text(m->log);
   // Neither can stop the manager (nor begin a scan: same socket).
