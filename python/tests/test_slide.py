@@ -279,8 +279,16 @@ def test_served_slide_reads_like_the_file(slide_path, served_url):
     np.testing.assert_array_equal(remote.fields, local.fields)
     np.testing.assert_array_equal(remote.read_region(10, 5, 200, 120, level=1),
                                   local.read_region(10, 5, 200, 120, level=1))
-    with pytest.raises(vslide.NotFoundError):
+    # Errors name the URL and carry the server's own message.
+    with pytest.raises(vslide.NotFoundError, match="vs-nobody.*not served here"):
         vslide.open(served_url.rsplit("/", 1)[0] + "/vs-nobody")
+    with pytest.raises(vslide.OutOfRangeError) as e:
+        remote.read(99, 0, 0)
+    assert str(e.value).startswith(served_url) and "tile (99,0)" in str(e.value) and "outside" in str(e.value)
+    with pytest.raises(vslide.InvalidArgumentError, match="channel 7"):
+        remote.read_region(0, 0, 10, 10, channels=[7])
+    with pytest.raises(vslide.NotFoundError, match="no detection layer 'nope'"):
+        remote.read_labels("nope", 0, 0)
 
 
 def test_cmake_install_gives_an_importable_package(tmp_path):
