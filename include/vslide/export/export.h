@@ -2,14 +2,17 @@
 // OME-Zarr 0.5 pyramid (docs/EXPORT.md).
 //
 // The fusion (MosaicFuser) runs in bounded output blocks on `threads`
-// workers; memory stays near `memory_bytes` whatever the slide's size: the
-// decoded-plane cache, one block of accumulators per worker and, for
-// OME-TIFF, at most one compressed block per worker waiting for its turn in
-// the file.
+// workers. `memory_bytes` bounds the process's anonymous memory whatever the
+// slide's size: what it holds when the export starts, the shading maps, per
+// worker the planes its block holds and its buffers (for OME-TIFF one more
+// compressed block waiting for its turn), and the decoded-plane cache are
+// planned to fit (ExportReport::memory; docs/EXPORT.md "Memory"); fewer
+// workers, smaller blocks, and ResourceExhausted when one worker cannot fit.
 //
 // Never a valid-looking partial file: everything goes to OUT.partial (a
 // file or a folder), renamed to OUT only when complete. OUT is replaced only
-// with `overwrite`; a stale OUT.partial from an interrupted run is removed.
+// with `overwrite`; a stale OUT.partial from an interrupted run is removed,
+// or, for OME-Zarr with `resume`, continued.
 //
 // Thread-safety: export_slide is reentrant; the source must be safe for
 // concurrent reads (every SlideSource is).
