@@ -210,8 +210,21 @@ void ChannelPanel::rebuild() {
     connect(r.color, &QPushButton::clicked, this, [this, ch] {
       const ChannelDisplay* c = find_channel(model_->state(), ch);
       if (!c) return;
-      const QColor q = QColorDialog::getColor(qcolor(c->color), this, "Channel colour");
-      if (q.isValid()) model_->set_channel_color(ch, Rgb{float(q.redF()), float(q.greenF()), float(q.blueF())});
+      // Window-modal (open(), not exec()): the window keeps drawing, and the
+      // colour is previewed in the mixer while it is chosen; Cancel puts the
+      // old one back.
+      auto* dialog = new QColorDialog(qcolor(c->color), this);
+      dialog->setObjectName("channel_colour_dialog");
+      dialog->setWindowTitle(QString("Channel %1 colour").arg(ch + 1));
+      dialog->setAttribute(Qt::WA_DeleteOnClose);
+      const Rgb before = c->color;
+      auto to_rgb = [](const QColor& q) { return Rgb{float(q.redF()), float(q.greenF()), float(q.blueF())}; };
+      connect(dialog, &QColorDialog::currentColorChanged, this,
+              [this, ch, to_rgb](const QColor& q) { model_->set_channel_color(ch, to_rgb(q)); });
+      connect(dialog, &QColorDialog::colorSelected, this,
+              [this, ch, to_rgb](const QColor& q) { model_->set_channel_color(ch, to_rgb(q)); });
+      connect(dialog, &QDialog::rejected, this, [this, ch, before] { model_->set_channel_color(ch, before); });
+      dialog->open();
     });
     connect(r.low, &QSpinBox::valueChanged, this, [this, ch](int v) {
       if (const ChannelDisplay* c = find_channel(model_->state(), ch)) model_->set_channel_window(ch, float(v), std::max(c->high, float(v) + 1));

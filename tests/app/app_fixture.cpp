@@ -1,12 +1,18 @@
 #include "app_fixture.h"
 
 #include <QElapsedTimer>
+#include <QTest>
+#include <cstring>
 #include <QThreadPool>
 #include <cstdlib>
 
 #include "vslide/storage/hdf5_slide.h"
+#include "vslide/view/cpu_renderer.h"
+#include "vslide/view/view_state.h"
 
 namespace vslide::app::testing {
+
+using namespace vslide::view;
 
 bool ensure_app(std::string* why) {
   static std::unique_ptr<XvfbServer> xvfb;
@@ -45,7 +51,7 @@ ScanConfig small_scan(int channels, int z) {
   return c;
 }
 
-void write_scan(const ScanConfig& c, const std::string& path, bool finish) {
+void write_scan(const ScanConfig& c, const std::string& path, bool finish, const Registration* registration) {
   SyntheticScanner scanner(c);
   CreateOptions o;
   o.overwrite = true;
@@ -59,6 +65,10 @@ void write_scan(const ScanConfig& c, const std::string& path, bool finish) {
           const TileKey k{f.row, f.col, ch, z, t, 0};
           (void)(*slide)->write_plane(k, scanner.render(k).view());
         }
+  }
+  if (registration) {
+    const Status s = (*slide)->write_registration(*registration);
+    EXPECT_TRUE(s.ok()) << s.to_string();
   }
   if (finish) (void)(*slide)->finish();
 }
@@ -79,6 +89,57 @@ bool settle(MainWindow& w, std::chrono::milliseconds timeout) {
         return w.canvas()->settled() && QThreadPool::globalInstance()->activeThreadCount() == 0;
       },
       timeout);
+}
+
+std::unique_ptr<MainWindow> open_window(const std::string& slide, int w, int h) {
+  WindowOptions o;
+  auto win = std::make_unique<MainWindow>(o);
+  win->resize(w, h);
+  win->show();
+  EXPECT_TRUE(QTest::qWaitForWindowExposed(win.get()));
+  win->activateWindow();
+  EXPECT_TRUE(QTest::qWaitForWindowActive(win.get()));
+  const Status s = win->model()->open_now(slide);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  EXPECT_TRUE(settle(*win));
+  return win;
+}
+
+RgbImage shown_frame(MainWindow& w) {
+  const QImage shown = w.canvas()->frame_image().convertToFormat(QImage::Format_RGB888);
+  RgbImage got;
+  got.width = shown.width();
+  got.height = shown.height();
+  got.pixels.resize(size_t(got.width) * size_t(got.height) * 3);
+  for (int y = 0; y < got.height; ++y) std::memcpy(got.at(0, y), shown.constScanLine(y), size_t(got.width) * 3);
+  return got;
+}
+
+void expect_matches_cpu(MainWindow& w, const std::string& path) {
+  ASSERT_TRUE(settle(w));
+  const QImage shown = w.canvas()->frame_image().convertToFormat(QImage::Format_RGB888);
+  auto slide = Hdf5Slide::open(path);
+  ASSERT_TRUE(slide.ok());
+  SlideView view(**slide);
+  ASSERT_TRUE(apply_view_state(w.model()->state(), view).ok());
+  const Viewport vp = w.model()->viewport();
+  ASSERT_EQ(shown.width(), vp.width_px);
+  ASSERT_EQ(shown.height(), vp.height_px);
+  auto plan = view.plan_complete(vp);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  style_plan(w.model()->state(), &*plan);
+  auto ref = render_cpu(*plan);
+  ASSERT_TRUE(ref.ok());
+  RgbImage got;
+  got.width = shown.width();
+  got.height = shown.height();
+  got.pixels.resize(size_t(got.width) * size_t(got.height) * 3);
+  for (int y = 0; y < got.height; ++y) std::memcpy(got.at(0, y), shown.constScanLine(y), size_t(got.width) * 3);
+  const ImageDiff d = compare_images(got, *ref);
+  EXPECT_LE(d.max_abs, 1) << d.pixels_differing << " pixels differ";
+  size_t lit = 0;
+  for (uint8_t v : got.pixels) lit += v > 16;
+  EXPECT_GT(lit, got.pixels.size() / 20) << "the frame is nearly black";
 }
 
 }  // namespace vslide::app::testing
