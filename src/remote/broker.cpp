@@ -11,6 +11,7 @@
 #include <zmq_addon.hpp>
 
 #include "broker_wire.h"
+#include "unsent_bytes.h"
 #include "vslide/remote/curve.h"
 #include "vslide/remote/protocol.h"
 #include "zmq_send.h"
@@ -59,6 +60,7 @@ struct Broker::Impl {
   zmq::context_t context{1};
   std::unique_ptr<ZapAuthenticator> zap;
   std::unique_ptr<zmq::socket_t> frontend, backend;
+  std::unique_ptr<UnsentReplyBytes> unsent;  // replies not yet written to clients; the broker thread's
   std::string frontend_endpoint, backend_endpoint;
   std::atomic<bool> stop{false};
   std::thread thread;
@@ -170,6 +172,7 @@ void Broker::Impl::on_backend() {
     for (size_t i = 5; i < in.size(); ++i) out.push_back(std::move(in[i]));
     it->second.inflight.erase(req);
     ++replies;
+    if (!unsent->admit(out)) ++busy;
     send_all_or_drop(*frontend, out);  // [client, "", JSON, payload...]
   }
 }
@@ -275,6 +278,7 @@ Result<std::unique_ptr<Broker>> Broker::start(BrokerOptions options) {
   const auto& o = impl->options;
   std::string where = o.frontend;
   try {
+    impl->unsent = std::make_unique<UnsentReplyBytes>(o.max_unsent_bytes_per_client, o.max_unsent_bytes);
     impl->frontend = std::make_unique<zmq::socket_t>(impl->context, zmq::socket_type::router);
     impl->frontend->set(zmq::sockopt::linger, 0);
     impl->frontend->set(zmq::sockopt::sndhwm, o.send_hwm);
@@ -332,7 +336,8 @@ nlohmann::json Broker::status() const {
   return nlohmann::json{{"dealers", impl_->dealer_count.load()}, {"queued", impl_->queued_count.load()},
                         {"requests", impl_->requests.load()},    {"replies", impl_->replies.load()},
                         {"redispatched", impl_->redispatched.load()}, {"busy_rejections", impl_->busy.load()},
-                        {"dropped_replies", impl_->dropped_replies.load()}, {"malformed", impl_->malformed.load()}};
+                        {"dropped_replies", impl_->dropped_replies.load()}, {"malformed", impl_->malformed.load()},
+                        {"unsent_reply_bytes", impl_->unsent ? impl_->unsent->total() : 0}};
 }
 
 }  // namespace vslide::remote

@@ -13,6 +13,7 @@
 
 #include "broker_wire.h"
 #include "request_handler.h"
+#include "unsent_bytes.h"
 #include "vslide/remote/curve.h"
 #include "vslide/remote/protocol.h"
 #include "zmq_send.h"
@@ -37,14 +38,7 @@ struct TileServer::Impl {
   size_t envelope_frames = 1;  // [client] when bound; [seq, client] behind a broker
   std::atomic<bool> stop{false};
   std::atomic<size_t> idle_workers{0}, queued{0}, queued_bytes{0};
-  // Bytes of replies handed to the front socket and not yet written to the
-  // client's connection, per client (routing id) and in all: ZeroMQ's own
-  // bound (ZMQ_SNDHWM) counts messages, and one message may be 128 MiB.
-  // Decremented by the frames' free callback (ZeroMQ's I/O thread, or
-  // whoever drops the message); the map is the front thread's only.
-  using Unsent = std::shared_ptr<std::atomic<size_t>>;
-  Unsent unsent_total = std::make_shared<std::atomic<size_t>>(0);
-  std::map<std::string, Unsent> unsent_by_client;
+  std::unique_ptr<UnsentReplyBytes> unsent;  // bind mode; the front thread's
   std::thread front_thread;
   std::vector<std::thread> workers;
 
@@ -56,9 +50,6 @@ struct TileServer::Impl {
   void worker_loop();
   void front_loop();
   void send_front(Frames& reply);     // reply = [envelope..., "", JSON, payload...]
-  // Bind mode: counts the reply's bytes as unsent to its client until ZeroMQ
-  // frees them, or turns it into "busy" when that would pass the bounds.
-  void bound_unsent_bytes(Frames& reply);
   void reject_busy(Frames& request);  // request = [envelope..., rest...]
   void broker_hello();
 };
@@ -153,70 +144,9 @@ void TileServer::Impl::send_front(Frames& reply) {
     for (auto& f : reply) out.push_back(std::move(f));
     send_all_or_drop(*front, out);
   } else {
-    bound_unsent_bytes(reply);
+    if (!unsent->admit(reply)) counters.busy_rejections.fetch_add(1, std::memory_order_relaxed);
     // ROUTER: an unknown or full peer drops the reply, never blocks.
     send_all_or_drop(*front, reply);
-  }
-}
-
-namespace {
-
-// A frame whose bytes count as unsent until ZeroMQ frees it.
-struct CountedFrame {
-  zmq::message_t frame;
-  std::shared_ptr<std::atomic<size_t>> client, total;
-  size_t bytes;
-};
-
-// Frames smaller than this are not worth a callback (a JSON reply, an empty
-// delimiter); the message HWM bounds how many of them queue.
-constexpr size_t kCountedFrameBytes = 4096;
-
-}  // namespace
-
-void TileServer::Impl::bound_unsent_bytes(Frames& reply) {
-  if (reply.size() < 3) return;
-  const std::string client = reply[0].to_string();
-  size_t bytes = 0;
-  for (size_t i = 1; i < reply.size(); ++i) bytes += reply[i].size();
-  Unsent& mine = unsent_by_client[client];
-  if (!mine) mine = std::make_shared<std::atomic<size_t>>(0);
-  const size_t unsent = mine->load(), all = unsent_total->load();
-  if ((unsent > 0 && unsent + bytes > options.max_unsent_bytes_per_client) ||
-      (all > 0 && all + bytes > options.max_unsent_bytes)) {
-    counters.busy_rejections.fetch_add(1, std::memory_order_relaxed);
-    uint64_t id = 0;
-    auto j = nlohmann::json::parse(reply[2].to_string_view(), nullptr, false);
-    if (j.is_object() && j.contains("id") && j["id"].is_number_unsigned()) id = j["id"].get<uint64_t>();
-    const std::string why =
-        unsent > 0 && unsent + bytes > options.max_unsent_bytes_per_client
-            ? std::to_string(unsent) + " bytes of replies to this client are not yet sent (limit " +
-                  std::to_string(options.max_unsent_bytes_per_client) + "); read them, then retry"
-            : "the server holds " + std::to_string(all) + " bytes of unsent replies (limit " +
-                  std::to_string(options.max_unsent_bytes) + "); retry later";
-    reply.resize(2);
-    reply.emplace_back(error_reply(id, WireError::kBusy, why).dump());
-    return;
-  }
-  for (size_t i = 1; i < reply.size(); ++i) {
-    const size_t n = reply[i].size();
-    if (n < kCountedFrameBytes) continue;
-    auto* held = new CountedFrame{std::move(reply[i]), mine, unsent_total, n};
-    mine->fetch_add(n);
-    unsent_total->fetch_add(n);
-    reply[i] = zmq::message_t(
-        held->frame.data(), n,
-        [](void*, void* hint) {
-          auto* h = static_cast<CountedFrame*>(hint);
-          h->client->fetch_sub(h->bytes);
-          h->total->fetch_sub(h->bytes);
-          delete h;
-        },
-        held);
-  }
-  // Forget clients with nothing unsent once there are many (clients come and go).
-  if (unsent_by_client.size() > 1024) {
-    std::erase_if(unsent_by_client, [](const auto& e) { return e.second.use_count() == 1 && e.second->load() == 0; });
   }
 }
 
@@ -393,6 +323,10 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   impl->library = std::move(library);
   impl->options = std::move(options);
   impl->envelope_frames = impl->options.bind.empty() ? 2 : 1;
+  if (!impl->options.bind.empty()) {
+    impl->unsent = std::make_unique<UnsentReplyBytes>(impl->options.max_unsent_bytes_per_client,
+                                                      impl->options.max_unsent_bytes);
+  }
   Impl* raw = impl.get();
   if (!impl->options.authorized_keys_dir.empty()) {
     std::vector<ZapDomain> domains{{kClientZapDomain, impl->options.authorized_keys_dir, {}}};
@@ -408,7 +342,7 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
                                                    std::string(host) + ":" + std::to_string(::getpid()));
   impl->handler->set_inflight_probe([raw] {
     return nlohmann::json{{"idle_workers", raw->idle_workers.load()}, {"queued", raw->queued.load()},
-                          {"queued_bytes", raw->queued_bytes.load()}, {"unsent_reply_bytes", raw->unsent_total->load()}};
+                          {"queued_bytes", raw->queued_bytes.load()}, {"unsent_reply_bytes", raw->unsent ? raw->unsent->total() : 0}};
   });
   VSLIDE_RETURN_IF_ERROR(impl->open_front());
   try {

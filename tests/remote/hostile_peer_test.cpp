@@ -226,26 +226,15 @@ bool wait_for(const std::function<bool()>& done, int ms) {
 // be 128 MiB: 8 of them held 1 GiB for a client that never reads. The bytes
 // of replies not yet written to a client's connection are bounded too; past
 // that the client gets "busy" (and every reply is still answered).
-TEST(HostilePeer, UnsentRepliesToAClientThatDoesNotReadAreBoundedInBytes) {
-  TempDir dir;
-  testing::RemoteSlideSpec spec;
-  spec.id = "vs-big";
-  spec.height = spec.width = 512;  // ~0.3 MB stored per tile
-  spec.with_layers = spec.with_level1 = false;
-  auto path = testing::make_remote_test_slide(dir, spec);
-  remote::TileServerOptions options;
-  options.workers = 1;
-  options.send_hwm = 64;               // so that the message bound does not act first
-  options.max_queued_per_client = 64;  // nor the request queue's
-  options.max_unsent_bytes_per_client = 1 << 20;
-  auto server = testing::start_test_server({path}, options);
-  ASSERT_NE(server, nullptr);
+// `answered`: how many replies the server (or broker) has sent so far.
+void expect_unsent_replies_bounded(const std::string& endpoint, const std::function<json()>& status,
+                                   const std::function<uint64_t(const json&)>& answered, size_t bound) {
   zmq::context_t ctx;
   zmq::socket_t slow(ctx, zmq::socket_type::dealer);
   slow.set(zmq::sockopt::linger, 0);
   slow.set(zmq::sockopt::rcvhwm, 1);  // its ZeroMQ stops reading the connection after one reply
   slow.set(zmq::sockopt::rcvbuf, 64 * 1024);
-  slow.connect(server->endpoint());
+  slow.connect(endpoint);
   constexpr int kRequests = 24;
   for (int i = 1; i <= kRequests; ++i) {
     const std::string req = R"({"v":1,"op":"tile","slide":"vs-big","key":{"row":0,"col":0},"id":)" +
@@ -253,11 +242,11 @@ TEST(HostilePeer, UnsentRepliesToAClientThatDoesNotReadAreBoundedInBytes) {
     slow.send(zmq::message_t(), zmq::send_flags::sndmore);
     slow.send(zmq::buffer(req));
   }
-  ASSERT_TRUE(wait_for([&] { return server->status()["requests"].get<uint64_t>() >= kRequests; }, 10000));
+  ASSERT_TRUE(wait_for([&] { return answered(status()) >= kRequests; }, 10000)) << status().dump();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const uint64_t unsent = server->status()["unsent_reply_bytes"].get<uint64_t>();
+  const uint64_t unsent = status()["unsent_reply_bytes"].get<uint64_t>();
   EXPECT_GT(unsent, 0u);
-  EXPECT_LE(unsent, options.max_unsent_bytes_per_client + (1u << 20)) << "more than the bound plus one reply";
+  EXPECT_LE(unsent, bound + (1u << 20)) << "more than the bound plus one reply";
   int ok = 0, busy = 0;
   for (int i = 0; i < kRequests; ++i) {
     auto reply = recv_within(slow, 10000);
@@ -275,7 +264,51 @@ TEST(HostilePeer, UnsentRepliesToAClientThatDoesNotReadAreBoundedInBytes) {
   EXPECT_GT(busy, 0) << "every reply was queued for a client that reads nothing";
   EXPECT_GT(ok, 0);
   // Everything read: nothing is counted as unsent any more.
-  EXPECT_TRUE(wait_for([&] { return server->status()["unsent_reply_bytes"].get<uint64_t>() == 0; }, 5000));
+  EXPECT_TRUE(wait_for([&] { return status()["unsent_reply_bytes"].get<uint64_t>() == 0; }, 5000));
+}
+
+std::string make_big_tiles(const TempDir& dir) {
+  testing::RemoteSlideSpec spec;
+  spec.id = "vs-big";
+  spec.height = spec.width = 512;  // ~0.3 MB stored per tile
+  spec.with_layers = spec.with_level1 = false;
+  return testing::make_remote_test_slide(dir, spec);
+}
+
+TEST(HostilePeer, UnsentRepliesToAClientThatDoesNotReadAreBoundedInBytes) {
+  TempDir dir;
+  remote::TileServerOptions options;
+  options.workers = 1;
+  options.send_hwm = 64;               // so that the message bound does not act first
+  options.max_queued_per_client = 64;  // nor the request queue's
+  options.max_unsent_bytes_per_client = 1 << 20;
+  auto server = testing::start_test_server({make_big_tiles(dir)}, options);
+  ASSERT_NE(server, nullptr);
+  expect_unsent_replies_bounded(
+      server->endpoint(), [&] { return server->status(); },
+      [](const json& s) { return s["requests"].get<uint64_t>(); }, options.max_unsent_bytes_per_client);
+}
+
+TEST(HostilePeer, UnsentRepliesThroughABrokerAreBoundedInBytes) {
+  TempDir dir;
+  remote::BrokerOptions bo;
+  bo.frontend = "tcp://127.0.0.1:*";
+  bo.backend = "tcp://127.0.0.1:*";
+  bo.send_hwm = 64;
+  bo.max_unsent_bytes_per_client = 1 << 20;
+  bo.log = [](const std::string&) {};
+  auto broker = remote::Broker::start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().to_string();
+  remote::TileServerOptions so;
+  so.connect = (*broker)->backend_endpoint();
+  so.workers = 1;
+  so.log = [](const std::string&) {};
+  auto dealer = testing::start_test_server({make_big_tiles(dir)}, so);
+  ASSERT_NE(dealer, nullptr);
+  ASSERT_TRUE(wait_for([&] { return (*broker)->status()["dealers"] == 1; }, 3000));
+  expect_unsent_replies_bounded(
+      (*broker)->frontend_endpoint(), [&] { return (*broker)->status(); },
+      [](const json& s) { return s["replies"].get<uint64_t>(); }, bo.max_unsent_bytes_per_client);
 }
 
 // A raw dealer speaking the broker wire protocol.

@@ -42,6 +42,10 @@ struct BrokerOptions {
   int heartbeat_liveness = 4;
   size_t max_queue = 1024;
   int send_hwm = 8;
+  // Bytes of replies not yet written to a client's connection, per client
+  // and in all, past which a reply is answered "busy" (as TileServerOptions).
+  size_t max_unsent_bytes_per_client = 64u << 20;
+  size_t max_unsent_bytes = 512u << 20;
   int send_buffer_bytes = kDefaultSendBufferBytes;  // SO_SNDBUF of the frontend (see tile_server.h); 0 = kernel autotuning
   // CURVE: the broker's key pair file (`vslide keygen`), used on both sides.
   // authorized_keys_dir: CURVE on the frontend, admitting these client keys.
