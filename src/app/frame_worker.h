@@ -37,6 +37,7 @@ struct FrameJob {
   view::FrameInfo info;
   uint64_t version = 0;  // the model version the plan shows
   double scale = 1;      // frame pixels per canvas pixel (< 1: an interaction frame)
+  int canvas_w = 0, canvas_h = 0;  // the canvas's pixels, which the frame is shown on
   double plan_ms = 0;
 };
 
@@ -48,6 +49,7 @@ struct FrameDone {
   double upload_ms = 0;    // texture uploads
   double draw_ms = 0;      // the rest of drawing, until the rasteriser finished
   double readback_ms = 0;  // the frame read back into host memory
+  double convert_ms = 0;   // made the canvas's image (format, scaled to the canvas)
   uint64_t bytes_uploaded = 0;
   uint64_t deferred_tiles = 0;  // left out by the upload budget: draw again
 };

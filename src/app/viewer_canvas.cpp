@@ -56,6 +56,20 @@ class ScaleBar : public QWidget {
   ViewerModel* model_;
 };
 
+namespace {
+// The frame as the canvas shows it: 32-bit pixels (the window's own format),
+// canvas-sized (an interaction frame scaled up, nearest neighbour).
+QImage canvas_image(const FrameDone& d) {
+  if (!d.image) return QImage();
+  const RgbImage& rgb = *d.image;
+  QImage img = QImage(rgb.pixels.data(), rgb.width, rgb.height, rgb.width * 3, QImage::Format_RGB888)
+                   .convertToFormat(QImage::Format_RGB32);
+  const QSize canvas(d.job.canvas_w, d.job.canvas_h);
+  if (canvas.isValid() && img.size() != canvas) img = img.scaled(canvas, Qt::IgnoreAspectRatio, Qt::FastTransformation);
+  return img;
+}
+}  // namespace
+
 ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QWidget(parent), model_(model) {
   setFocusPolicy(Qt::StrongFocus);
   setMouseTracking(true);
@@ -81,13 +95,23 @@ ViewerCanvas::ViewerCanvas(ViewerModel* model, QWidget* parent) : QWidget(parent
   // destructor joins the worker before anything it uses goes).
   worker_ = std::make_unique<FrameWorker>(
       [this](FrameDone d) {
+        // Still on the frame thread: the image the canvas paints is made
+        // here (its pixel format, scaled up for an interaction frame), so
+        // painting it is a plain copy on the UI thread.
+        QElapsedTimer t;
+        t.start();
+        auto image = std::make_shared<QImage>(canvas_image(d));
+        d.convert_ms = double(t.nsecsElapsed()) / 1e6;
         auto done = std::make_shared<FrameDone>(std::move(d));
-        QMetaObject::invokeMethod(this, [this, done] { frame_done(std::move(*done)); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [this, done, image] { frame_done(std::move(*done), std::move(*image)); }, Qt::QueuedConnection);
       },
       size_t(512) << 20, kUploadBudgetBytes);
 }
 
 ViewerCanvas::~ViewerCanvas() { worker_.reset(); }
+
+
 
 std::string ViewerCanvas::renderer() const { return worker_->renderer(); }
 
@@ -137,6 +161,8 @@ void ViewerCanvas::submit_frame() {
     const bool interacting = last_edit_.isValid() && last_edit_.elapsed() < kSettleMs;
     job.scale = interacting ? interaction_scale() : 1.0;
     Viewport vp = model_->viewport();
+    job.canvas_w = vp.width_px;
+    job.canvas_h = vp.height_px;
     if (job.scale < 1) {
       const int w = std::max(1, int(std::lround(vp.width_px * job.scale)));
       vp.zoom *= double(w) / vp.width_px;
@@ -171,21 +197,17 @@ void ViewerCanvas::submit_frame() {
   emit framePainted(version, true);
 }
 
-void ViewerCanvas::frame_done(FrameDone d) {
+void ViewerCanvas::frame_done(FrameDone d, QImage image) {
   in_flight_ = false;
   const FrameInfo& info = d.job.info;
-  times_ = FrameTimes{d.job.plan_ms, d.wait_ms, d.upload_ms, d.draw_ms, d.readback_ms, 0, d.job.scale,
-                      d.bytes_uploaded};
+  times_ = FrameTimes{d.job.plan_ms, d.wait_ms,  d.upload_ms,  d.draw_ms,         d.readback_ms,
+                      d.convert_ms, 0, d.job.scale, d.bytes_uploaded};
   QString loading;
   if (!d.status.ok()) {
     image_ = QImage();
     loading = QString::fromStdString(d.status.to_string());
   } else {
-    // The image keeps the worker's pixels alive; no copy.
-    auto* keep = new std::shared_ptr<const RgbImage>(d.image);
-    image_ = QImage(d.image->pixels.data(), d.image->width, d.image->height, d.image->width * 3,
-                    QImage::Format_RGB888, [](void* p) { delete static_cast<std::shared_ptr<const RgbImage>*>(p); },
-                    keep);
+    image_ = std::move(image);
     if (d.job.scale == 1 && d.job.plan.viewport.width_px > 0) {
       const double mpx = double(d.image->width) * d.image->height / 1e6;
       const double cost = (d.draw_ms + d.readback_ms) / std::max(mpx, 1e-3);
@@ -240,8 +262,7 @@ void ViewerCanvas::paintEvent(QPaintEvent*) {
   if (image_.isNull()) {
     p.fillRect(rect(), QColor(31, 31, 33));
   } else {
-    // The frame covers the canvas (device pixels; an interaction frame is
-    // scaled up, nearest neighbour).
+    // Canvas-sized already (device pixels): a copy, no scaling here.
     p.drawImage(QRectF(rect()), image_);
   }
   if (!presented_) {

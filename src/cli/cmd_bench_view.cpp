@@ -48,13 +48,15 @@ double pct(std::vector<double> v, double p) {
 
 // Means per frame of each phase (FrameTimes) and of the frame's scale.
 nlohmann::json frame_breakdown(const std::vector<FrameTimes>& t) {
-  double plan = 0, wait = 0, upload = 0, draw = 0, readback = 0, paint = 0, scale = 0, bytes = 0, worst = 0;
+  double plan = 0, wait = 0, upload = 0, draw = 0, readback = 0, convert = 0, paint = 0, scale = 0, bytes = 0,
+         worst = 0;
   for (const FrameTimes& f : t) {
     plan += f.plan_ms;
     wait += f.wait_ms;
     upload += f.upload_ms;
     draw += f.draw_ms;
     readback += f.readback_ms;
+    convert += f.convert_ms;
     paint += f.paint_ms;
     scale += f.scale;
     bytes += double(f.bytes_uploaded);
@@ -62,7 +64,7 @@ nlohmann::json frame_breakdown(const std::vector<FrameTimes>& t) {
   }
   const double n = std::max<double>(1, double(t.size()));
   return {{"plan", plan / n},         {"wait", wait / n},   {"upload", upload / n},
-          {"draw", draw / n},         {"readback", readback / n}, {"paint", paint / n},
+          {"draw", draw / n},         {"readback", readback / n}, {"convert", convert / n}, {"paint", paint / n},
           {"scale", scale / n},       {"upload_mb", bytes / n / 1e6}, {"worst_worker", worst}};
 }
 
@@ -351,17 +353,17 @@ int bench_view(int argc, char** argv) {
               kColdP99Ms, kWarmP50Ms, kStallMs, budget_ms,
               no_baseline ? "" : " baseline = the warm session with every frame at full resolution.");
   print_table(j, phases);
-  std::printf("\nwhere a frame's time goes, mean ms per frame (plan, paint: UI thread; wait, upload, draw, readback: "
-              "frame thread)\n");
-  std::printf("%-9s %-27s %6s %6s %7s %7s %8s %6s %9s %10s\n", "phase", "interaction", "plan", "wait", "upload",
-              "draw", "readback", "paint", "upload MB", "worst draw");
+  std::printf("\nwhere a frame's time goes, mean ms per frame (plan, paint: UI thread; wait, upload, draw, readback, "
+              "convert: frame thread; worst draw = largest upload + draw + readback)\n");
+  std::printf("%-9s %-27s %6s %6s %7s %7s %8s %7s %6s %9s %10s\n", "phase", "interaction", "plan", "wait", "upload",
+              "draw", "readback", "convert", "paint", "upload MB", "worst draw");
   for (const std::string& phase : phases) {
     for (const auto& r : j[phase]) {
       const auto& f = r["frame_ms"];
-      std::printf("%-9s %-27s %6.1f %6.1f %7.1f %7.1f %8.1f %6.1f %9.2f %10.1f\n", phase.c_str(),
+      std::printf("%-9s %-27s %6.1f %6.1f %7.1f %7.1f %8.1f %7.1f %6.1f %9.2f %10.1f\n", phase.c_str(),
                   r["interaction"].get<std::string>().c_str(), f["plan"].get<double>(), f["wait"].get<double>(),
                   f["upload"].get<double>(), f["draw"].get<double>(), f["readback"].get<double>(),
-                  f["paint"].get<double>(), f["upload_mb"].get<double>(), f["worst_worker"].get<double>());
+                  f["convert"].get<double>(), f["paint"].get<double>(), f["upload_mb"].get<double>(), f["worst_worker"].get<double>());
     }
   }
   return 0;

@@ -49,15 +49,16 @@ class FrameWorker;
 struct FrameDone;
 
 // Where one frame's time went, in ms (the benchmark's breakdown). UI
-// thread: planning and painting the image. Worker thread: waiting to be
+// thread: planning and painting the image. Frame thread: waiting to be
 // taken, texture uploads, the rest of the drawing until the rasteriser
-// finished, and reading the frame back.
+// finished, reading the frame back, making the canvas's image of it.
 struct FrameTimes {
   double plan_ms = 0;
   double wait_ms = 0;
   double upload_ms = 0;
   double draw_ms = 0;
   double readback_ms = 0;
+  double convert_ms = 0;  // the canvas's image made from the frame (frame thread)
   double paint_ms = 0;
   double scale = 1;  // frame pixels per canvas pixel
   uint64_t bytes_uploaded = 0;
@@ -85,7 +86,7 @@ class ViewerCanvas : public QWidget {
   // What draws the frames ("GL: llvmpipe ...", or "CPU reference (why)");
   // empty until the frame thread has set up.
   std::string renderer() const;
-  // The last frame as drawn (canvas size once settled), no scale bar.
+  // The last frame as shown (canvas-sized; an interaction frame scaled up), no scale bar.
   QImage frame_image() const;
   // The frame with the scale bar painted on (the screenshot).
   QImage screenshot() const;
@@ -115,12 +116,12 @@ class ViewerCanvas : public QWidget {
  private:
   void request_frame();  // an edit: a frame as soon as the worker is free
   void submit_frame();
-  void frame_done(FrameDone d);
+  void frame_done(FrameDone d, QImage image);
   double interaction_scale() const;
 
   ViewerModel* model_;
   std::unique_ptr<FrameWorker> worker_;
-  QImage image_;  // the last frame (wraps the worker's RgbImage)
+  QImage image_;  // the last frame, canvas-sized
   bool image_full_res_ = false;
   bool presented_ = true;  // image_ has been painted once
   view::FrameInfo info_;
