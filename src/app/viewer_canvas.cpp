@@ -208,7 +208,9 @@ void ViewerCanvas::frame_done(FrameDone d, QImage image) {
     loading = QString::fromStdString(d.status.to_string());
   } else {
     image_ = std::move(image);
-    if (d.job.scale == 1 && d.job.plan.viewport.width_px > 0) {
+    // The cost per pixel from every frame (interaction frames too: the
+    // machine's load changes while the input goes on).
+    if (d.image->width > 0 && d.image->height > 0) {
       const double mpx = double(d.image->width) * d.image->height / 1e6;
       const double cost = (d.draw_ms + d.readback_ms) / std::max(mpx, 1e-3);
       cost_ms_per_mpx_ = cost_ms_per_mpx_ > 0 ? 0.7 * cost_ms_per_mpx_ + 0.3 * cost : cost;
