@@ -41,6 +41,6 @@ struct BenchRegistrar {
 #define VSLIDE_CLI_CONCAT_INNER_(a, b) a##b
 #define VSLIDE_CLI_CONCAT_(a, b) VSLIDE_CLI_CONCAT_INNER_(a, b)
 #define VSLIDE_COMMAND(name, summary, fn) \
-  static ::vslide::cli::CommandRegistrar VSLIDE_CLI_CONCAT_(vslide_cmd_, __LINE__)(name, summary, fn)
+  static ::vslide::cli::CommandRegistrar VSLIDE_CLI_CONCAT_(vslide_cmd_, __COUNTER__)(name, summary, fn)
 #define VSLIDE_BENCH(name, summary, fn) \
-  static ::vslide::cli::BenchRegistrar VSLIDE_CLI_CONCAT_(vslide_bench_, __LINE__)(name, summary, fn)
+  static ::vslide::cli::BenchRegistrar VSLIDE_CLI_CONCAT_(vslide_bench_, __COUNTER__)(name, summary, fn)
