@@ -17,6 +17,14 @@
 
 namespace vslide {
 
+namespace {
+// Root attributes kept in the object header (vslide writes about 25).
+constexpr unsigned kMaxCompactRootAttributes = 256;
+// Metadata read attempts of a SWMR reader (see open_file).
+constexpr unsigned kSwmrReadAttempts = 27;
+}  // namespace
+
+
 using storage_detail::LevelShape;
 namespace sd = storage_detail;
 
@@ -89,6 +97,48 @@ Status set_codec_filters(hid_t dcpl, const CodecSpec& codec, size_t chunk_bytes,
 
 }  // namespace
 
+namespace {
+std::string dims_text(const std::vector<hsize_t>& d) {
+  std::string t;
+  for (hsize_t v : d) t += (t.empty() ? "" : "x") + std::to_string(v);
+  return t;
+}
+}  // namespace
+
+// A level's extents and chunk shape follow from the header (docs/FORMAT.md,
+// "Image datasets and chunking"); a file whose dataset says otherwise is
+// damaged, and nothing is addressed or sized from its numbers.
+Status Hdf5Slide::Impl::check_level_extent(const Level& lv, const std::vector<hsize_t>& d,
+                                           const std::string& name) const {
+  const std::vector<hsize_t> expect = lv.shape.initial_dims();
+  bool ok = true;
+  if (lv.shape.layout == Layout::kLinear) {
+    // Axis 0 grows by whole slots (P planes of the level's height).
+    const hsize_t slot_rows = hsize_t(lv.shape.planes) * hsize_t(lv.shape.height);
+    ok = d[1] == expect[1] && slot_rows > 0 && d[0] % slot_rows == 0;
+  } else {
+    ok = d == expect;
+  }
+  if (!ok) {
+    return Status::corruption(path + ": /mosaic/" + name + " is " + dims_text(d) + ", the header makes it " +
+                              (lv.shape.layout == Layout::kLinear ? "Nx" + std::to_string(expect[1]) +
+                                                                        " with N a multiple of " +
+                                                                        std::to_string(lv.shape.planes) + "x" +
+                                                                        std::to_string(lv.shape.height)
+                                                                  : dims_text(expect)));
+  }
+  VSLIDE_ASSIGN_OR_RETURN(h5::Handle dcpl, h5::check(H5Dget_create_plist(lv.dset.get()), path + ": /mosaic/" + name));
+  std::vector<hsize_t> chunk(d.size());
+  const int rank = H5Pget_chunk(dcpl.get(), int(chunk.size()), chunk.data());
+  if (rank != int(d.size()) || chunk != lv.shape.chunk_dims()) {
+    h5::clear_errors();
+    return Status::corruption(path + ": /mosaic/" + name + " is stored in chunks of " +
+                              (rank > 0 ? dims_text(chunk) : std::string("(none)")) + ", the header makes them " +
+                              dims_text(lv.shape.chunk_dims()));
+  }
+  return Status();
+}
+
 Status Hdf5Slide::Impl::open_level(int32_t level, bool create) {
   Level lv;
   lv.shape = level_shape(level);
@@ -117,6 +167,7 @@ Status Hdf5Slide::Impl::open_level(int32_t level, bool create) {
     return Status::corruption(path + ": /mosaic/" + name + " has rank " + std::to_string(d.size()) + ", expected " +
                               std::to_string(lv.shape.rank()));
   }
+  if (!create) VSLIDE_RETURN_IF_ERROR(check_level_extent(lv, d, name));
   lv.extent0 = d[0];
   levels[level] = std::move(lv);
   return Status();
@@ -187,12 +238,25 @@ Result<std::unique_ptr<Hdf5Slide>> Hdf5Slide::create(const std::string& path, co
   }
 
   std::lock_guard lock(impl->h5_mu);
+  // Every slide uses the 1.8 file format or later: its object headers and
+  // superblock carry checksums, so a flipped byte in them is an HDF5 error at
+  // load instead of a damaged structure that libhdf5
+  // 1.10.8 decodes past its end (fuzz_hdf5_open found a heap-use-after-free in
+  // H5O__msg_iterate_real decoding a damaged attribute message). The root keeps
+  // its attributes in its (checksummed) object header rather than moving them to
+  // dense storage, whose fractal-heap blocks are not checksummed.
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
-  if (options.swmr) {
-    VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
-                                     "H5Pset_libver_bounds"));
-  }
-  VSLIDE_ASSIGN_OR_RETURN(impl->file, h5::check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+  // SWMR needs the 1.10 format (superblock v3, whose "open for writing" mark a
+  // reader of a killed writer's file must work around); other slides take the
+  // 1.8 object header and superblock versions, which have the checksums too.
+  VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset_libver_bounds(fapl.get(), options.swmr ? H5F_LIBVER_LATEST : H5F_LIBVER_V18,
+                                                        H5F_LIBVER_LATEST),
+                                   "H5Pset_libver_bounds"));
+  VSLIDE_ASSIGN_OR_RETURN(h5::Handle fcpl, h5::check(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate"));
+  VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset_attr_phase_change(fcpl.get(), kMaxCompactRootAttributes,
+                                                            kMaxCompactRootAttributes - 8),
+                                   "H5Pset_attr_phase_change"));
+  VSLIDE_ASSIGN_OR_RETURN(impl->file, h5::check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()),
                                                 path + ": cannot create file"));
   hid_t root = impl->file.get();
   nlohmann::json hj = header;
@@ -287,6 +351,12 @@ Result<h5::Handle> open_file(const std::string& path, OpenMode mode, bool* swmr_
   h5::clear_errors();
   // Being written under SWMR, or left unfinished by a writer that died.
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
+  // A SWMR reader re-reads metadata whose checksum fails (a write in flight),
+  // sleeping 1 ns, 2 ns, 4 ns, ... in between: HDF5's default of 100 attempts
+  // would sleep for ages on a damaged file (fuzz_hdf5_open: a flipped superblock
+  // byte hung the open). 27 attempts wait at most about a quarter of a second.
+  VSLIDE_RETURN_IF_ERROR(h5::check(H5Pset_metadata_read_attempts(fapl.get(), kSwmrReadAttempts),
+                                   "H5Pset_metadata_read_attempts"));
   hid_t g = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get());
   if (g < 0) {
     h5::clear_errors();
@@ -417,6 +487,15 @@ Status Hdf5Slide::Impl::load_index() {
       VSLIDE_RETURN_IF_ERROR(h5::check(H5Drefresh(lv.dset.get()), path + ": refresh level " + std::to_string(l)));
     }
   }
+  // The index must stay inside the pixel dataset it describes (a linear level 0
+  // holds extent / (P x H) slots; packed and grid hold every cell).
+  hsize_t slots_stored = hsize_t(geometry.rows) * hsize_t(geometry.cols);
+  if (auto l0 = levels.find(0); l0 != levels.end() && l0->second.shape.layout == Layout::kLinear) {
+    VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(l0->second.dset.get()));
+    if (d.size() != 2) return Status::corruption(path + ": /mosaic/level0 changed rank");
+    l0->second.extent0 = d[0];
+    slots_stored = d[0] / (hsize_t(l0->second.shape.planes) * hsize_t(l0->second.shape.height));
+  }
   VSLIDE_ASSIGN_OR_RETURN(auto frecs, sd::read_table<sd::FieldRecord>(fields_table.get(), field_type.get()));
   VSLIDE_ASSIGN_OR_RETURN(auto crecs, sd::read_table<sd::ChunkRecord>(chunks_table.get(), chunk_type.get()));
   std::unique_lock meta(meta_mu);
@@ -426,6 +505,11 @@ Status Hdf5Slide::Impl::load_index() {
     if (r.row < 0 || r.row >= geometry.rows || r.col < 0 || r.col >= geometry.cols || r.slot < 0) {
       return Status::corruption(path + ": index entry for field (" + std::to_string(r.row) + "," +
                                 std::to_string(r.col) + ") lies outside the mosaic");
+    }
+    if (hsize_t(r.slot) >= slots_stored) {
+      return Status::corruption(path + ": index puts field (" + std::to_string(r.row) + "," + std::to_string(r.col) +
+                                ") in slot " + std::to_string(r.slot) + ", but /mosaic/level0 holds " +
+                                std::to_string(slots_stored) + " slots");
     }
     idx.upsert(FieldOfView{r.row, r.col, r.stage_x_um, r.stage_y_um, r.stage_z_um, r.acquired_unix_s}, r.slot);
     max_slot = std::max(max_slot, r.slot);

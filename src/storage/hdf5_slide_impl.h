@@ -95,6 +95,8 @@ struct Hdf5Slide::Impl {
   // REQUIRES: h5_mu held.
   Status open_level(int32_t level, bool create);
   Status ensure_extent(Level& lv, int64_t slot);
+  // Corruption when an opened level's extents or chunk shape disagree with the header.
+  Status check_level_extent(const Level& lv, const std::vector<hsize_t>& dims, const std::string& name) const;
   Status append_pending();
   Status load_index();  // rebuilds index and chunk maps from the tables
   Status write_blocks(const TileKey& key, int64_t slot, const std::vector<std::span<const uint8_t>>& blocks,

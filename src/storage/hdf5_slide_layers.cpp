@@ -71,6 +71,7 @@ Result<Overview> Hdf5Slide::read_overview(int32_t channel) const {
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle ds, h5::check(H5Dopen2(m.file.get(), name.c_str(), H5P_DEFAULT), "open overview"));
   VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(ds.get()));
   if (d.size() != 2 || d[0] > 65536 || d[1] > 65536) return Status::corruption(m.path + ": malformed " + name);
+  VSLIDE_RETURN_IF_ERROR(h5::fits_in_file(ds.get(), d[0] * d[1] * 2, m.path + ": /" + name));
   Overview ov;
   ov.channel = channel;
   ov.image = Image16(int(d[1]), int(d[0]));
@@ -244,7 +245,10 @@ Result<std::string> Hdf5Slide::read_objects_json(const std::string& layer) const
   VSLIDE_ASSIGN_OR_RETURN(h5::Handle ds, h5::check(H5Dopen2(it->second.group.get(), "objects_json", H5P_DEFAULT),
                                                    "open objects"));
   VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(ds.get()));
-  std::string s(d.at(0), '\0');
+  const std::string what = m.path + ": /detections/" + layer + "/objects_json";
+  if (d.size() != 1) return Status::corruption(what + " is not one-dimensional");
+  VSLIDE_RETURN_IF_ERROR(h5::fits_in_file(ds.get(), d[0], what));
+  std::string s(d[0], '\0');
   if (!s.empty()) {
     VSLIDE_RETURN_IF_ERROR(
         h5::check(H5Dread(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()), "read objects"));

@@ -64,6 +64,11 @@ bool exists(hid_t loc, const char* path);
 Status write_attr(hid_t obj, const char* name, const std::string& value);
 Status write_attr(hid_t obj, const char* name, int64_t value);
 Status write_attr(hid_t obj, const char* name, double value);
+// String attributes are written fixed-length (UTF-8, NUL-terminated), which
+// keeps them out of HDF5's global heap; variable-length ones (older files,
+// other writers) are still read. Corruption for a non-string, more than one value or
+// a fixed-length size over kMaxStringAttrBytes.
+constexpr size_t kMaxStringAttrBytes = size_t(64) << 20;
 Result<std::string> read_attr_string(hid_t obj, const char* name);
 Result<int64_t> read_attr_int(hid_t obj, const char* name);
 Result<double> read_attr_double(hid_t obj, const char* name);
@@ -74,6 +79,12 @@ Status write_vector(hid_t loc, const char* name, const std::vector<double>& v);
 Status write_strings(hid_t loc, const char* name, const std::vector<std::string>& v);
 Result<std::vector<double>> read_vector(hid_t loc, const char* name);
 Result<std::vector<std::string>> read_strings(hid_t loc, const char* name);
+
+// Corruption unless `bytes` (what reading a whole dataset would fill) is at
+// most the file's size: vslide's small datasets (overviews, object tables,
+// registration columns) are contiguous and uncompressed, so an extent that
+// claims more than the file holds is damage, and nothing is allocated for it.
+Status fits_in_file(hid_t dset, uint64_t bytes, const std::string& what);
 
 // Current dimensions of a dataset.
 Result<std::vector<hsize_t>> dims(hid_t dset);
