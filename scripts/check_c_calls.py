@@ -8,6 +8,7 @@ returns nothing: it must be followed within 3 lines by glGetError or a
 gl_check helper. Run by ctest (test `c_calls_checked`) over src/ and include/.
 
 usage: check_c_calls.py [ROOT]   (exit 1 and one line per finding)
+       check_c_calls.py --self-test  (the check finds planted unchecked calls; ctest c_calls_check_self_test)
 """
 import pathlib
 import re
@@ -87,7 +88,32 @@ def load_pending(root):
     return pending
 
 
+def self_test():
+    """The check itself can fail: planted unchecked calls are found, checked ones are not."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        src = pathlib.Path(d) / "src"
+        src.mkdir()
+        (src / "planted.cpp").write_text(
+            "void f(TIFF* t, uint32_t* w) {\n"
+            "  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, w);\n"          # flagged
+            "  if (TIFFGetField(t, TIFFTAG_IMAGEWIDTH, w) != 1) return;\n"
+            "  (void)H5Fclose(1);\n"
+            "  H5Dclose(2);  // unchecked-ok: the test says why\n"
+            "  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, 0, 1, 1, 1);\n"  # flagged: no glGetError after it
+            "  zmq_send(s, b, n, 0);\n"                            # flagged
+            "}\n")
+        got = sorted(name for _, name in findings(src / "planted.cpp"))
+    want = sorted(["TIFFGetField", "glTexStorage3D (no glGetError after it)", "zmq_send"])
+    if got != want:
+        print(f"self-test failed: found {got}, expected {want}")
+        return 1
+    return 0
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
+        return self_test()
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent)
     pending = load_pending(root)
     found = {}

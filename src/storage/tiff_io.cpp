@@ -54,8 +54,10 @@ TiffPage describe_page(TIFF* tif, int index) {
   TiffPage p;
   p.index = index;
   p.offset = TIFFCurrentDirOffset(tif);
-  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &p.width);
-  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &p.height);
+  // A page without its size tags keeps 0 x 0, which every reader refuses as an implausible size.
+  if (TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &p.width) != 1 || TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &p.height) != 1) {
+    p.width = p.height = 0;
+  }
   TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &p.bits_per_sample);
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &p.samples_per_pixel);
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &p.sample_format);
@@ -185,8 +187,9 @@ Result<Image16> read_tiff_page(const TiffDirectory& dir, int page) {
   Image16 img{int(w), int(h)};
   if (p.tiled) {
     uint32_t tw = 0, th = 0;
-    TIFFGetField(tif.get(), TIFFTAG_TILEWIDTH, &tw);
-    TIFFGetField(tif.get(), TIFFTAG_TILELENGTH, &th);
+    if (TIFFGetField(tif.get(), TIFFTAG_TILEWIDTH, &tw) != 1 || TIFFGetField(tif.get(), TIFFTAG_TILELENGTH, &th) != 1) {
+      return Status::corruption(where + ": a tiled page without TileWidth/TileLength");
+    }
     if (tw == 0 || th == 0 || uint64_t(tw) * th > kMaxTiffPagePixels) {
       return Status::invalid_argument(where + ": implausible tile size " + std::to_string(tw) + "x" + std::to_string(th));
     }
