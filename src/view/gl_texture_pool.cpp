@@ -191,10 +191,26 @@ TexSlot TexturePool::allocate(GLenum internal, int w, int h, int expected) {
   c.capacity = capacity;
   glGenTextures(1, &c.tex);
   glBindTexture(GL_TEXTURE_2D_ARRAY, c.tex);
-  glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, internal, w, h, capacity);
+  // Texture memory can run out (GL_OUT_OF_MEMORY): fewer layers are tried
+  // before giving up. A chunk that got no storage at all hands out its one
+  // layer and nothing more: the upload into it then fails (GL_INVALID_OPERATION),
+  // the frame's glGetError reports it, and the chunk is dropped at release
+  // instead of being kept for later frames.
+  GLenum storage_error = GL_NO_ERROR;
+  for (;;) {
+    glTexStorage3D(GL_TEXTURE_2D_ARRAY, 1, internal, w, h, capacity);
+    storage_error = glGetError();
+    if (storage_error != GL_OUT_OF_MEMORY || capacity == 1) break;
+    capacity = std::max(1, capacity / 2);
+  }
+  c.capacity = capacity;
+  c.without_storage = storage_error != GL_NO_ERROR;
+  if (c.without_storage) ++storage_failures_;
   glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
   glTexParameteri(GL_TEXTURE_2D_ARRAY, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-  for (int l = capacity - 1; l >= 1; --l) c.free_layers.push_back(l);
+  if (!c.without_storage) {
+    for (int l = capacity - 1; l >= 1; --l) c.free_layers.push_back(l);
+  }
   c.used = 1;
   // Reuse the index of a deleted chunk when there is one.
   for (size_t i = 0; i < chunks_.size(); ++i) {
@@ -229,7 +245,7 @@ void TexturePool::commit_releases() {
     // An empty chunk is kept for the next frames while the empty ones fit
     // in the budget: allocating texture memory costs more than filling it
     // (llvmpipe zeroes it, and fresh pages fault in one by one).
-    if (empty_bytes_ + chunk_bytes(c) <= keep_empty_bytes_) {
+    if (!c.without_storage && empty_bytes_ + chunk_bytes(c) <= keep_empty_bytes_) {
       empty_bytes_ += chunk_bytes(c);
       c.free_layers.clear();
       for (int l = c.capacity - 1; l >= 0; --l) c.free_layers.push_back(l);  // lowest first: long upload runs

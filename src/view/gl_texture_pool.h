@@ -58,6 +58,8 @@ class TexturePool {
   // True when uploads go through the mapped pixel buffer ring.
   bool uses_pixel_buffers() const { return ring_.map != nullptr; }
   void release(const TexSlot& slot) { pending_.push_back(slot); }
+  // Chunks whose glTexStorage3D failed even for one layer (out of texture memory).
+  uint64_t storage_failures() const { return storage_failures_; }
   void commit_releases();
   // Bytes per texel of an internal format this pool accepts.
   static size_t texel_bytes(GLenum internal);
@@ -70,6 +72,7 @@ class TexturePool {
     GLuint tex = 0;
     GLenum internal = 0;
     int w = 0, h = 0, capacity = 0, used = 0;
+    bool without_storage = false;  // glTexStorage3D failed even for one layer
     std::vector<int> free_layers;
   };
   static size_t chunk_bytes(const Chunk& c);
@@ -98,6 +101,7 @@ class TexturePool {
   std::vector<Chunk> chunks_;  // a deleted chunk keeps its index with tex = 0
   std::vector<TexSlot> pending_;
   size_t empty_bytes_ = 0;  // in chunks with no layer used
+  uint64_t storage_failures_ = 0;
 };
 
 }  // namespace vslide::view
