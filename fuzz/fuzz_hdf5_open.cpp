@@ -1,8 +1,8 @@
 // The HDF5 open path on mutated small slide files. The input is a patch list
 // applied to a real slide made at start-up: (offset u32 LE, value u8) records,
 // and a first byte that may truncate the file. Opening, listing, reading every
-// tile and verifying must give errors, never a crash or an unbounded
-// allocation. Structure-aware: every input is "a slide with a few bytes
+// tile, the overview and the detection layer, and verifying the index digest
+// must give errors, never a crash or an unbounded allocation. Structure-aware: every input is "a slide with a few bytes
 // flipped", the corruption that matters.
 #include <fcntl.h>
 #include <unistd.h>
@@ -21,6 +21,22 @@ using namespace vslide;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<uint8_t> seed = [] {
     const std::string path = fuzz::make_small_slide("seed");
+    {
+      // The optional parts a reader sizes from the file: an overview, a
+      // detection layer (label tiles and an object table).
+      auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+      if (!w.ok()) abort();
+      Overview ov;
+      ov.image = Image16(16, 8);
+      LabelTile labels;
+      labels.width = 32;
+      labels.height = 24;
+      labels.labels.assign(32 * 24, 3);
+      if (!(*w)->write_overview(ov).ok() || !(*w)->write_labels("cells", TileKey{0, 1, 0, 0, 0, 0}, labels).ok() ||
+          !(*w)->write_objects_json("cells", R"([{"id":3}])").ok()) {
+        abort();
+      }
+    }
     std::ifstream f(path, std::ios::binary);
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     ::unlink(path.c_str());
@@ -52,5 +68,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   (void)(*slide)->read(TileKey{0, 0, 0, 0, 0, 1});
+  (void)(*slide)->read_overview(0);
+  for (const auto& layer : (*slide)->detection_layers()) {
+    (void)(*slide)->read_labels(layer, TileKey{0, 1, 0, 0, 0, 0});
+    (void)(*slide)->read_objects_json(layer);
+  }
+  (void)(*slide)->check_index_digest();
   return 0;
 }
