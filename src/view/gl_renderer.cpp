@@ -672,19 +672,6 @@ Result<RgbImage> GlRenderer::read_back() {
   return out;
 }
 
-Status GlRenderer::present(uint32_t target) {
-  Impl& m = *impl_;
-  if (m.fbo == 0) return Status::failed_precondition("GL: no frame drawn yet");
-  glBindFramebuffer(GL_READ_FRAMEBUFFER, m.fbo);
-  glBindFramebuffer(GL_DRAW_FRAMEBUFFER, target);
-  glBlitFramebuffer(0, 0, m.fb_width, m.fb_height, 0, 0, m.fb_width, m.fb_height, GL_COLOR_BUFFER_BIT, GL_NEAREST);
-  glBindFramebuffer(GL_FRAMEBUFFER, target);
-  if (GLenum e = glGetError(); e != GL_NO_ERROR) {
-    return Status::internal("GL: presenting the frame failed with error " + std::to_string(e));
-  }
-  return Status();
-}
-
 Result<RgbImage> GlRenderer::render(const FramePlan& plan) {
   VSLIDE_RETURN_IF_ERROR(draw(plan));
   return read_back();

@@ -67,11 +67,6 @@ class GlRenderer {
   Result<RgbImage> render(const FramePlan& plan);
   // Reads back the last drawn frame.
   Result<RgbImage> read_back();
-  // Copies the last drawn frame into framebuffer `target` (a window's, e.g.
-  // QOpenGLWidget::defaultFramebufferObject()) at its lower-left corner,
-  // 1:1, and leaves `target` bound. For a renderer created with a null
-  // GlContext in a context the caller made current (a toolkit's window).
-  Status present(uint32_t target);
 
   // Bounds the texture bytes one draw() uploads (0, the default: no bound).
   // Tiles past the budget are left out of that frame (what lies under them
