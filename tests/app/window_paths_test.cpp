@@ -3,7 +3,8 @@
 // mixer, a remote slide (an in-process TileServer) with the cursor readout
 // giving raw values, the registered / stage positions toggle, and
 // interaction frames drawn at a lower resolution that settle at full
-// resolution.
+// resolution, and the CPU reference drawing the frames where there is no
+// headless OpenGL.
 #include <gtest/gtest.h>
 
 #include <QCheckBox>
@@ -20,6 +21,7 @@
 #include "vslide/remote/tile_server.h"
 #include "vslide/storage/hdf5_slide.h"
 #include "vslide/view/cpu_renderer.h"
+#include "vslide/view/gl_context.h"
 
 namespace vslide::app {
 namespace {
@@ -253,6 +255,26 @@ TEST_F(WindowPathsTest, InteractionFramesDropResolutionThenSettleAtFullResolutio
   ASSERT_TRUE(settle(*w));
   ASSERT_FALSE(scales.empty());
   EXPECT_EQ(*std::min_element(scales.begin(), scales.end()), 1.0);
+}
+
+TEST_F(WindowPathsTest, WithoutHeadlessGlTheCpuReferenceDrawsTheFrames) {
+  // An EGL platform this machine cannot give (no NVIDIA device here): the
+  // frame thread falls back to the CPU reference renderer and says so.
+  setenv("VSLIDE_EGL", "device", 1);
+  if (GlContext::create().ok()) {
+    unsetenv("VSLIDE_EGL");
+    GTEST_SKIP() << "this machine has an EGL device; the fallback cannot be forced";
+  }
+  WindowOptions o;
+  MainWindow w(o);
+  w.resize(700, 500);
+  w.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&w));
+  ASSERT_TRUE(wait_until([&] { return !w.canvas()->renderer().empty(); }));
+  unsetenv("VSLIDE_EGL");
+  EXPECT_EQ(w.canvas()->renderer().rfind("CPU reference", 0), 0u) << w.canvas()->renderer();
+  ASSERT_TRUE(w.model()->open_now(path_).ok());
+  expect_matches_cpu(w, path_);
 }
 
 }  // namespace
