@@ -72,7 +72,8 @@ Result<DetectSummary> detect_slide(const SlideSource& slide, SlideWriter& writer
     for (size_t i = next++; i < work.size(); i = next++) {
       FieldOfView field = work[i]->field;  // placed where the objects go
       std::tie(field.stage_x_um, field.stage_y_um) =
-          field_origin_um(field, registration ? &*registration : nullptr, options.positions);
+          field_origin_um(field, registration ? &*registration : nullptr, options.positions, options.z,
+                          options.t);  // the plane's own placement where it has one
       const TileKey key{field.row, field.col, options.channel, options.z, options.t, 0};
       Status failure;
       Result<Image16> tile = slide.read(key);

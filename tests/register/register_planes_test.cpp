@@ -9,6 +9,8 @@
 #include "common/serve_process.h"
 #include "common/testing.h"
 #include "vslide/remote/remote_slide.h"
+#include "vslide/analysis/detect.h"
+#include "vslide/analysis/nuclei.h"
 #include "vslide/core/placement.h"
 #include "vslide/register/cut_mosaic.h"
 #include "vslide/register/register.h"
@@ -135,6 +137,30 @@ TEST(RegisterPlanes, AFieldPlacedElsewhereInOneTimePointIsStoredForThatPlaneOnly
   EXPECT_EQ(field_origin_um(f, &*reg, PositionsMode::kStage, 0, 1), (std::pair{f.stage_x_um, f.stage_y_um}));
   ASSERT_TRUE(v.set_plane(0, 0).ok());
   EXPECT_EQ(origin_of(1, 1), (std::pair{at0->x_um, at0->y_um}));
+  slide->reset();
+
+  // Detection at t = 1 places field (1,1)'s objects from that plane's position.
+  auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+  ASSERT_TRUE(w.ok());
+  DetectOptions opt;
+  opt.t = 1;
+  opt.layer = "t1";
+  opt.merge = false;
+  NucleiParams np;
+  np.max_area_um2 = 1e6;
+  np.min_area_um2 = 1;
+  auto det = detect_slide(**w, **w, NucleiPipeline(np), opt);
+  ASSERT_TRUE(det.ok()) << det.status().to_string();
+  auto objects = (*w)->read_objects_json("t1");
+  ASSERT_TRUE(objects.ok()) << objects.status().to_string();
+  size_t checked = 0;
+  for (const auto& o : nlohmann::json::parse(*objects)) {
+    if (o["row"].get<int>() != 1 || o["col"].get<int>() != 1) continue;
+    EXPECT_NEAR(o["x_um"].get<double>() - o["x_px"].get<double>() * um, at1->x_um, 1e-6);
+    EXPECT_NEAR(o["y_um"].get<double>() - o["y_px"].get<double>() * um, at1->y_um, 1e-6);
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
 }
 
 // A registration whose plane placements are out of order or outside the slide is refused.
