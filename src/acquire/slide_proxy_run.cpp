@@ -65,6 +65,8 @@ struct SlideProxy::RunState {
   bool ended_by_scanner = false;
   std::optional<Clock::time_point> linger_until;
   std::optional<Clock::time_point> last_full_report;
+  size_t refused_peers = 0;  // messages from keys other than the scan's
+  std::optional<Clock::time_point> last_refusal_report;
   std::vector<zmq::message_t> parts;  // the message being handled
 };
 
@@ -198,9 +200,16 @@ void SlideProxy::receive_one(RunState& rs, Reply& r, size_t* batch_bytes) {
     // field would be acknowledged and its real plane then refused as a duplicate.
     const std::string peer = remote::curve_peer_key(rs.parts[1]);
     if (peer != settings_.scanner_key) {
-      std::fprintf(stderr, "slide proxy %s: refused a '%s' from CURVE key %s: the scan belongs to key %s\n",
-                   settings_.slide_id.c_str(), type.c_str(), peer.empty() ? "(none)" : peer.c_str(),
-                   settings_.scanner_key.c_str());
+      // Logged at most every 10 s: an authorised peer must not fill the disk with the log.
+      ++rs.refused_peers;
+      if (!rs.last_refusal_report || Clock::now() - *rs.last_refusal_report > kFullReportInterval) {
+        std::fprintf(stderr,
+                     "slide proxy %s: refused a '%s' from CURVE key %s: the scan belongs to key %s (%zu refused "
+                     "so far)\n",
+                     settings_.slide_id.c_str(), type.c_str(), peer.empty() ? "(none)" : peer.c_str(),
+                     settings_.scanner_key.c_str(), rs.refused_peers);
+        rs.last_refusal_report = Clock::now();
+      }
       return set_error(&r.body,
                        Status::failed_precondition("slide proxy " + settings_.slide_id +
                                                    ": only the scanner that began this scan may send to it (its "

@@ -53,9 +53,9 @@ int run_manager(int argc, char** argv) {
   p.option("--max-scans", "N", "scans running at once before begin_scan is refused (default 8)", &o.max_scans);
   p.option("--recover-wait", "S", "a scan recovered at start-up waits this long for its scanner (default 10)",
            &o.recover_wait_s);
-  p.option("--curve-secret-key", "FILE", "start: the manager's key pair file (vslide keygen): enables CURVE on the\n"
+  p.option("--curve-secret-key", "FILE", "start: the manager's key pair file (vslide keygen): enables CURVE on the "
            "manager and its proxies; status/stop: this client's key pair file", &curve_key);
-  p.option("--authorized-keys", "DIR", "start: folder of authorised scanner public key files (re-read at every\n"
+  p.option("--authorized-keys", "DIR", "start: folder of authorised scanner public key files (re-read at every "
            "connection: a removed key is refused from the next one)", &o.authorized_keys_dir);
   p.option("--manager-key", "FILE", "status/stop with CURVE: the manager's public key file", &manager_key);
   p.option("--manager", "ENDPOINT", "status/stop: the manager to ask (default tcp://127.0.0.1:5560)", &connect);

@@ -41,7 +41,7 @@ int run_scan(int argc, char** argv) {
   p.option("--reconnect-timeout", "S", "give up after this long without a proxy (default 60)",
            &so.reconnect_timeout_s, 0.05, 86400.0);
   p.option("--resume", "ID", "continue scan ID after a scanner crash", &resume_id);
-  p.option("--curve-secret-key", "FILE", "this scanner's key pair file (vslide keygen; its public key in the\n"
+  p.option("--curve-secret-key", "FILE", "this scanner's key pair file (vslide keygen; its public key in the "
            "manager's --authorized-keys folder): CURVE to the manager and the scan's proxy", &so.curve_secret_key_file);
   p.option("--manager-key", "FILE", "with --curve-secret-key: the manager's public key file", &so.manager_key_file);
   p.option("--ack-log", "FILE", "append \"row col channel z t\" per acknowledged plane", &so.ack_log);

@@ -180,6 +180,16 @@ TEST_F(CurveAcquisition, OnlyTheScannerThatBeganAScanMaySendItsFields) {
   std::vector<zmq::message_t> in;
   ASSERT_TRUE(zmq::recv_multipart(*intruder, std::back_inserter(in)));
   EXPECT_EQ(json::parse(in.back().to_string_view())["type"], "error");
+  // A flood of them is refused too, and logged once, not once per message.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(send_field(*intruder, spec, planes[1], fake, 10)["code"], "FailedPrecondition");
+  }
+  const std::string writer_log = read_text(m->data_dir + "/.scans/" + target->slide_id + "/writer.log");
+  size_t logged = 0;
+  for (size_t at = writer_log.find("refused a '"); at != std::string::npos; at = writer_log.find("refused a '", at + 1)) {
+    ++logged;
+  }
+  EXPECT_EQ(logged, 1u) << writer_log;
   // Nor may it ask the manager for the scan.
   auto resumed = ask("intruder", m->endpoint, json{{"type", "resume_scan"}, {"slide_id", target->slide_id}}, 5);
   ASSERT_TRUE(resumed.ok()) << resumed.status().to_string();
