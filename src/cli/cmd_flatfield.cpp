@@ -91,6 +91,7 @@ int run_flatfield(int argc, char** argv) {
                                {"method", est->method},
                                {"dark", est->flat.dark},
                                {"dark_estimated", est->dark_estimated},
+                               {"dark_uncertainty", est->dark_uncertainty},
                                {"fields_used", est->fields_used},
                                {"gain_min", est->gain_min},
                                {"gain_max", est->gain_max},

@@ -207,6 +207,16 @@ Result<ShadingEstimate> ShadingAccumulator::finish(int32_t channel) const {
     const double darkest = *std::min_element(floor5.begin(), floor5.end());
     if (sll > 0 && sls > 0) {
       double dark = ml - ms * sll / sls;
+      // Its standard error, from the raw spreads' scatter about the line
+      // (the slope's error dominates: dark = ml - ms / slope).
+      const double slope = sls / sll;
+      double ss = 0;
+      for (size_t c = 0; c < cells; ++c) ss += std::pow(measure[c] - (ms + slope * (low[c] - ml)), 2);
+      const double se_slope = std::sqrt(ss / double(std::max<size_t>(cells, 3) - 2) / sll);
+      est.dark_uncertainty = ms / (slope * slope) * se_slope;
+      if (est.dark_uncertainty > 2.0)
+        est.warnings.push_back("dark level uncertain by +-" + std::to_string(int(std::lround(est.dark_uncertainty))) +
+                               " counts (too little content per cell); give --dark with the camera's offset");
       if (dark < 0 || dark > darkest) {
         est.warnings.push_back("estimated dark level " + std::to_string(dark) + " outside 0.." +
                                std::to_string(darkest) + ": clamped");

@@ -158,6 +158,12 @@ TEST_F(ShadingTest, SpreadMethodEstimatesGainAndDark) {
               SyntheticScanner::dark_counts(), est->gain_min, est->gain_max, est->fit_rms,
               gain_error(est->flat) * 100);
   EXPECT_NEAR(est->flat.dark, SyntheticScanner::dark_counts(), 10.0);
+  // The estimate says how far to trust it, and warns.
+  std::printf("dark uncertainty +-%.1f counts\n", est->dark_uncertainty);
+  EXPECT_GT(est->dark_uncertainty, 2.0);
+  EXPECT_LT(std::abs(est->flat.dark - SyntheticScanner::dark_counts()), 3 * est->dark_uncertainty);
+  EXPECT_TRUE(std::any_of(est->warnings.begin(), est->warnings.end(),
+                          [](const std::string& w) { return w.find("give --dark") != std::string::npos; }));
   EXPECT_LT(gain_error(est->flat), 0.075);  // the 99% quantile's gain: 7.9%
   expect_flat_after_correction(est->flat, 0.02, 0.05);
 }
@@ -198,6 +204,9 @@ TEST(Shading, WithoutDarkOnMoreContentTheDarkLevelAndContentComeRight) {
   std::printf("1280x1080 x %zu: dark %.2f (truth %.0f), gain error %.2f%%, background %.2f%%, content %.2f%%\n",
               tiles.size(), est->flat.dark, dark, worst * 100, background * 100, content * 100);
   EXPECT_NEAR(est->flat.dark, dark, 1.0);
+  std::printf("dark uncertainty +-%.1f counts\n", est->dark_uncertainty);
+  EXPECT_GT(est->dark_uncertainty, 0.0);
+  EXPECT_LT(std::abs(est->flat.dark - dark), 3 * est->dark_uncertainty);
   EXPECT_LT(worst, 0.015);
   EXPECT_LT(background, 0.01);
   EXPECT_LT(content, 0.01);

@@ -63,6 +63,7 @@ struct ShadingEstimate {
   // than 5 counts above the estimated dark level).
   std::string method;
   bool dark_estimated = false;
+  double dark_uncertainty = 0;  // standard error of an estimated dark level, counts (0 when given)
   size_t fields_used = 0;
   float gain_min = 1, gain_max = 1;  // of the stored grid
   double fit_rms = 0;          // RMS relative misfit of the polynomial to the cells
