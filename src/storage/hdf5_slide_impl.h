@@ -20,6 +20,11 @@
 
 namespace vslide {
 
+// The most a stored chunk of `raw` bytes may hold: a Blosc buffer adds 16 bytes
+// of header, deflate at worst 5 bytes per 16 KB plus a few; anything larger in
+// the index is damage, refused before it sizes an allocation.
+constexpr uint64_t max_stored_bytes(uint64_t raw) { return raw + raw / 256 + 64 * 1024; }
+
 struct ChunkKey {
   int64_t slot;
   int32_t plane, level, block;

@@ -225,6 +225,15 @@ Status Hdf5Slide::write_stored_blocks(const TileKey& key, const CodecSpec& codec
 Result<std::span<const uint8_t>> Hdf5Slide::Impl::fetch_chunk(const Level& lv, const std::vector<hsize_t>& offset,
                                                              ChunkEntry entry, const ChunkKey& key,
                                                              std::vector<uint8_t>* bytes) const {
+  // The stored size comes from the index (and the dataset): a chunk of any codec
+  // is at most its raw bytes plus a small header, so nothing larger is read or
+  // allocated.
+  const uint64_t most = max_stored_bytes(uint64_t(lv.shape.chunk_h) * uint64_t(lv.shape.chunk_w) * 2);
+  if (entry.stored_bytes > most) {
+    return Status::corruption("chunk claims " + std::to_string(entry.stored_bytes) + " stored bytes, at most " +
+                              std::to_string(most) + " for its " + std::to_string(lv.shape.chunk_w) + "x" +
+                              std::to_string(lv.shape.chunk_h) + " pixels");
+  }
   if (fd >= 0) {
     uint64_t addr = entry.address;
     if (addr == ChunkEntry::kUnknownAddress) {

@@ -182,12 +182,20 @@ Result<LabelTile> Hdf5Slide::read_labels(const std::string& layer, const TileKey
     if (c == l.by_slot.end()) return Status::not_found(m.where(key) + ": no labels in layer '" + layer + "'");
     entry = c->second;
     hsize_t off[2] = {hsize_t(slot) * hsize_t(H), 0};
-    bytes.resize(entry.stored_bytes);
+    // The size comes from the file: a Blosc buffer is at most its raw bytes plus
+    // a small header, and the dataset must agree, before anything is allocated.
+    const uint64_t most = max_stored_bytes(uint64_t(H) * uint64_t(W) * 4);
+    if (entry.stored_bytes > most) {
+      return Status::corruption(m.where(key) + ": label chunk claims " + std::to_string(entry.stored_bytes) +
+                                " bytes, a " + std::to_string(W) + "x" + std::to_string(H) +
+                                " label tile compresses to at most " + std::to_string(most));
+    }
     hsize_t size = 0;
     if (H5Dget_chunk_storage_size(l.labels.get(), off, &size) < 0 || size != entry.stored_bytes) {
       h5::clear_errors();
       return Status::corruption(m.where(key) + ": label chunk size differs from the index");
     }
+    bytes.resize(entry.stored_bytes);
     uint32_t mask = 0;
     if (H5Dread_chunk(l.labels.get(), H5P_DEFAULT, off, &mask, bytes.data()) < 0) {
       return h5::error(m.where(key) + ": read labels");

@@ -239,5 +239,53 @@ TEST(HostileFile, SmallDatasetsThatClaimMoreThanTheFileAreRefusedBeforeAllocatin
       << objects.status().to_string();
 }
 
+// Sets member `stored_bytes` of every record of the chunk table at `table`.
+void set_stored_bytes(hid_t f, const char* table, uint32_t value) {
+  hid_t d = H5Dopen2(f, table, H5P_DEFAULT);
+  ASSERT_GE(d, 0) << table;
+  hid_t space = H5Dget_space(d);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(uint32_t));
+  H5Tinsert(t, "stored_bytes", 0, H5T_NATIVE_UINT32);
+  std::vector<uint32_t> v(size_t(n), value);
+  ASSERT_GE(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), 0);
+  H5Tclose(t);
+  H5Sclose(space);
+  H5Dclose(d);
+}
+
+TEST(HostileFile, ChunkSizesFromTheIndexAreBoundedBeforeAllocating) {
+  // fuzz_hdf5_open: a label chunk record claiming 2.4 GB made read_labels
+  // allocate it before asking the dataset.
+  TempDir dir;
+  const std::string path = make_slide(dir, "labels.h5");
+  {
+    auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    LabelTile t;
+    t.width = 48;
+    t.height = 32;
+    t.labels.assign(48 * 32, 1);
+    ASSERT_TRUE((*w)->write_labels("cells", TileKey{0, 1, 0, 0, 0, 0}, t).ok());
+  }
+  edit_file(path, [](hid_t f) {
+    set_stored_bytes(f, "detections/cells/chunks", 0xFFFFFFF0u);
+    set_stored_bytes(f, "index/chunks", 0xFFFFFFF0u);
+  });
+  auto s = Hdf5Slide::open(path);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto labels = (*s)->read_labels("cells", TileKey{0, 1, 0, 0, 0, 0});
+  ASSERT_FALSE(labels.ok());
+  EXPECT_EQ(labels.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(labels.status().message().find("label chunk claims 4294967280 bytes, a 48x32 label tile compresses to at most"),
+            std::string::npos)
+      << labels.status().to_string();
+  auto tile = (*s)->read(TileKey{0, 1, 0, 0, 0, 0});
+  ASSERT_FALSE(tile.ok());
+  EXPECT_EQ(tile.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(tile.status().message().find("chunk claims 4294967280 stored bytes, at most"), std::string::npos)
+      << tile.status().to_string();
+}
+
 }  // namespace
 }  // namespace vslide
