@@ -249,10 +249,18 @@ void ZapAuthenticator::run() {
         ++admitted_;
       } else {
         ++refused_;
-        if (log_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (log_ && last_refusal_logged_ && now - *last_refusal_logged_ < kRefusalLogInterval) {
+          ++refusals_not_logged_;
+        } else if (log_) {
           log_("refused " + (mechanism.empty() ? std::string("malformed ZAP") : mechanism) + " client " +
                (key.empty() ? std::string("(no key)") : key) + " from " + address + ": key not authorised" +
-               (fixed_ ? std::string() : " for " + domain));
+               (fixed_ ? std::string() : " for " + domain) +
+               (refusals_not_logged_ > 0
+                    ? " (and " + std::to_string(refusals_not_logged_) + " refused since the last line)"
+                    : std::string()));
+          refusals_not_logged_ = 0;
+          last_refusal_logged_ = now;
         }
       }
       std::array<zmq::const_buffer, 6> reply = {

@@ -114,7 +114,6 @@ json RequestHandler::status_json() const {
          {"tiles", counters_.tiles.load()},
          {"payload_bytes", counters_.payload_bytes.load()},
          {"busy_rejections", counters_.busy_rejections.load()},
-         {"refused_clients", counters_.refused_clients.load()},
          {"malformed_messages", counters_.malformed_messages.load()},
          {"slides", library_.list().size()}};
   if (probe_) s.update(probe_());

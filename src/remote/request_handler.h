@@ -25,7 +25,6 @@ struct ServerCounters {
   std::atomic<uint64_t> tiles{0};
   std::atomic<uint64_t> payload_bytes{0};
   std::atomic<uint64_t> busy_rejections{0};
-  std::atomic<uint64_t> refused_clients{0};
   std::atomic<uint64_t> malformed_messages{0};  // not ["", JSON]: answered by the front loop, never queued
 };
 

@@ -331,10 +331,7 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
   if (!impl->options.authorized_keys_dir.empty()) {
     std::vector<ZapDomain> domains{{kClientZapDomain, impl->options.authorized_keys_dir, {}}};
     VSLIDE_ASSIGN_OR_RETURN(impl->zap, ZapAuthenticator::start(impl->context, std::move(domains),
-                                                               [raw](const std::string& line) {
-                                                                 raw->counters.refused_clients.fetch_add(1);
-                                                                 raw->log(line);
-                                                               }));
+                                                               [raw](const std::string& line) { raw->log(line); }));
   }
   char host[256] = "?";
   ::gethostname(host, sizeof host - 1);
@@ -342,7 +339,8 @@ Result<std::unique_ptr<TileServer>> TileServer::start(std::shared_ptr<const Slid
                                                    std::string(host) + ":" + std::to_string(::getpid()));
   impl->handler->set_inflight_probe([raw] {
     return nlohmann::json{{"idle_workers", raw->idle_workers.load()}, {"queued", raw->queued.load()},
-                          {"queued_bytes", raw->queued_bytes.load()}, {"unsent_reply_bytes", raw->unsent ? raw->unsent->total() : 0}};
+                          {"queued_bytes", raw->queued_bytes.load()}, {"unsent_reply_bytes", raw->unsent ? raw->unsent->total() : 0},
+                          {"refused_clients", raw->zap ? raw->zap->refused() : 0}};
   });
   VSLIDE_RETURN_IF_ERROR(impl->open_front());
   try {

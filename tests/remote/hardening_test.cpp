@@ -1,6 +1,7 @@
 // Malformed input against a live server while a well-behaved client is
 // served beside it; CURVE admission.
 #include <atomic>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -187,6 +188,50 @@ TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
                                         line.find(bad_keys->public_key) != std::string::npos;
   EXPECT_TRUE(logged) << "no refusal logged for the unauthorised key";
   EXPECT_GE(server->status()["refused_clients"].get<uint64_t>(), 1u);
+}
+
+// A peer refused in a loop (a new connection, a new key: they cost nothing)
+// used to log a line per handshake: the log is rate-limited, the count is not.
+TEST(RemoteHardening, RefusedHandshakesAreCountedEachButLoggedAtMostEveryTenSeconds) {
+  TempDir dir;
+  testing::RemoteSlideSpec spec;
+  spec.with_layers = spec.with_level1 = false;
+  auto path = testing::make_remote_test_slide(dir, spec);
+  auto server_keys = remote::generate_curve_keypair();
+  ASSERT_TRUE(server_keys.ok());
+  ASSERT_TRUE(remote::write_key_files(*server_keys, dir.file("server")).ok());
+  std::filesystem::create_directory(dir.path() / "authorized");
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  remote::TileServerOptions options;
+  options.curve_secret_key_file = dir.file("server.key_secret");
+  options.authorized_keys_dir = (dir.path() / "authorized").string();
+  options.log = [&](const std::string& line) {
+    std::lock_guard lock(log_mutex);
+    log.push_back(line);
+  };
+  auto server = testing::start_test_server({path}, options);
+  ASSERT_NE(server, nullptr);
+  zmq::context_t ctx;
+  std::vector<std::unique_ptr<zmq::socket_t>> peers;
+  for (int i = 0; i < 12; ++i) {
+    auto keys = remote::generate_curve_keypair();
+    ASSERT_TRUE(keys.ok());
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::linger, 0);
+    ASSERT_TRUE(remote::set_curve_client(*s, *keys, server_keys->public_key).ok());
+    s->connect(server->endpoint());
+    peers.push_back(std::move(s));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server->status()["refused_clients"].get<uint64_t>() < 12 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(server->status()["refused_clients"].get<uint64_t>(), 12u);
+  std::lock_guard lock(log_mutex);
+  size_t refusals_logged = 0;
+  for (const auto& line : log) refusals_logged += line.find("refused CURVE client") != std::string::npos;
+  EXPECT_EQ(refusals_logged, 1u) << "one line per refused handshake";
 }
 
 // A slide of 512x512 tiles (0.5 MB each), level 0 only, named `id`.

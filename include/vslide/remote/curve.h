@@ -12,8 +12,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,9 +67,12 @@ std::string curve_peer_key(zmq::message_t& frame);
 
 // Answers ZAP requests (inproc://zeromq.zap.01) for one context: CURVE
 // clients whose public key is authorised pass; anything else is refused and
-// logged ("refused CURVE client KEY from ADDRESS").
+// logged ("refused CURVE client KEY from ADDRESS"), at most one line every
+// kRefusalLogInterval with the count of those not logged since, so that a
+// peer reconnecting in a loop cannot fill the disk with the log.
 class ZapAuthenticator {
  public:
+  static constexpr std::chrono::seconds kRefusalLogInterval{10};
   // Binds the ZAP endpoint; must run before any CURVE server socket binds.
   // This form admits a fixed set of keys, whatever the domain.
   static Result<std::unique_ptr<ZapAuthenticator>> start(zmq::context_t& context, std::set<std::string> allowed,
@@ -96,6 +101,9 @@ class ZapAuthenticator {
   std::function<void(const std::string&)> log_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> refused_{0}, admitted_{0};
+  // The ZAP thread's: when a refusal was last logged, and how many since were not.
+  std::optional<std::chrono::steady_clock::time_point> last_refusal_logged_;
+  uint64_t refusals_not_logged_ = 0;
   std::thread thread_;
 };
 
