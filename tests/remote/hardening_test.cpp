@@ -129,6 +129,34 @@ TEST(RemoteHardening, FuzzedRequestsGetErrorRepliesWhileAGoodClientIsServed) {
   ASSERT_TRUE(after.ok()) << after.status().to_string();
 }
 
+// Log lines a server writes (from its own threads), kept for the test.
+struct CapturedLog {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(line);
+    };
+  }
+  // Lines holding both texts.
+  size_t count(const std::string& a, const std::string& b = "") {
+    std::lock_guard lock(mutex);
+    size_t n = 0;
+    for (const auto& line : lines) n += line.find(a) != std::string::npos && line.find(b) != std::string::npos;
+    return n;
+  }
+};
+
+// A CURVE server's options: key pair DIR/server.key_secret, authorised keys in DIR/authorized.
+remote::TileServerOptions curve_options(const TempDir& dir, CapturedLog& log) {
+  remote::TileServerOptions options;
+  options.curve_secret_key_file = dir.file("server.key_secret");
+  options.authorized_keys_dir = (dir.path() / "authorized").string();
+  options.log = log.sink();
+  return options;
+}
+
 TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
   TempDir dir;
   testing::RemoteSlideSpec spec;
@@ -147,16 +175,8 @@ TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
   ASSERT_TRUE(reread.ok());
   EXPECT_EQ(reread->secret_key, server_keys->secret_key);
 
-  std::mutex log_mutex;
-  std::vector<std::string> log;
-  remote::TileServerOptions options;
-  options.curve_secret_key_file = dir.file("server.key_secret");
-  options.authorized_keys_dir = (dir.path() / "authorized").string();
-  options.log = [&](const std::string& line) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(line);
-  };
-  auto server = testing::start_test_server({path}, options);
+  CapturedLog log;
+  auto server = testing::start_test_server({path}, curve_options(dir, log));
   ASSERT_NE(server, nullptr);
   const std::string url = server->endpoint() + "/" + spec.id;
 
@@ -182,11 +202,7 @@ TEST(RemoteHardening, CurveAdmitsAuthorisedClientsOnly) {
   plain.retries = 0;
   EXPECT_FALSE(RemoteSlide::open(url, plain).ok());
 
-  std::lock_guard lock(log_mutex);
-  bool logged = false;
-  for (const auto& line : log) logged |= line.find("refused") != std::string::npos &&
-                                        line.find(bad_keys->public_key) != std::string::npos;
-  EXPECT_TRUE(logged) << "no refusal logged for the unauthorised key";
+  EXPECT_EQ(log.count("refused", bad_keys->public_key), 1u) << "no refusal logged for the unauthorised key";
   EXPECT_GE(server->status()["refused_clients"].get<uint64_t>(), 1u);
 }
 
@@ -201,16 +217,8 @@ TEST(RemoteHardening, RefusedHandshakesAreCountedEachButLoggedAtMostEveryTenSeco
   ASSERT_TRUE(server_keys.ok());
   ASSERT_TRUE(remote::write_key_files(*server_keys, dir.file("server")).ok());
   std::filesystem::create_directory(dir.path() / "authorized");
-  std::mutex log_mutex;
-  std::vector<std::string> log;
-  remote::TileServerOptions options;
-  options.curve_secret_key_file = dir.file("server.key_secret");
-  options.authorized_keys_dir = (dir.path() / "authorized").string();
-  options.log = [&](const std::string& line) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(line);
-  };
-  auto server = testing::start_test_server({path}, options);
+  CapturedLog log;
+  auto server = testing::start_test_server({path}, curve_options(dir, log));
   ASSERT_NE(server, nullptr);
   zmq::context_t ctx;
   std::vector<std::unique_ptr<zmq::socket_t>> peers;
@@ -228,10 +236,7 @@ TEST(RemoteHardening, RefusedHandshakesAreCountedEachButLoggedAtMostEveryTenSeco
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(server->status()["refused_clients"].get<uint64_t>(), 12u);
-  std::lock_guard lock(log_mutex);
-  size_t refusals_logged = 0;
-  for (const auto& line : log) refusals_logged += line.find("refused CURVE client") != std::string::npos;
-  EXPECT_EQ(refusals_logged, 1u) << "one line per refused handshake";
+  EXPECT_EQ(log.count("refused CURVE client"), 1u) << "one line per refused handshake";
 }
 
 // A slide of 512x512 tiles (0.5 MB each), level 0 only, named `id`.
