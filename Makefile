@@ -3,6 +3,9 @@ BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Each part compiled in batches of files (CMake unity build): a clean build, as
+# CI makes twice, takes a fraction of the CPU. UNITY=OFF for file-by-file.
+UNITY ?= ON
 
 .PHONY: all deps configure build test demo clean format asan durability fuzz fuzz-ci
 
@@ -12,7 +15,7 @@ deps:
 	./scripts/install-deps.sh
 
 configure: deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DVSLIDE_UNITY_BUILD=$(UNITY) $(CMAKE_FLAGS)
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
