@@ -32,6 +32,9 @@ void in_background(ViewerModel* model, std::function<T()> work, std::function<vo
 ViewOptions window_view_options() {
   ViewOptions o;
   o.tile_cache_bytes = size_t(768) << 20;
+  // Decoding yields the cores to the frame thread's rasteriser (llvmpipe), so
+  // a frame drawn while tiles load is not held up by their decode.
+  o.loader_nice = 10;
   return o;
 }
 }  // namespace
@@ -92,6 +95,7 @@ void ViewerModel::adopt(std::shared_ptr<SlideSource> slide, const std::string& o
   mini.tile_cache_bytes = size_t(96) << 20;
   mini.label_cache_bytes = 0;
   mini.loader_threads = 1;
+  mini.loader_nice = 10;
   mini_view_ = std::make_unique<SlideView>(*slide_, mini);
   auto saved = load_saved_view_state(*slide_, opened_as);
   state_ = saved.ok() ? std::move(*saved) : default_view_state(*slide_, opened_as);

@@ -33,6 +33,7 @@ SlideView::SlideView(const SlideSource& slide, ViewOptions options)
   if (d.ok()) display_ = std::move(*d);
   LoaderOptions lo;
   lo.threads = options_.loader_threads;
+  lo.nice = options_.loader_nice;
   lo.stored_levels = stored_levels_;
   lo.label_layers = slide_.detection_layers();
   loader_ = std::make_unique<TileLoader>(slide_, tiles_, labels_, lo);

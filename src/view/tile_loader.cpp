@@ -1,6 +1,9 @@
 #include "vslide/view/tile_loader.h"
 
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -107,6 +110,8 @@ void TileLoader::clear_failures() {
 }
 
 void TileLoader::worker() {
+  // Best effort: a thread that may not lower its priority still loads.
+  if (options_.nice > 0) (void)setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), options_.nice);
   for (;;) {
     TileKey key;
     {

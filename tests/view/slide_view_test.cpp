@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <thread>
 #include <fstream>
 #include <iterator>
 
@@ -92,6 +95,43 @@ std::unique_ptr<Hdf5Slide> open_slide(const std::string& path) {
 Viewport centred(const SlideView& view, double zoom, int w = 160, int h = 120) {
   const RectUm b = view.slide_bounds();
   return Viewport{(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, zoom, w, h, view.slide().geometry().pixel_size_um};
+}
+
+// Threads of this process whose nice value (field 19 of /proc/self/task/T/stat) is `nice`.
+int threads_with_nice(int nice) {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));  // field 3 onwards
+    std::string f;
+    for (int i = 3; i <= 19 && fields >> f; ++i) {
+      if (i == 19 && f == std::to_string(nice)) ++n;
+    }
+  }
+  return n;
+}
+
+// The window's loaders decode at a lower priority than the frame being drawn
+// (ViewOptions::loader_nice); headless views keep the default.
+TEST(SlideViewTest, LoaderThreadsTakeTheirNiceValue) {
+  testing::TempDir dir;
+  const auto path = write_slide(dir, small_config(), {});
+  auto slide = open_slide(path);
+  ASSERT_EQ(threads_with_nice(7), 0);
+  {
+    SlideView plain(*slide);
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_EQ(threads_with_nice(7), 0);
+  }
+  ViewOptions o;
+  o.loader_threads = 3;
+  o.loader_nice = 7;
+  SlideView view(*slide, o);
+  for (int i = 0; i < 200 && threads_with_nice(7) < 3; ++i) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_EQ(threads_with_nice(7), 3);
 }
 
 TEST(SlideViewTest, CullsLikeBruteForceOverStagePositions) {

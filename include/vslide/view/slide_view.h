@@ -35,6 +35,7 @@ struct ViewOptions {
   size_t tile_cache_bytes = size_t(1) << 30;
   size_t label_cache_bytes = size_t(256) << 20;
   int loader_threads = 0;  // 0: one per core (TileLoader::default_threads)
+  int loader_nice = 0;     // LoaderOptions::nice
   // false: ignore stored zoom layers and compute every layer from the raw
   // tiles (the paper's situation; the benchmark's baseline).
   bool use_stored_levels = true;

@@ -60,6 +60,11 @@ struct LoaderOptions {
   // is what a cold frame waits for, so it scales with the cores (2 threads
   // left a 16-core machine mostly idle while a frame loaded).
   int threads = 0;
+  // Added to the loader threads' nice value (Linux: per thread). An interactive
+  // viewer sets it so that decoding yields the cores to the frame being drawn
+  // (llvmpipe rasterises on the CPU); 0 for headless rendering, where the
+  // frame waits for the decode anyway.
+  int nice = 0;
   // Levels the slide stores; others are computed. Empty: ask the slide.
   std::optional<std::vector<int32_t>> stored_levels;
   std::vector<std::string> label_layers;  // layer number -> name
