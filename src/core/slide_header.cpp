@@ -1,6 +1,7 @@
 #include "vslide/core/slide_header.h"
 
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -84,6 +85,20 @@ void to_json(json& j, const ChannelInfo& c) {
            {"contrast_high", c.contrast_high}};
 }
 
+namespace {
+// A contrast bound: a number in 0..65535 (a fraction is rounded); anything else
+// is an error, never a wrapped or undefined conversion (fuzz_slide_json found
+// 2.2e124 converted to uint16_t).
+uint16_t contrast_value(const json& j, const char* key, uint16_t fallback) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  if (!v.is_number()) throw std::invalid_argument(std::string(key) + " is not a number");
+  const double d = v.get<double>();
+  if (!(d >= 0 && d <= 65535)) throw std::out_of_range(std::string(key) + " " + v.dump() + " is outside 0..65535");
+  return uint16_t(std::lround(d));
+}
+}  // namespace
+
 void from_json(const json& j, ChannelInfo& c) {
   c = ChannelInfo{};
   c.name = j.at("name").get<std::string>();
@@ -94,8 +109,8 @@ void from_json(const json& j, ChannelInfo& c) {
     if (!rgb.ok()) throw std::invalid_argument(rgb.status().message());
     c.color = *rgb;
   }
-  c.contrast_low = j.value("contrast_low", uint16_t(0));
-  c.contrast_high = j.value("contrast_high", uint16_t(4095));
+  c.contrast_low = contrast_value(j, "contrast_low", 0);
+  c.contrast_high = contrast_value(j, "contrast_high", 4095);
 }
 
 void to_json(json& j, const MosaicGeometry& g) {
