@@ -159,6 +159,14 @@ void to_json(json& j, const FieldOfView& f) {
 
 void from_json(const json& j, FieldOfView& f) {
   f = FieldOfView{};
+  // Integers only: a float outside int32 would be an undefined conversion (fuzz_slide_json).
+  for (const char* key : {"row", "col"}) {
+    const json& v = j.at(key);
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT32_MAX)
+                                                          : v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)) {
+      throw std::invalid_argument(std::string("field '") + key + "' must be an integer in int32 range, not " + v.dump());
+    }
+  }
   f.row = j.at("row").get<int32_t>();
   f.col = j.at("col").get<int32_t>();
   f.stage_x_um = j.value("stage_x_um", 0.0);

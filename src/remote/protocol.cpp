@@ -284,7 +284,13 @@ int64_t max_reply_frame_bytes(const MosaicGeometry& g) {
 
 Result<TileIndex> index_from_json(const json& j, const MosaicGeometry* geometry) {
   try {
-    const int32_t ppf = j.at("planes_per_field").get<int32_t>();
+    // Integers only: a float outside int32 would be an undefined conversion (fuzz_slide_json).
+    const json& ppf_json = j.at("planes_per_field");
+    if (!ppf_json.is_number_integer() || ppf_json.get<int64_t>() < 1 ||
+        ppf_json.get<int64_t>() > MosaicGeometry::kMaxPlanesPerField) {
+      return Status::invalid_argument("tile index: planes_per_field " + ppf_json.dump() + " out of range");
+    }
+    const int32_t ppf = ppf_json.get<int32_t>();
     const json& fields = j.at("fields");
     if (geometry != nullptr) {
       if (ppf != geometry->planes_per_field()) {
@@ -311,6 +317,9 @@ Result<TileIndex> index_from_json(const json& j, const MosaicGeometry* geometry)
         return Status::invalid_argument("tile index: field (" + std::to_string(fov.row) + "," +
                                         std::to_string(fov.col) + ") has " + std::to_string(planes.size()) +
                                         " plane flags, not " + std::to_string(ppf));
+      }
+      if (!f.at("slot").is_number_integer()) {
+        return Status::invalid_argument("tile index: slot " + f.at("slot").dump() + " is not an integer");
       }
       index.upsert(fov, f.at("slot").get<int64_t>());
       for (size_t p = 0; p < planes.size(); ++p) {

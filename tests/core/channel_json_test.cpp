@@ -33,5 +33,16 @@ TEST(ChannelJson, ContrastBoundsAreNumbersInRange) {
   }
 }
 
+TEST(FieldJson, RowAndColAreInt32Integers) {
+  auto ok = parse_json_as<FieldOfView>(R"({"row":2,"col":3,"stage_x_um":1.5})", "field");
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->row, 2);
+  for (const char* bad : {R"({"row":3.3e24,"col":0})", R"({"row":0,"col":2.5})", R"({"row":4294967296,"col":0})"}) {
+    auto r = parse_json_as<FieldOfView>(bad, "field");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("must be an integer in int32 range"), std::string::npos) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace vslide
