@@ -46,6 +46,19 @@ Status get_int32(const json& j, const char* field, int32_t* out) {
   return Status();
 }
 
+// A JSON integer in [lo, hi], else std::invalid_argument naming the field: a
+// float outside the target type would be an undefined conversion (fuzz_slide_json).
+int64_t json_int(const json& j, const char* field, int64_t lo, int64_t hi) {
+  const json& v = j.at(field);
+  if (!v.is_number_integer()) throw std::invalid_argument(std::string("'") + field + "' must be an integer");
+  const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())
+                        ? std::numeric_limits<int64_t>::max()
+                        : v.get<int64_t>();
+  if (x < lo || x > hi) throw std::invalid_argument(std::string("'") + field + "' " + v.dump() + " out of range");
+  return x;
+}
+constexpr int64_t kI32Min = std::numeric_limits<int32_t>::min(), kI32Max = std::numeric_limits<int32_t>::max();
+
 }  // namespace
 
 std::string_view wire_error_name(WireError e) {
@@ -146,11 +159,11 @@ Result<CodecSpec> codec_from_json(const json& j) {
     else if (family == "none") c.family = CodecFamily::kNone;
     else return Status::invalid_argument("codec family '" + family + "' unknown");
     c.compressor = j.at("compressor").get<std::string>();
-    int shuffle = j.at("shuffle").get<int>();
+    int shuffle = int(json_int(j, "shuffle", kI32Min, kI32Max));
     if (shuffle < 0 || shuffle > 2) return Status::invalid_argument("codec shuffle must be 0, 1 or 2");
     c.shuffle = Shuffle(shuffle);
-    c.level = j.at("level").get<int>();
-    c.blocksize = j.at("blocksize").get<int>();
+    c.level = int(json_int(j, "level", kI32Min, kI32Max));
+    c.blocksize = int(json_int(j, "blocksize", kI32Min, kI32Max));
     return c;
   } catch (const std::exception& e) {
     return Status::invalid_argument(std::string("codec: ") + e.what());
@@ -209,19 +222,19 @@ Result<StoredTile> tile_meta_from_json(const json& j, std::vector<uint64_t>* siz
     StoredTile t;
     VSLIDE_ASSIGN_OR_RETURN(t.key, key_from_json(j.at("key")));
     VSLIDE_ASSIGN_OR_RETURN(t.codec, codec_from_json(j.at("codec")));
-    t.height = j.at("height").get<int32_t>();
-    t.width = j.at("width").get<int32_t>();
+    t.height = int32_t(json_int(j, "height", kI32Min, kI32Max));
+    t.width = int32_t(json_int(j, "width", kI32Min, kI32Max));
     sizes->clear();
     for (const auto& b : j.at("blocks")) {
       ChunkBlock cb;
-      cb.y = b.at("y").get<int32_t>();
-      cb.x = b.at("x").get<int32_t>();
-      cb.height = b.at("height").get<int32_t>();
-      cb.width = b.at("width").get<int32_t>();
+      cb.y = int32_t(json_int(b, "y", kI32Min, kI32Max));
+      cb.x = int32_t(json_int(b, "x", kI32Min, kI32Max));
+      cb.height = int32_t(json_int(b, "height", kI32Min, kI32Max));
+      cb.width = int32_t(json_int(b, "width", kI32Min, kI32Max));
       auto sum = checksum_from_hex(b.at("checksum").get<std::string>());
       if (!sum) return Status::invalid_argument("tile block checksum is not 16 hex digits");
       cb.checksum = *sum;
-      sizes->push_back(b.at("size").get<uint64_t>());
+      sizes->push_back(uint64_t(json_int(b, "size", 0, std::numeric_limits<int64_t>::max())));
       t.blocks.push_back(std::move(cb));
     }
     return t;

@@ -27,3 +27,20 @@ TEST(IndexJson, PlanesPerFieldAndSlotAreIntegersInRange) {
 
 }  // namespace
 }  // namespace vslide::remote
+
+namespace vslide::remote {
+namespace {
+
+TEST(IndexJson, TileMetadataSizesAreIntegersInRange) {
+  // fuzz_slide_json: a block width of 1.1e72 was converted to int.
+  const char* bad = R"({"key":{"row":0,"col":1,"channel":1},"codec":{"name":"blosc-lz4-bitshuffle","family":"blosc",
+    "compressor":"lz4","shuffle":2,"level":5,"blocksize":0},"height":64,"width":48,
+    "blocks":[{"y":0,"x":0,"height":32,"width":1.1e72,"size":900,"checksum":"0000000000000000"}]})";
+  std::vector<uint64_t> sizes;
+  auto r = tile_meta_from_json(nlohmann::json::parse(bad), &sizes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("'width' must be an integer"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace vslide::remote
