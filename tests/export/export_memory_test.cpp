@@ -55,6 +55,12 @@ Peak run_sampled(const std::string& args, const std::string& out_file) {
 }
 
 TEST(ExportMemory, PeakAnonymousMemoryStaysUnderTheBudgetOnTwoSlideSizes) {
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer's shadow memory and quarantine are anonymous memory of the
+  // process (113 MB before the export starts): the bound is a figure of the
+  // normal build, checked there.
+  GTEST_SKIP() << "peak RssAnon is not the export's under AddressSanitizer";
+#endif
   TempDir dir;
   const int budget_mb = 128;
   // 2560x2160 fields (11 MB a plane): 2x2 = 44 MB of planes, 4x6 = 265 MB, twice the budget.
