@@ -1,14 +1,12 @@
 // The bench slide of `vslide bench render` (see bench_render.h): written once
 // from the synthetic scanner, with its pyramid, and marked as the bench's own.
-#include <atomic>
 #include <filesystem>
-#include <mutex>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "bench_render.h"
 #include "bench_scratch.h"
+#include "bench_util.h"
 #include "progress.h"
 #include "vslide/simulate/scanner.h"
 #include "vslide/storage/hdf5_slide.h"
@@ -65,27 +63,7 @@ Status prepare_render_slide(const std::string& path, bool fresh, bool quiet, int
                             Hdf5Slide::create(path, header, scanner.geometry(), scanner.channels(), opt));
     const auto& fields = scanner.fields();
     for (const auto& f : fields) VSLIDE_RETURN_IF_ERROR(slide->write_field(f));
-    ProgressBar bar("bench slide", fields.size() * size_t(config.channels), !quiet);
-    std::atomic<size_t> next{0}, done{0};
-    std::mutex mu;
-    Status first;
-    auto worker = [&] {
-      Image16 img(config.tile_width, config.tile_height);
-      for (size_t i; (i = next++) < fields.size() * size_t(config.channels);) {
-        const auto& f = fields[i / size_t(config.channels)];
-        const TileKey key{f.row, f.col, int32_t(i % size_t(config.channels))};
-        scanner.render_into(key, img.data());
-        Status s = slide->write_plane(key, img.view());
-        std::lock_guard lock(mu);
-        if (!s.ok() && first.ok()) first = s;
-        bar.update(++done);
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-    bar.finish();
-    VSLIDE_RETURN_IF_ERROR(first);
+    VSLIDE_RETURN_IF_ERROR(write_scanner_planes(scanner, *slide, threads, quiet));
     VSLIDE_RETURN_IF_ERROR(slide->finish());
   }
   VSLIDE_ASSIGN_OR_RETURN(auto slide, Hdf5Slide::open(path, OpenMode::kAppend));

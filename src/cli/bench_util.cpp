@@ -6,8 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "progress.h"
+#include "vslide/simulate/scanner.h"
 
 namespace vslide::cli {
 
@@ -59,6 +65,33 @@ double resident_fraction(const std::string& path) {
   }
   ::close(fd);
   return out;
+}
+
+Status write_scanner_planes(const SyntheticScanner& scanner, SlideWriter& slide, int threads, bool quiet) {
+  const ScanConfig& config = scanner.config();
+  const auto& fields = scanner.fields();
+  const size_t n = fields.size() * size_t(config.channels);
+  ProgressBar bar("bench slide", n, !quiet);
+  std::atomic<size_t> next{0}, done{0};
+  std::mutex mu;
+  Status first;
+  auto worker = [&] {
+    Image16 img(config.tile_width, config.tile_height);
+    for (size_t i; (i = next++) < n;) {
+      const auto& f = fields[i / size_t(config.channels)];
+      const TileKey key{f.row, f.col, int32_t(i % size_t(config.channels))};
+      scanner.render_into(key, img.data());
+      Status s = slide.write_plane(key, img.view());
+      std::lock_guard lock(mu);
+      if (!s.ok() && first.ok()) first = s;
+      bar.update(++done);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  bar.finish();
+  return first;
 }
 
 }  // namespace vslide::cli

@@ -1,10 +1,16 @@
-// Small helpers the benchmarks share: order statistics and the page cache.
+// Small helpers the benchmarks share: order statistics, the page cache and
+// the writing of a bench slide's planes.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "vslide/core/slide_source.h"
 #include "vslide/core/status.h"
+
+namespace vslide {
+class SyntheticScanner;
+}
 
 namespace vslide::cli {
 
@@ -22,5 +28,12 @@ Status evict_from_page_cache(const std::string& path);
 // when it cannot be told. Benchmarks print it so a "cold" figure shows
 // whether the eviction worked on this file system.
 double resident_fraction(const std::string& path);
+
+// Renders every channel of plane (z 0, t 0) of each of the scanner's fields
+// (fields whose write_field the caller has made) and writes it to `slide` on
+// `threads` workers (at least 1), each rendering into its own buffer, with a
+// "bench slide" progress bar unless `quiet`. Every plane is tried even after
+// an error; returns the first write error. Does not finish the slide.
+Status write_scanner_planes(const SyntheticScanner& scanner, SlideWriter& slide, int threads, bool quiet);
 
 }  // namespace vslide::cli

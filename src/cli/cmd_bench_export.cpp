@@ -12,14 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -113,28 +111,7 @@ Status write_bench_slide(const std::string& path, const ScanConfig& config, int 
                                                         CreateOptions{}));
   const auto& fields = scanner.fields();
   for (const auto& f : fields) VSLIDE_RETURN_IF_ERROR(slide->write_field(f));
-  const size_t n = fields.size() * size_t(config.channels);
-  ProgressBar bar("bench slide", n, !quiet);
-  std::atomic<size_t> next{0}, done{0};
-  std::mutex mu;
-  Status first;
-  auto worker = [&] {
-    Image16 img(config.tile_width, config.tile_height);
-    for (size_t i; (i = next++) < n;) {
-      const auto& f = fields[i / size_t(config.channels)];
-      const TileKey key{f.row, f.col, int32_t(i % size_t(config.channels))};
-      scanner.render_into(key, img.data());
-      Status s = slide->write_plane(key, img.view());
-      std::lock_guard lock(mu);
-      if (!s.ok() && first.ok()) first = s;
-      bar.update(++done);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  bar.finish();
-  VSLIDE_RETURN_IF_ERROR(first);
+  VSLIDE_RETURN_IF_ERROR(write_scanner_planes(scanner, *slide, threads, quiet));
   return slide->finish();
 }
 
