@@ -147,6 +147,7 @@ int run_export(int argc, char** argv) {
                         {"origin_um", {plan.origin_x_um, plan.origin_y_um}},
                         {"pixel_size_um", plan.pixel_size_um},
                         {"registered", plan.registered},
+                        {"planes_placed_apart", plan.planes_placed_apart},
                         {"flatfield", plan.flatfield},
                         {"fields", plan.fields},
                         {"tile", r.tile},
@@ -173,7 +174,11 @@ int run_export(int argc, char** argv) {
     std::cout << r.path << ": " << export_format_name(r.format) << " (" << r.compression << "), " << plan.width
               << " x " << plan.height << " px, " << plan.levels << " levels, " << plan.channels.size()
               << " channels x " << plan.z_planes << " z x " << plan.timepoints << " t; "
-              << (plan.registered ? "registered" : "stage") << " positions of " << plan.fields << " fields\n"
+              << (plan.registered ? "registered" : "stage") << " positions of " << plan.fields << " fields"
+              << (plan.planes_placed_apart > 0
+                      ? " (" + std::to_string(plan.planes_placed_apart) + " z/t planes placed apart)"
+                      : std::string())
+              << "\n"
               << "  " << r.level0_bytes / 1e6 << " MB of level-0 pixels in " << r.seconds << " s (" << mbps
               << " MB/s), " << r.file_bytes / 1e6 << " MB on disk, " << r.threads << " threads, blocks of "
               << r.block << " px\n";

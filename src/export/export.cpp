@@ -96,20 +96,25 @@ class JobList {
 // What an OME-Zarr export is made of: a resumed export must be the same.
 nlohmann::json export_manifest(const SlideSource& src, const FusionPlan& plan, const ExportOptions& o, int32_t block) {
   const std::string codec = o.compression.empty() ? "blosc" : o.compression;
-  return {{"slide_id", src.header().slide_id},
-          {"slide_index_fields", src.index()->entries().size()},
-          {"compression", codec},
-          {"tile", o.tile},
-          {"block", block},
-          {"origin_um", {plan.origin_x_um, plan.origin_y_um}},
-          {"size_px", {plan.width, plan.height}},
-          {"levels", plan.levels},
-          {"channels", plan.channels},
-          {"z", plan.z_planes},
-          {"t", plan.timepoints},
-          {"registered", plan.registered},
-          {"flatfield", plan.flatfield},
-          {"zoom_layers", o.fusion.use_zoom_layers}};
+  nlohmann::json m = {{"slide_id", src.header().slide_id},
+                      {"slide_index_fields", src.index()->entries().size()},
+                      {"compression", codec},
+                      {"tile", o.tile},
+                      {"block", block},
+                      {"origin_um", {plan.origin_x_um, plan.origin_y_um}},
+                      {"size_px", {plan.width, plan.height}},
+                      {"levels", plan.levels},
+                      {"channels", plan.channels},
+                      {"z", plan.z_planes},
+                      {"t", plan.timepoints},
+                      {"registered", plan.registered},
+                      {"flatfield", plan.flatfield},
+                      {"zoom_layers", o.fusion.use_zoom_layers}};
+  // Only when there are any: a partial export made before per-plane
+  // positions existed then still resumes when they do not matter, and is
+  // refused (the key is missing) when they do.
+  if (plan.planes_placed_apart > 0) m["planes_placed_apart"] = plan.planes_placed_apart;
+  return m;
 }
 
 Status write_resume_manifest(const fs::path& partial, const nlohmann::json& m) {

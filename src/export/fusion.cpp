@@ -81,7 +81,11 @@ struct MosaicFuser::Impl {
   MosaicGeometry geometry;
   std::shared_ptr<const TileIndex> index;
   std::vector<int32_t> stored_levels;
-  std::vector<std::vector<Placed>> placed;             // [level]
+  // Field rectangles per level of each placement set: set 0 holds the
+  // reference plane's positions; each (z, t) plane the registration places
+  // apart (Registration::plane_fields) has a set of its own.
+  std::vector<std::vector<std::vector<Placed>>> placed;    // [set][level]
+  std::map<std::pair<int32_t, int32_t>, size_t> plane_set;  // (z, t) -> set; absent: set 0
   std::vector<std::vector<ChannelMap>> maps;           // [level][output channel]
   std::vector<std::vector<uint32_t>> ramp_x, ramp_y;   // [level]
   std::vector<std::unique_ptr<ShadingModel>> shading;  // [output channel], null = none
@@ -90,6 +94,10 @@ struct MosaicFuser::Impl {
   explicit Impl(size_t cache_bytes) : cache(cache_bytes) {}
 
   Result<SharedImage16> load(const Placed& f, int32_t level, int32_t oc, const OutputPlane& p) const;
+  const std::vector<Placed>& placed_at(int32_t level, int32_t z, int32_t t) const {
+    const auto it = plane_set.find({z, t});
+    return placed[it == plane_set.end() ? 0 : it->second][size_t(level)];
+  }
 };
 
 Result<SharedImage16> MosaicFuser::Impl::load(const Placed& f, int32_t level, int32_t oc,
@@ -140,31 +148,34 @@ MosaicFuser::Footprint MosaicFuser::footprint(int32_t block) const {
   const Impl& m = *impl_;
   Footprint fp;
   block = std::max(1, block);
-  for (int32_t l = 0; l < m.plan.levels; ++l) {
-    const int64_t tw = m.geometry.level_width(l), th = m.geometry.level_height(l);
-    const size_t plane = size_t(tw) * size_t(th) * sizeof(uint16_t);
-    const int64_t bx_n = (m.plan.level_width(l) + block - 1) / block;
-    const int64_t by_n = (m.plan.level_height(l) + block - 1) / block;
-    std::unordered_map<int64_t, int32_t> per_block;
-    std::vector<int32_t> per_row(size_t(by_n + 1), 0), per_pair(size_t(by_n + 1), 0);
-    for (const Placed& f : m.placed[size_t(l)]) {
-      const int64_t x0 = std::max<int64_t>(0, f.x), x1 = std::min(m.plan.level_width(l), f.x + tw);
-      const int64_t y0 = std::max<int64_t>(0, f.y), y1 = std::min(m.plan.level_height(l), f.y + th);
-      if (x0 >= x1 || y0 >= y1) continue;
-      const int64_t r0 = y0 / block, r1 = (y1 - 1) / block;
-      for (int64_t r = r0; r <= r1; ++r) {
-        ++per_row[size_t(r)];
-        for (int64_t c = x0 / block; c <= (x1 - 1) / block; ++c) {
-          fp.max_fields_per_block = std::max(fp.max_fields_per_block, ++per_block[r * bx_n + c]);
+  // A block is of one plane: the busiest block of any placement set.
+  for (size_t set = 0; set < m.placed.size(); ++set) {
+    for (int32_t l = 0; l < m.plan.levels; ++l) {
+      const int64_t tw = m.geometry.level_width(l), th = m.geometry.level_height(l);
+      const size_t plane = size_t(tw) * size_t(th) * sizeof(uint16_t);
+      const int64_t bx_n = (m.plan.level_width(l) + block - 1) / block;
+      const int64_t by_n = (m.plan.level_height(l) + block - 1) / block;
+      std::unordered_map<int64_t, int32_t> per_block;
+      std::vector<int32_t> per_row(size_t(by_n + 1), 0), per_pair(size_t(by_n + 1), 0);
+      for (const Placed& f : m.placed[set][size_t(l)]) {
+        const int64_t x0 = std::max<int64_t>(0, f.x), x1 = std::min(m.plan.level_width(l), f.x + tw);
+        const int64_t y0 = std::max<int64_t>(0, f.y), y1 = std::min(m.plan.level_height(l), f.y + th);
+        if (x0 >= x1 || y0 >= y1) continue;
+        const int64_t r0 = y0 / block, r1 = (y1 - 1) / block;
+        for (int64_t r = r0; r <= r1; ++r) {
+          ++per_row[size_t(r)];
+          for (int64_t c = x0 / block; c <= (x1 - 1) / block; ++c) {
+            fp.max_fields_per_block = std::max(fp.max_fields_per_block, ++per_block[r * bx_n + c]);
+          }
         }
+        // Fields over rows r and r + 1, each counted once.
+        for (int64_t r = std::max<int64_t>(0, r0 - 1); r <= r1; ++r) ++per_pair[size_t(r)];
       }
-      // Fields over rows r and r + 1, each counted once.
-      for (int64_t r = std::max<int64_t>(0, r0 - 1); r <= r1; ++r) ++per_pair[size_t(r)];
+      int32_t block_max = 0;
+      for (const auto& [key, n] : per_block) block_max = std::max(block_max, n);
+      fp.block_bytes = std::max(fp.block_bytes, size_t(block_max) * plane);
+      for (int32_t n : per_pair) fp.row_pair_bytes = std::max(fp.row_pair_bytes, size_t(n) * plane);
     }
-    int32_t block_max = 0;
-    for (const auto& [key, n] : per_block) block_max = std::max(block_max, n);
-    fp.block_bytes = std::max(fp.block_bytes, size_t(block_max) * plane);
-    for (int32_t n : per_pair) fp.row_pair_bytes = std::max(fp.row_pair_bytes, size_t(n) * plane);
   }
   // A plane derived from the level below holds that plane and itself
   // meanwhile: at worst a level-0 plane read again and its half.
@@ -200,7 +211,8 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
     }
   }
 
-  // Positions: registered where stored, stage otherwise.
+  // Positions: registered where stored, stage otherwise; per (z, t) plane
+  // where the registration places that plane's fields apart.
   std::optional<Registration> reg;
   if (options.use_registration) {
     auto r = src.read_registration();
@@ -215,14 +227,30 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
     int32_t row, col;
     double x, y;
   };
-  std::vector<Pos> positions;
+  std::vector<const FieldOfView*> stored;
   for (const auto& e : impl->index->entries()) {
-    if (std::none_of(e.planes.begin(), e.planes.end(), [](bool b) { return b; })) continue;
-    const auto [x, y] = field_origin_um(e.field, reg ? &*reg : nullptr, PositionsMode::kRegistered);
-    positions.push_back(Pos{e.field.row, e.field.col, x, y});
+    if (std::any_of(e.planes.begin(), e.planes.end(), [](bool b) { return b; })) stored.push_back(&e.field);
   }
-  if (positions.empty()) return Status::invalid_argument(name + ": the slide has no stored fields to fuse");
-  plan.fields = int64_t(positions.size());
+  if (stored.empty()) return Status::invalid_argument(name + ": the slide has no stored fields to fuse");
+  plan.fields = int64_t(stored.size());
+  std::vector<std::vector<Pos>> position_sets(1);  // [set], as Impl::placed
+  for (const FieldOfView* f : stored) {
+    const auto [x, y] = field_origin_um(*f, reg ? &*reg : nullptr, PositionsMode::kRegistered);
+    position_sets[0].push_back(Pos{f->row, f->col, x, y});
+  }
+  if (reg) {
+    for (const PlanePlacement& pp : reg->plane_fields) {
+      if (pp.z < 0 || pp.z >= g.z_planes || pp.t < 0 || pp.t >= g.timepoints) continue;
+      if (!impl->plane_set.emplace(std::pair{pp.z, pp.t}, position_sets.size()).second) continue;
+      std::vector<Pos> set;
+      for (const FieldOfView* f : stored) {
+        const auto [x, y] = field_origin_um(*f, &*reg, PositionsMode::kRegistered, pp.z, pp.t);
+        set.push_back(Pos{f->row, f->col, x, y});
+      }
+      position_sets.push_back(std::move(set));
+    }
+  }
+  plan.planes_placed_apart = int32_t(impl->plane_set.size());
 
   const double px = g.pixel_size_um;
   std::array<double, 4> region{};
@@ -231,11 +259,13 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
   } else {
     region = {std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
               std::numeric_limits<double>::lowest(), std::numeric_limits<double>::lowest()};
-    for (const Pos& p : positions) {
-      region[0] = std::min(region[0], p.x);
-      region[1] = std::min(region[1], p.y);
-      region[2] = std::max(region[2], p.x + g.tile_width * px);
-      region[3] = std::max(region[3], p.y + g.tile_height * px);
+    for (const auto& positions : position_sets) {
+      for (const Pos& p : positions) {
+        region[0] = std::min(region[0], p.x);
+        region[1] = std::min(region[1], p.y);
+        region[2] = std::max(region[2], p.x + g.tile_width * px);
+        region[3] = std::max(region[3], p.y + g.tile_height * px);
+      }
     }
   }
   if (!(region[2] > region[0]) || !(region[3] > region[1])) {
@@ -283,15 +313,18 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
     }
   }
 
-  // Per level: placements, sample maps and feathering ramps.
+  // Per level: placements (of each set), sample maps and feathering ramps.
+  impl->placed.resize(position_sets.size());
   for (int32_t l = 0; l < plan.levels; ++l) {
     const double pl = px * double(int64_t(1) << l);
-    std::vector<Placed> placed;
-    for (const Pos& p : positions) {
-      placed.push_back(Placed{p.row, p.col, int64_t(std::floor((p.x - plan.origin_x_um) / pl + 0.5)),
-                              int64_t(std::floor((p.y - plan.origin_y_um) / pl + 0.5))});
+    for (size_t set = 0; set < position_sets.size(); ++set) {
+      std::vector<Placed> placed;
+      for (const Pos& p : position_sets[set]) {
+        placed.push_back(Placed{p.row, p.col, int64_t(std::floor((p.x - plan.origin_x_um) / pl + 0.5)),
+                                int64_t(std::floor((p.y - plan.origin_y_um) / pl + 0.5))});
+      }
+      impl->placed[set].push_back(std::move(placed));
     }
-    impl->placed.push_back(std::move(placed));
     const int32_t w = g.level_width(l), h = g.level_height(l);
     std::vector<ChannelMap> maps;
     for (const ChannelOffset& o : offsets) {
@@ -338,7 +371,7 @@ Status MosaicFuser::fuse_block(int32_t level, const OutputPlane& plane, int64_t 
   };
   thread_local std::vector<Hit> hits;
   hits.clear();
-  for (const Placed& f : m.placed[size_t(level)]) {
+  for (const Placed& f : m.placed_at(level, plane.z, plane.t)) {
     const int64_t x0 = std::max(bx, f.x), x1 = std::min(bx + bw, f.x + tw);
     const int64_t y0 = std::max(by, f.y), y1 = std::min(by + bh, f.y + th);
     if (x0 >= x1 || y0 >= y1) continue;

@@ -8,8 +8,11 @@
 //   pixels 2^L times larger and ceil(size / 2^L) of them.
 // - Positions: the registered position of each field when the slide has a
 //   registration (SlideSource::read_registration), the stage position
-//   otherwise; rounded to the nearest output pixel of the level (no
-//   resampling: a pixel covered by one field keeps its raw value).
+//   otherwise; in each (z, t) plane the plane's own registered position where
+//   the registration stores one (Registration::plane_fields, the rule of
+//   field_origin_um(field, registration, mode, z, t)); rounded to the nearest
+//   output pixel of the level (no resampling: a pixel covered by one field
+//   keeps its raw value). The default region covers every plane's fields.
 // - Colour offsets (Registration::channel_offsets): pixel (x, y) of the
 //   reference channel samples pixel (round(x*scale + dx), round(y*scale + dy))
 //   of the channel's plane (dx, dy divided by 2^L at level L).
@@ -66,6 +69,7 @@ struct FusionPlan {
   std::vector<int32_t> channels;            // slide channel of each output channel
   int32_t z_planes = 1, timepoints = 1;
   bool registered = false;                  // positions came from a stored registration
+  int32_t planes_placed_apart = 0;          // (z, t) planes with positions of their own (registered per plane)
   std::vector<bool> flatfield;              // per output channel: shading corrected?
   int64_t fields = 0;                       // fields of view placed
 
