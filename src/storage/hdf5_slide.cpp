@@ -496,8 +496,10 @@ Status Hdf5Slide::Impl::load_index() {
     l0->second.extent0 = d[0];
     slots_stored = d[0] / (hsize_t(l0->second.shape.planes) * hsize_t(l0->second.shape.height));
   }
-  VSLIDE_ASSIGN_OR_RETURN(auto frecs, sd::read_table<sd::FieldRecord>(fields_table.get(), field_type.get()));
-  VSLIDE_ASSIGN_OR_RETURN(auto crecs, sd::read_table<sd::ChunkRecord>(chunks_table.get(), chunk_type.get()));
+  VSLIDE_ASSIGN_OR_RETURN(auto frecs,
+                          sd::read_table<sd::FieldRecord>(fields_table.get(), field_type.get(), path + ": /index/fields"));
+  VSLIDE_ASSIGN_OR_RETURN(auto crecs,
+                          sd::read_table<sd::ChunkRecord>(chunks_table.get(), chunk_type.get(), path + ": /index/chunks"));
   std::unique_lock meta(meta_mu);
   TileIndex idx(geometry.planes_per_field());
   int64_t max_slot = -1;

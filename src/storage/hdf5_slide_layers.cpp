@@ -174,8 +174,9 @@ Result<LabelTile> Hdf5Slide::read_labels(const std::string& layer, const TileKey
     if (it == m.label_layers.end()) return Status::not_found(m.path + ": no detection layer '" + layer + "'");
     LabelLayer& l = const_cast<LabelLayer&>(it->second);
     if (l.by_slot.empty() && l.chunks.valid()) {
-      auto recs = sd::read_table<sd::ChunkRecord>(l.chunks.get(), m.chunk_type.get());
-      if (!recs.ok()) return recs.status().with_context(m.path + ": detection layer " + layer);
+      auto recs = sd::read_table<sd::ChunkRecord>(l.chunks.get(), m.chunk_type.get(),
+                                                  m.path + ": /detections/" + layer + "/chunks");
+      if (!recs.ok()) return recs.status();
       for (const auto& r : *recs) l.by_slot[r.slot] = ChunkEntry{r.stored_bytes, r.checksum};
     }
     auto c = l.by_slot.find(slot);

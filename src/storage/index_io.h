@@ -9,6 +9,9 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "hdf5_util.h"
@@ -41,44 +44,34 @@ Status append_table(hid_t dset, hid_t type, const void* records, size_t count);
 // Overwrites a table with exactly `count` records.
 Status rewrite_table(hid_t dset, hid_t type, const void* records, size_t count);
 
+// Reads a whole table into records of the memory type `type`; read_table
+// below is the typed form. `what` names the table in errors
+// ("slide.h5: /index/fields"). Corruption, never a crash, for a damaged table:
+// the record type must be the expected compound member by member (libhdf5
+// 1.10.8 reads freed memory converting a damaged one, H5T__conv_struct_opt),
+// the extent must fit in the file, and every chunk must be stored whole
+// (exactly chunk rows x record bytes, unfiltered, inside the file) before
+// its bytes are read with H5Dread_chunk, one chunk at a time: H5Dread trusts the chunk size in the
+// unchecksummed v1 B-tree, and a damaged one overflowed its buffer
+// (heap-buffer-overflow in H5D__select_read, fuzz_hdf5_open). A table
+// opened SWMR-read ends at its first chunk not yet stored (a writer's
+// records not yet visible); in any other file that chunk is Corruption.
+//
+// `grow(n)` makes room for n records of the memory type and returns where they
+// start; it is called once with the table's extent (and again with fewer for
+// a SWMR reader's table that ends early).
+Status read_table_records(hid_t dset, hid_t type, const std::string& what,
+                          const std::function<uint8_t*(size_t)>& grow);
+
 template <typename T>
-Result<std::vector<T>> read_table(hid_t dset, hid_t type) {
-  VSLIDE_ASSIGN_OR_RETURN(auto d, h5::dims(dset));
-  if (d.size() != 1) return Status::corruption("index table is not one-dimensional");
-  // A damaged extent must not size the allocation: the table cannot hold more
-  // records than its stored bytes (uncompressed chunks of 256/1024 records) allow.
-  h5::Handle file_type(H5Dget_type(dset));
-  const size_t record = file_type.get() >= 0 ? H5Tget_size(file_type.get()) : 0;
-  const hsize_t stored = H5Dget_storage_size(dset);
-  if (record == 0 || d[0] > stored / record + 1024) {
-    return Status::corruption("index table claims " + std::to_string(d[0]) + " records but stores " +
-                              std::to_string(stored) + " bytes");
-  }
-  // The file's record type must be the compound we expect, member by member, with
-  // every member inside the record: HDF5 1.10's conversion of a damaged compound
-  // type reads freed memory (heap-use-after-free in H5T__conv_struct_opt, found by
-  // fuzz_hdf5_open), so a type that does not match is refused before H5Dread.
-  if (H5Tget_class(file_type.get()) != H5T_COMPOUND || H5Tget_nmembers(file_type.get()) != H5Tget_nmembers(type)) {
-    return Status::corruption("index table record type is not the expected compound");
-  }
-  for (int i = 0; i < H5Tget_nmembers(type); ++i) {
-    char* name = H5Tget_member_name(type, unsigned(i));
-    const int at = name != nullptr ? H5Tget_member_index(file_type.get(), name) : -1;
-    H5free_memory(name);
-    if (at < 0) return Status::corruption("index table record lacks a member");
-    h5::Handle member(H5Tget_member_type(file_type.get(), unsigned(at)));
-    const size_t offset = H5Tget_member_offset(file_type.get(), unsigned(at));
-    const size_t size = member.get() >= 0 ? H5Tget_size(member.get()) : 0;
-    if (H5Tget_member_class(file_type.get(), unsigned(at)) != H5Tget_member_class(type, unsigned(i)) || size == 0 ||
-        size > 8 || offset + size > record) {
-      return Status::corruption("index table record member " + std::to_string(at) + " is damaged");
-    }
-  }
-  std::vector<T> out(d[0]);
-  if (!out.empty()) {
-    VSLIDE_RETURN_IF_ERROR(
-        h5::check(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read index table"));
-  }
+Result<std::vector<T>> read_table(hid_t dset, hid_t type, const std::string& what) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (H5Tget_size(type) != sizeof(T)) return Status::internal(what + ": record type does not match its struct");
+  std::vector<T> out;
+  VSLIDE_RETURN_IF_ERROR(read_table_records(dset, type, what, [&out](size_t n) {
+    out.resize(n);
+    return reinterpret_cast<uint8_t*>(out.data());
+  }));
   return out;
 }
 
