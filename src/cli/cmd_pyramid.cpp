@@ -9,6 +9,7 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "command.h"
 #include "progress.h"
 #include "write_aside.h"
+#include "vslide/core/placement.h"
 #include "vslide/storage/hdf5_slide.h"
 
 namespace vslide::cli {
@@ -153,18 +155,32 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
   out->skipped = skipped;
   if (!first_error.ok()) return first_error;
 
-  // The overview: each tile's plane at the overview's factor, pasted where
-  // the stage put it, in (row, col) order like the viewer draws overlaps.
+  // The overview: each tile's plane at the overview's factor, pasted as the
+  // viewer draws the slide by default (in (row, col) order, like the viewer
+  // draws overlaps): at its registered position where the slide is
+  // registered, else the stage's (field_origin_um), and each channel through
+  // its colour offset at the overview's level (ChannelOffset::source_x/y,
+  // nearest neighbour: the renderers' and the export's rule). A pixel whose
+  // shifted sample falls outside a field keeps what the fields before drew.
   if (overview > 0) {
     const int32_t olevel = int32_t(std::lround(std::log2(overview)));
     const std::vector<int32_t> stored = slide.zoom_levels();
     const double um_per_px = g.pixel_size_um * overview;
+    std::optional<Registration> reg;
+    if (auto r = slide.read_registration(); r.ok()) {
+      reg = std::move(*r);
+    } else if (r.status().code() != StatusCode::kNotFound) {
+      return r.status();
+    }
+    std::vector<std::pair<double, double>> origin;  // per index entry, plane (z 0, t 0)
     double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
     for (const auto& e : index->entries()) {
-      x0 = std::min(x0, e.field.stage_x_um);
-      y0 = std::min(y0, e.field.stage_y_um);
-      x1 = std::max(x1, e.field.stage_x_um + g.tile_width * g.pixel_size_um);
-      y1 = std::max(y1, e.field.stage_y_um + g.tile_height * g.pixel_size_um);
+      const auto [x, y] = field_origin_um(e.field, reg ? &*reg : nullptr, PositionsMode::kRegistered, 0, 0);
+      origin.emplace_back(x, y);
+      x0 = std::min(x0, x);
+      y0 = std::min(y0, y);
+      x1 = std::max(x1, x + g.tile_width * g.pixel_size_um);
+      y1 = std::max(y1, y + g.tile_height * g.pixel_size_um);
     }
     const int ow = int(std::ceil((x1 - x0) / um_per_px)), oh = int(std::ceil((y1 - y0) / um_per_px));
     if (ow <= 0 || oh <= 0 || double(ow) * oh > 1e9) {
@@ -173,22 +189,39 @@ Status write_pyramid(Hdf5Slide& slide, const std::set<int32_t>& levels, int over
     }
     for (int32_t c = 0; c < g.channels; ++c) {
       if (!force && slide.read_overview(c).ok()) continue;
+      ChannelOffset offset{c, 0, 0, 1, 0};
+      if (reg) {
+        for (const ChannelOffset& o : reg->channel_offsets)
+          if (o.channel == c) offset = o;
+      }
+      if (!(offset.scale > 0) || !std::isfinite(offset.scale)) offset.scale = 1;  // as the viewer
       Overview ov;
       ov.channel = c;
       ov.image = Image16(ow, oh);
       ov.origin_x_um = x0;
       ov.origin_y_um = y0;
       ov.um_per_px = um_per_px;
-      for (const auto& e : index->entries()) {
+      std::vector<int32_t> u, v;  // overview-level pixel of the reference -> this channel's
+      for (size_t i = 0; i < index->entries().size(); ++i) {
+        const auto& e = index->entries()[i];
         if (!index->has_plane(e.field.row, e.field.col, g.plane_index(c, 0, 0))) continue;
         VSLIDE_ASSIGN_OR_RETURN(
             Image16 img, plane_at(slide, TileKey{e.field.row, e.field.col, c, 0, 0, 0}, olevel, stored));
-        const int ox = int(std::lround((e.field.stage_x_um - x0) / um_per_px));
-        const int oy = int(std::lround((e.field.stage_y_um - y0) / um_per_px));
+        if (u.size() != size_t(img.width()) || v.size() != size_t(img.height())) {
+          u.resize(size_t(img.width()));
+          v.resize(size_t(img.height()));
+          for (int x = 0; x < img.width(); ++x) u[size_t(x)] = offset.source_x(x, olevel);
+          for (int y = 0; y < img.height(); ++y) v[size_t(y)] = offset.source_y(y, olevel);
+        }
+        const int ox = int(std::lround((origin[i].first - x0) / um_per_px));
+        const int oy = int(std::lround((origin[i].second - y0) / um_per_px));
         for (int y = 0; y < img.height(); ++y) {
-          if (oy + y < 0 || oy + y >= oh) continue;
+          const int32_t sy = v[size_t(y)];
+          if (oy + y < 0 || oy + y >= oh || sy < 0 || sy >= img.height()) continue;
           for (int x = 0; x < img.width(); ++x) {
-            if (ox + x >= 0 && ox + x < ow) ov.image.at(ox + x, oy + y) = img.at(x, y);
+            const int32_t sx = u[size_t(x)];
+            if (ox + x < 0 || ox + x >= ow || sx < 0 || sx >= img.width()) continue;
+            ov.image.at(ox + x, oy + y) = img.at(sx, sy);
           }
         }
       }

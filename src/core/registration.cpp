@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
+#include <cmath>
 
 namespace vslide {
 
@@ -23,6 +25,21 @@ const FieldPlacement* Registration::find(int32_t row, int32_t col, int32_t z, in
   if (it != plane_fields.end() && it->z == z && it->t == t && it->field.row == row && it->field.col == col)
     return &it->field;
   return find(row, col);
+}
+
+namespace {
+int32_t source_pixel(int32_t i, double scale, double shift_px, int32_t level) {
+  const double s = std::floor(double(i) * scale + shift_px / std::ldexp(1.0, level) + 0.5);
+  if (!std::isfinite(s)) return INT32_MIN;  // outside any plane
+  return int32_t(std::clamp(s, double(INT32_MIN), double(INT32_MAX)));
+}
+}  // namespace
+
+int32_t ChannelOffset::source_x(int32_t i, int32_t level) const {
+  return source_pixel(i, scale, dx_px, level);
+}
+int32_t ChannelOffset::source_y(int32_t i, int32_t level) const {
+  return source_pixel(i, scale, dy_px, level);
 }
 
 float FlatField::gain_at(float u, float v) const {

@@ -32,11 +32,12 @@ struct ChannelMap {
   bool identity = false;  // u[x] == x and v[y] == y: no colour offset at this level
 };
 
-std::vector<int32_t> sample_map(int32_t n, double scale, double shift) {
+// x -> source_x(x, level) (or y), ChannelOffset's one sampling rule.
+std::vector<int32_t> sample_map(int32_t n, const ChannelOffset& o, int32_t level, bool y) {
   std::vector<int32_t> m(size_t(n), -1);
   for (int32_t i = 0; i < n; ++i) {
-    const double s = std::floor(double(i) * scale + shift + 0.5);
-    if (s >= 0 && s < n) m[size_t(i)] = int32_t(s);
+    const int32_t s = y ? o.source_y(i, level) : o.source_x(i, level);
+    if (s >= 0 && s < n) m[size_t(i)] = s;
   }
   return m;
 }
@@ -328,8 +329,7 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
     const int32_t w = g.level_width(l), h = g.level_height(l);
     std::vector<ChannelMap> maps;
     for (const ChannelOffset& o : offsets) {
-      const double f = double(int64_t(1) << l);
-      ChannelMap m{sample_map(w, o.scale, o.dx_px / f), sample_map(h, o.scale, o.dy_px / f)};
+      ChannelMap m{sample_map(w, o, l, false), sample_map(h, o, l, true)};
       m.identity = true;
       for (int32_t i = 0; i < w; ++i) m.identity = m.identity && m.u[size_t(i)] == i;
       for (int32_t i = 0; i < h; ++i) m.identity = m.identity && m.v[size_t(i)] == i;

@@ -51,11 +51,13 @@ struct Spot {
 void add_spots(Image16& img, const FieldTruth& f, double um, double drift_x, double drift_y,
                const std::vector<Spot>& spots) {
   for (const Spot& s : spots) {
-    const double uc = (s.x_um + drift_x - f.true_x_um) / um - 0.5, vc = (s.y_um + drift_y - f.true_y_um) / um - 0.5;
+    const double uc = (s.x_um + drift_x - f.true_x_um) / um - 0.5,
+                 vc = (s.y_um + drift_y - f.true_y_um) / um - 0.5;
     for (int v = int(std::floor(vc)) - 6; v <= int(std::floor(vc)) + 7; ++v) {
       for (int u = int(std::floor(uc)) - 6; u <= int(std::floor(uc)) + 7; ++u) {
         if (u < 0 || v < 0 || u >= img.width() || v >= img.height()) continue;
-        const double g = kSpot * std::exp(-((u - uc) * (u - uc) + (v - vc) * (v - vc)) / (2 * kSigma * kSigma));
+        const double g =
+            kSpot * std::exp(-((u - uc) * (u - uc) + (v - vc) * (v - vc)) / (2 * kSigma * kSigma));
         img.at(u, v) = uint16_t(std::min(65535.0, img.at(u, v) + g));
       }
     }
@@ -83,7 +85,7 @@ TEST(ExportPlanePositions, EachTimePointsFieldsAtTheirOwnRegisteredPositions) {
     return Spot{f.true_x_um + fx * w_um, f.true_y_um + fy * h_um};
   };
   const double mid = 1 - timelapse_config(0).overlap / 2;  // inside the overlap with the next field
-  const std::vector<Spot> spots = {at(1, 1, 0.5, 0.5), at(2, 0, 0.45, 0.55), at(1, 1, mid, 0.5),
+  const std::vector<Spot> spots = {at(1, 1, 0.5, 0.5), at(2, 0, 0.45, 0.55),   at(1, 1, mid, 0.5),
                                    at(2, 0, mid, 0.4), at(1, 1, 0.5, 1 - mid), at(0, 0, 0.5, 0.5)};
 
   const std::string slide = dir.file("timelapse.h5");
@@ -127,20 +129,22 @@ TEST(ExportPlanePositions, EachTimePointsFieldsAtTheirOwnRegisteredPositions) {
     }
   }
 
-  const std::string tiff = dir.file("out.ome.tif"), zarr = dir.file("out.ome.zarr"), zdump = dir.file("zarrita");
+  const std::string tiff = dir.file("out.ome.tif"), zarr = dir.file("out.ome.zarr"),
+                    zdump = dir.file("zarrita");
   auto ex = run_command(bin + " export " + slide + " " + tiff + " --levels 1 --json 2>/dev/null");
   ASSERT_EQ(ex.exit_code, 0) << ex.output;
   const auto ej = nlohmann::json::parse(ex.output);
   EXPECT_TRUE(ej["registered"].get<bool>());
   EXPECT_EQ(ej["planes_placed_apart"].get<int>(), 1);  // t = 1
   const double ox = ej["origin_um"][0].get<double>(), oy = ej["origin_um"][1].get<double>();
-  auto ez = run_command(bin + " export " + slide + " " + zarr + " --format ome-zarr --levels 1 --json 2>/dev/null");
+  auto ez =
+      run_command(bin + " export " + slide + " " + zarr + " --format ome-zarr --levels 1 --json 2>/dev/null");
   ASSERT_EQ(ez.exit_code, 0) << ez.output;
   const auto zj = nlohmann::json::parse(ez.output);
   EXPECT_EQ(zj["origin_um"], ej["origin_um"]);
   ASSERT_FALSE(std::string(VSLIDE_NODE).empty()) << "node was not found at configure time";
-  auto zr = run_command(std::string(VSLIDE_NODE) + " " + VSLIDE_EXPORT_JS_DIR + "/read_zarr.mjs " + zarr + " " +
-                        zdump + " 2>&1");
+  auto zr = run_command(std::string(VSLIDE_NODE) + " " + VSLIDE_EXPORT_JS_DIR + "/read_zarr.mjs " + zarr +
+                        " " + zdump + " 2>&1");
   ASSERT_EQ(zr.exit_code, 0) << zr.output;
 
   // Where each spot must be: its slide position at t in the registration's
@@ -150,14 +154,17 @@ TEST(ExportPlanePositions, EachTimePointsFieldsAtTheirOwnRegisteredPositions) {
     double dx, dy;
     a.drift_um(t, &dx, &dy);
     for (const Spot& s : spots) {
-      want.push_back({{"t", t}, {"c", 0}, {"z", 0},
-                      {"x", (s.x_um + dx + gx - ox) / um - 0.5}, {"y", (s.y_um + dy + gy - oy) / um - 0.5}});
+      want.push_back({{"t", t},
+                      {"c", 0},
+                      {"z", 0},
+                      {"x", (s.x_um + dx + gx - ox) / um - 0.5},
+                      {"y", (s.y_um + dy + gy - oy) / um - 0.5}});
     }
   }
   const std::string spots_file = dir.file("spots.json");
   std::ofstream(spots_file) << want.dump();
-  const std::string script = std::string("/usr/bin/python3 ") + VSLIDE_EXPORT_TEST_DIR + "/spot_positions.py --spots " +
-                             spots_file;
+  const std::string script =
+      std::string("/usr/bin/python3 ") + VSLIDE_EXPORT_TEST_DIR + "/spot_positions.py --spots " + spots_file;
   for (const std::string& reader : {"--tiff " + tiff, "--zarr-dump " + zdump}) {
     SCOPED_TRACE(reader);
     auto found = run_command(script + " " + reader + " 2>&1");
@@ -168,11 +175,14 @@ TEST(ExportPlanePositions, EachTimePointsFieldsAtTheirOwnRegisteredPositions) {
       const double ex_x = want[i]["x"].get<double>(), ex_y = want[i]["y"].get<double>();
       const double gx_px = got[i]["x"].get<double>(), gy_px = got[i]["y"].get<double>();
       std::printf("%s t %d spot %zu: at (%.2f, %.2f), truth (%.2f, %.2f): %.2f px off, peak %.0f\n",
-                  reader.substr(0, reader.find(' ')).c_str(), want[i]["t"].get<int>(), i % spots.size(), gx_px, gy_px,
-                  ex_x, ex_y, std::hypot(gx_px - ex_x, gy_px - ex_y), got[i]["peak"].get<double>());
-      EXPECT_LT(std::hypot(gx_px - ex_x, gy_px - ex_y), 1.0) << "t " << want[i]["t"] << " spot " << i % spots.size();
+                  reader.substr(0, reader.find(' ')).c_str(), want[i]["t"].get<int>(), i % spots.size(),
+                  gx_px, gy_px, ex_x, ex_y, std::hypot(gx_px - ex_x, gy_px - ex_y),
+                  got[i]["peak"].get<double>());
+      EXPECT_LT(std::hypot(gx_px - ex_x, gy_px - ex_y), 1.0)
+          << "t " << want[i]["t"] << " spot " << i % spots.size();
       // Whole: a misplaced field in an overlap splits a spot into two fainter ones.
-      EXPECT_GT(got[i]["peak"].get<double>(), 0.6 * kSpot) << "t " << want[i]["t"] << " spot " << i % spots.size();
+      EXPECT_GT(got[i]["peak"].get<double>(), 0.6 * kSpot)
+          << "t " << want[i]["t"] << " spot " << i % spots.size();
     }
   }
 }

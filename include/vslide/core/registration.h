@@ -38,6 +38,15 @@ struct ChannelOffset {
   double dy_px = 0;
   double scale = 1;
   double score = 0;  // normalised cross-correlation of the estimate (0..1)
+
+  // The pixel of this channel's plane that pixel i of the reference
+  // channel's shows, along x (source_x) or y (source_y), at zoom level
+  // `level` (pixels 2^level times larger, the offset shrinking with them):
+  // round(i * scale + dx_px / 2^level), nearest neighbour. The one sampling
+  // rule of the renderers (GL shader, CPU reference), the export and the
+  // overview. May lie outside the plane. REQUIRES: scale > 0 and finite.
+  int32_t source_x(int32_t i, int32_t level) const;
+  int32_t source_y(int32_t i, int32_t level) const;
 };
 
 // A field's placement in one (z, t) plane where it differs from the
