@@ -49,6 +49,10 @@ struct ChunkEntry {
 struct LabelLayer {
   h5::Handle group, labels, chunks;
   std::unordered_map<int64_t, ChunkEntry> by_slot;
+  // by_slot holds the whole chunk table: read from the file once, or the
+  // layer was created by this handle. A layer found on disk and then written
+  // to holds only the new tiles until the table is read.
+  bool by_slot_complete = false;
 };
 
 struct Hdf5Slide::Impl {

@@ -138,6 +138,7 @@ Status Hdf5Slide::write_labels(const std::string& layer, const TileKey& key, con
     VSLIDE_RETURN_IF_ERROR(sd::create_table(l.group.get(), "chunks", m.chunk_type.get(), 256));
     VSLIDE_ASSIGN_OR_RETURN(l.chunks, h5::check(H5Dopen2(l.group.get(), "chunks", H5P_DEFAULT), "open chunks"));
     VSLIDE_RETURN_IF_ERROR(h5::write_attr(l.group.get(), "source_channel", int64_t(key.channel)));
+    l.by_slot_complete = true;
     it = m.label_layers.insert_or_assign(layer, std::move(l)).first;
   }
   LabelLayer& l = it->second;
@@ -173,11 +174,12 @@ Result<LabelTile> Hdf5Slide::read_labels(const std::string& layer, const TileKey
     auto it = m.label_layers.find(layer);
     if (it == m.label_layers.end()) return Status::not_found(m.path + ": no detection layer '" + layer + "'");
     LabelLayer& l = const_cast<LabelLayer&>(it->second);
-    if (l.by_slot.empty() && l.chunks.valid()) {
+    if (!l.by_slot_complete && l.chunks.valid()) {
       auto recs = sd::read_table<sd::ChunkRecord>(l.chunks.get(), m.chunk_type.get(),
                                                   m.path + ": /detections/" + layer + "/chunks");
       if (!recs.ok()) return recs.status();
       for (const auto& r : *recs) l.by_slot[r.slot] = ChunkEntry{r.stored_bytes, r.checksum};
+      l.by_slot_complete = true;
     }
     auto c = l.by_slot.find(slot);
     if (c == l.by_slot.end()) return Status::not_found(m.where(key) + ": no labels in layer '" + layer + "'");

@@ -203,6 +203,33 @@ TEST(IndexTable, ADamagedDetectionLayerTableNamesTheLayer) {
                                             "holds 8 bytes, a chunk of 256 records of 32 bytes holds 8192");
 }
 
+TEST(IndexTable, AWriterReadsTheLabelsOfALayerItFoundOnDiskAfterAddingMore) {
+  // A handle that added a tile to a layer already in the file read the
+  // layer's table only while it knew no tile at all: the tiles on disk were
+  // then "not found" through that handle.
+  TempDir dir;
+  const std::string path = make_slide(dir, "s.h5");
+  LabelTile a, b;
+  a.width = b.width = 48;
+  a.height = b.height = 32;
+  a.labels.assign(48 * 32, 5);
+  b.labels.assign(48 * 32, 9);
+  {
+    auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    ASSERT_TRUE((*w)->write_labels("cells", TileKey{0, 0, 0, 0, 0, 0}, a).ok());
+  }
+  auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  ASSERT_TRUE((*w)->write_labels("cells", TileKey{1, 2, 0, 0, 0, 0}, b).ok());
+  auto old_tile = (*w)->read_labels("cells", TileKey{0, 0, 0, 0, 0, 0});
+  ASSERT_TRUE(old_tile.ok()) << old_tile.status().to_string();
+  EXPECT_EQ(old_tile->labels, a.labels);
+  auto new_tile = (*w)->read_labels("cells", TileKey{1, 2, 0, 0, 0, 0});
+  ASSERT_TRUE(new_tile.ok()) << new_tile.status().to_string();
+  EXPECT_EQ(new_tile->labels, b.labels);
+}
+
 TEST(IndexTable, TablesOfSeveralChunksReadBackExactly) {
   // 20x15 fields (two chunks of /index/fields, the second partial) with two
   // blocks per plane (1200 chunk records, two chunks of /index/chunks).
