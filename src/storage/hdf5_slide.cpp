@@ -262,7 +262,8 @@ Result<std::unique_ptr<Hdf5Slide>> Hdf5Slide::create(const std::string& path, co
   nlohmann::json hj = header;
   nlohmann::json cj = channels;
   nlohmann::json gj = geometry;
-  VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "vslide_format_version", int64_t(kFormatVersion)));
+  VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "vslide_format_version", int64_t(kBaseFormatVersion)));
+  impl->format_version = kBaseFormatVersion;
   VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "slide_id", header.slide_id));
   VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "name", header.name));
   VSLIDE_RETURN_IF_ERROR(h5::write_attr(root, "date", header.date));

@@ -11,7 +11,10 @@
 //                                 attrs reference_z, reference_t on /registration (absent: 0)
 //   /flatfield/channel<C>         float32 (gain_height, gain_width), attr dark (float64)
 // Stage positions (/index/fields) and the planes are never touched. Writing
-// either group raises the file's vslide_format_version to 2.
+// either group raises the file's vslide_format_version to 2; /registration/planes
+// makes it 3 (a version-2 reader would draw every plane at the reference
+// plane's positions), and a registration written without planes brings a
+// version-3 file back to 2 (planes are version 3's only addition).
 #include <array>
 #include <cmath>
 
@@ -34,11 +37,13 @@ Result<h5::Handle> open_or_create(hid_t loc, const char* name) {
   return h5::check(H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), std::string("create ") + name);
 }
 
-// REQUIRES: h5_mu held.
-Status raise_version(Hdf5Slide::Impl& m) {
-  if (m.format_version >= 2) return Status();
-  VSLIDE_RETURN_IF_ERROR(h5::write_attr(m.file.get(), "vslide_format_version", int64_t(2)));
-  m.format_version = 2;
+// Sets the file's version to the lowest that reads what it now holds, after
+// a registration or a flat-field was stored. REQUIRES: h5_mu held.
+Status update_version(Hdf5Slide::Impl& m) {
+  const int need = h5::exists(m.file.get(), "registration/planes") ? 3 : 2;
+  if (m.format_version == need || (m.format_version > need && m.format_version != 3)) return Status();
+  VSLIDE_RETURN_IF_ERROR(h5::write_attr(m.file.get(), "vslide_format_version", int64_t(need)));
+  m.format_version = need;
   return Status();
 }
 
@@ -168,7 +173,7 @@ Status Hdf5Slide::write_registration(const Registration& reg) {
     const char* names[8] = {"z", "t", "row", "col", "x_um", "y_um", "measured", "residual_px"};
     for (int k = 0; k < 8; ++k) VSLIDE_RETURN_IF_ERROR(h5::write_vector(pg.get(), names[k], planes[size_t(k)]));
   }
-  return raise_version(m).with_context(m.path);
+  return update_version(m).with_context(m.path);
 }
 
 Result<Registration> Hdf5Slide::read_registration() const {
@@ -280,7 +285,7 @@ Status Hdf5Slide::write_flatfield(const FlatField& ff) {
   VSLIDE_RETURN_IF_ERROR(h5::check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ff.gain.data()),
                                    m.path + ": write /flatfield/" + name));
   VSLIDE_RETURN_IF_ERROR(h5::write_attr(ds.get(), "dark", double(ff.dark)));
-  return raise_version(m).with_context(m.path);
+  return update_version(m).with_context(m.path);
 }
 
 Result<FlatField> Hdf5Slide::read_flatfield(int32_t channel) const {

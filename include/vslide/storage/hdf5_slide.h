@@ -39,9 +39,15 @@ struct CreateOptions {
 
 enum class OpenMode { kRead, kAppend };
 
-// Current version of the file format; every version from 1 up is readable.
-// Version 2 may hold /registration and /flatfield (register part).
-constexpr int kFormatVersion = 2;
+// Versions of the file format (docs/FORMAT.md, "Versioning"). A file carries
+// the lowest version whose readers read it correctly, so that older vslides
+// read every file they can: a slide is created at kBaseFormatVersion (2: may
+// hold /registration and /flatfield); storing per-plane field positions
+// (/registration/planes) raises it to 3, which a version-2 reader refuses
+// instead of drawing every plane at the reference plane's positions.
+// This vslide reads every version from 1 to kFormatVersion.
+constexpr int kFormatVersion = 3;
+constexpr int kBaseFormatVersion = 2;
 
 class Hdf5Slide final : public SlideSource, public SlideWriter {
  public:
