@@ -4,7 +4,9 @@ reference computed here with numpy from the raw planes the test dumped.
 
 Reference (docs/EXPORT.md): level L of each field is its level L-1 plane
 2x2-averaged (partial edge blocks average what exists, rounded half up); the field
-sits at floor((x - x0) / (p 2^L) + 0.5) output pixels; channel c samples its
+sits at floor((x - x0) / (p 2^L) + 0.5) output pixels, x its position in plane
+(z, t) (a manifest "plane_fields" row where there is one, else its "fields"
+row; the default region covers both); channel c samples its
 plane at floor(i + dx / 2^L + 0.5); overlaps are the weighted mean (rounded
 half up) with weights min(x + 1, w - x, y + 1, h - y); uncovered pixels are 0.
 
@@ -36,6 +38,12 @@ def box(a, f):
     return (s + n // 2) // n
 
 
+def plane_positions(man, z, t):
+    """The fields of plane (z, t): its own placements where the manifest has some."""
+    own = {(p["row"], p["col"]): p for p in man.get("plane_fields", []) if p["z"] == z and p["t"] == t}
+    return [own.get((f["row"], f["col"]), f) for f in man["fields"]]
+
+
 def reference(man, dump, region, level, c, z, t):
     p = man["pixel_um"]
     f = 2 ** level
@@ -57,7 +65,7 @@ def reference(man, dump, region, level, c, z, t):
     rx = np.minimum(np.arange(tw) + 1, tw - np.arange(tw))
     ry = np.minimum(np.arange(th) + 1, th - np.arange(th))
     weight = np.minimum(rx[None, :], ry[:, None]) * ok
-    for fld in man["fields"]:
+    for fld in plane_positions(man, z, t):
         name = "%d_%d_%d_%d_%d.u16" % (fld["row"], fld["col"], c, z, t)
         raw = np.fromfile(os.path.join(dump, name), "<u2").reshape(man["tile_h"], man["tile_w"])
         tile = raw.astype(np.int64)
@@ -166,9 +174,10 @@ def main():
     if args.region:
         region = [float(v) for v in args.region.split(",")]
     else:
-        region = [min(f["x_um"] for f in man["fields"]), min(f["y_um"] for f in man["fields"]),
-                  max(f["x_um"] + man["tile_w"] * man["pixel_um"] for f in man["fields"]),
-                  max(f["y_um"] + man["tile_h"] * man["pixel_um"] for f in man["fields"])]
+        every = man["fields"] + man.get("plane_fields", [])  # every plane's fields
+        region = [min(f["x_um"] for f in every), min(f["y_um"] for f in every),
+                  max(f["x_um"] + man["tile_w"] * man["pixel_um"] for f in every),
+                  max(f["y_um"] + man["tile_h"] * man["pixel_um"] for f in every)]
     if args.tiff:
         check_tiff(args.tiff, man, args.dump, region, args.levels)
     if args.zarr_dump:

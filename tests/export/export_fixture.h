@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "vslide/storage/hdf5_slide.h"
 
@@ -17,7 +18,9 @@ struct ExportSlideSpec {
   int rows = 2, cols = 3, channels = 2, z = 2, t = 2;
   int tile_w = 64, tile_h = 48, overlap_px = 12;
   double pixel_um = 0.5;
-  bool registration = false;  // store one moved field and a colour offset for channel 1
+  // Store one moved field and a colour offset for channel 1, and (with z > 1)
+  // plane z 1, t 0 placing fields (0, 0) and (0, 2) apart (per-plane positions).
+  bool registration = false;
 };
 
 // Smooth content plus noise, distinct per plane, 12-bit range.
@@ -93,18 +96,29 @@ inline Status make_export_slide(const std::string& path, const ExportSlideSpec& 
       }
     }
   }
-  nlohmann::json offsets = nlohmann::json::array();
+  nlohmann::json offsets = nlohmann::json::array(), plane_fields = nlohmann::json::array();
   if (s.registration) {
     reg.channel_offsets.push_back(ChannelOffset{0, 0, 0, 1, 1});
     if (s.channels > 1) reg.channel_offsets.push_back(ChannelOffset{1, 2.0, -1.0, 1, 0.9});
     for (const auto& o : reg.channel_offsets) offsets.push_back({{"channel", o.channel}, {"dx", o.dx_px}, {"dy", o.dy_px}});
+    if (s.z > 1) {
+      // Plane z 1 of t 0: (0, 0) lies up and left (widening the default region), (0, 2) down and right.
+      for (const auto& [c, dx, dy] : {std::tuple{0, -1.7, -0.9}, std::tuple{2, 2.3, 1.1}}) {
+        if (c >= s.cols) continue;
+        const FieldPlacement* f = reg.find(0, c);
+        reg.plane_fields.push_back(
+            PlanePlacement{1, 0, FieldPlacement{0, c, f->x_um + dx, f->y_um + dy, true, 0.1}});
+        plane_fields.push_back({{"z", 1}, {"t", 0}, {"row", 0}, {"col", c}, {"x_um", f->x_um + dx},
+                                {"y_um", f->y_um + dy}});
+      }
+    }
     reg.report_json = "{}";
     VSLIDE_RETURN_IF_ERROR((*slide)->write_registration(reg));
   }
   VSLIDE_RETURN_IF_ERROR((*slide)->finish());
   nlohmann::json m = {{"rows", s.rows}, {"cols", s.cols}, {"channels", s.channels}, {"z", s.z}, {"t", s.t},
                       {"tile_w", s.tile_w}, {"tile_h", s.tile_h}, {"pixel_um", s.pixel_um},
-                      {"fields", fields}, {"channel_offsets", offsets},
+                      {"fields", fields}, {"plane_fields", plane_fields}, {"channel_offsets", offsets},
                       {"channel_names", nlohmann::json::array()}};
   for (const auto& c : ch) m["channel_names"].push_back(c.name);
   std::ofstream(dump + "/manifest.json") << m.dump(2);
