@@ -120,6 +120,7 @@ TEST(ExportPlanePositions, EachTimePointsFieldsAtTheirOwnRegisteredPositions) {
   {
     auto s = Hdf5Slide::open(slide);
     ASSERT_TRUE(s.ok()) << s.status().to_string();
+    EXPECT_EQ((*s)->format_version(), 3);  // per-plane positions: refused by a version-2 reader
     auto reg = (*s)->read_registration();
     ASSERT_TRUE(reg.ok()) << reg.status().to_string();
     ASSERT_EQ(reg->fields.size(), 9u);

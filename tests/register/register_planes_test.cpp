@@ -115,6 +115,7 @@ TEST(RegisterPlanes, AFieldPlacedElsewhereInOneTimePointIsStoredForThatPlaneOnly
   }
   auto slide = Hdf5Slide::open(path);
   ASSERT_TRUE(slide.ok());
+  EXPECT_EQ((*slide)->format_version(), 3);  // /registration/planes (docs/FORMAT.md, "Versioning")
   auto reg = (*slide)->read_registration();
   ASSERT_TRUE(reg.ok()) << reg.status().to_string();
   ASSERT_EQ(reg->plane_fields.size(), 1u);
