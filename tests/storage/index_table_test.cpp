@@ -21,7 +21,7 @@ namespace {
 
 using testing::TempDir;
 
-std::string make_slide(const TempDir& dir, const std::string& name, int rows = 2, int cols = 3,
+std::string make_index_slide(const TempDir& dir, const std::string& name, int rows = 2, int cols = 3,
                        int32_t chunk_height = 0) {
   auto g = testing::test_geometry(rows, cols, 2, 1, 1, 32, 48);
   CreateOptions opt;
@@ -108,7 +108,7 @@ TEST(IndexTable, AChunkSizeOfZeroInTheFieldTablesBTreeIsRefusedBeforeReading) {
   // /index/fields into a 0-byte one; H5Dread then copied the six records out
   // of an 8-byte buffer (ASan: heap-buffer-overflow in H5D__select_read).
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   ASSERT_EQ(first_chunk(path, "index/fields").size, 256u * 48u);
   damage_chunk_key(path, "index/fields", 0);
   auto s = Hdf5Slide::open(path);
@@ -119,7 +119,7 @@ TEST(IndexTable, AChunkSizeOfZeroInTheFieldTablesBTreeIsRefusedBeforeReading) {
 
 TEST(IndexTable, AChunkSizeLargerThanTheChunkIsRefused) {
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   damage_chunk_key(path, "index/chunks", 65536);
   auto s = Hdf5Slide::open(path);
   ASSERT_FALSE(s.ok());
@@ -129,7 +129,7 @@ TEST(IndexTable, AChunkSizeLargerThanTheChunkIsRefused) {
 
 TEST(IndexTable, AChunkBeyondTheEndOfTheFileIsRefused) {
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   const ChunkPlace chunk = first_chunk(path, "index/fields");
   const uint64_t file_size = std::filesystem::file_size(path);
   damage_chunk_key(path, "index/fields", uint32_t(chunk.size), file_size - 100);
@@ -145,7 +145,7 @@ TEST(IndexTable, RecordsWithoutAStoredChunkAreCorruptionNotZeros) {
   // An extent past the stored chunks used to read as zero records: field
   // (0,0) in slot 0 at stage (0,0), over and over.
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(f, 0);
   hid_t d = H5Dopen2(f, "index/fields", H5P_DEFAULT);
@@ -161,7 +161,7 @@ TEST(IndexTable, RecordsWithoutAStoredChunkAreCorruptionNotZeros) {
 
 TEST(IndexTable, AnExtentLargerThanTheFileIsRefusedBeforeAllocating) {
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(f, 0);
   hid_t d = H5Dopen2(f, "index/chunks", H5P_DEFAULT);
@@ -177,7 +177,7 @@ TEST(IndexTable, AnExtentLargerThanTheFileIsRefusedBeforeAllocating) {
 
 TEST(IndexTable, ADamagedDetectionLayerTableNamesTheLayer) {
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   {
     auto w = Hdf5Slide::open(path, OpenMode::kAppend);
     ASSERT_TRUE(w.ok()) << w.status().to_string();
@@ -208,7 +208,7 @@ TEST(IndexTable, AWriterReadsTheLabelsOfALayerItFoundOnDiskAfterAddingMore) {
   // layer's table only while it knew no tile at all: the tiles on disk were
   // then "not found" through that handle.
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   LabelTile a, b;
   a.width = b.width = 48;
   a.height = b.height = 32;
@@ -234,7 +234,7 @@ TEST(IndexTable, TablesOfSeveralChunksReadBackExactly) {
   // 20x15 fields (two chunks of /index/fields, the second partial) with two
   // blocks per plane (1200 chunk records, two chunks of /index/chunks).
   TempDir dir;
-  const std::string path = make_slide(dir, "big.h5", 20, 15, 16);
+  const std::string path = make_index_slide(dir, "big.h5", 20, 15, 16);
   auto s = Hdf5Slide::open(path);
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   const auto& entries = (*s)->index()->entries();
@@ -259,7 +259,7 @@ TEST(IndexTable, RecordsLaidOutByAnotherWriterAreConverted) {
   // The same members in another order and packed (what h5py writes for a
   // numpy record array): read through H5Tconvert, same index.
   TempDir dir;
-  const std::string path = make_slide(dir, "s.h5");
+  const std::string path = make_index_slide(dir, "s.h5");
   std::vector<TileIndex::Entry> before;
   {
     auto s = Hdf5Slide::open(path);
