@@ -131,6 +131,56 @@ TEST(TiffIo, HugeHeaderInATinyFileIsRefusedBeforeAllocating) {
   EXPECT_NE(img.status().message().find("implausible size 65535x65535"), std::string::npos) << img.status().message();
 }
 
+// A little-endian tiled TIFF of width x height 16-bit pixels in 16x16 tiles
+// whose TileOffsets and TileByteCounts hold 4 values instead of one per tile,
+// the byte counts unequal: libtiff ignores both tags and, for an uncompressed
+// page, estimates every tile's byte count from the image size (offsets past
+// the fourth read as 0). Built byte by byte, as a fuzzer left it.
+std::vector<uint8_t> tiff_with_estimated_byte_counts(uint32_t width, uint32_t height) {
+  struct Tag {
+    uint16_t tag, type;
+    uint32_t count, value;
+  };
+  const uint32_t ifd = 8, entries = 10, data = ifd + 2 + 12 * entries + 4;
+  const std::vector<Tag> tags = {{256, 4, 1, width}, {257, 4, 1, height}, {258, 3, 1, 16},     {259, 3, 1, 1},
+                                 {262, 3, 1, 1},     {277, 3, 1, 1},      {322, 3, 1, 16},     {323, 3, 1, 16},
+                                 {324, 4, 4, data},  {325, 3, 4, data + 16}};
+  std::vector<uint8_t> b;
+  auto put = [&b](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(uint8_t(v >> (8 * i)));
+  };
+  put('I', 1), put('I', 1), put(42, 2), put(ifd, 4), put(entries, 2);
+  for (const Tag& t : tags) put(t.tag, 2), put(t.type, 2), put(t.count, 4), put(t.value, 4);
+  put(0, 4);
+  for (int i = 0; i < 4; ++i) put(data + 24, 4);        // TileOffsets
+  for (uint16_t c : {512, 256, 512, 512}) put(c, 2);    // TileByteCounts
+  b.resize(b.size() + 512, 0);                          // one tile of pixels
+  return b;
+}
+
+TEST(TiffIo, ByteCountsThatLibtiffEstimatesDoNotStandInForTheFile) {
+  // fuzz_tiff_import: a 2,289-byte file made import allocate a 9760x1072 page
+  // and read 653,920 tiles from offset 0, because the byte counts libtiff
+  // estimated summed to exactly the page's size (input kept as
+  // fuzz/corpus/tiff_import/regress-estimated-byte-counts.tif).
+  TempDir dir;
+  const std::string path = dir.file("estimated.tif");
+  const auto bytes = tiff_with_estimated_byte_counts(4096, 4096);
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  }
+  auto d = TiffDirectory::open(path);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  auto img = read_tiff_page(*d, 0);
+  ASSERT_EQ(img.status().code(), StatusCode::kCorruption) << img.status().to_string();
+  EXPECT_NE(img.status().message().find("estimated.tif: header says 4096x4096 pixels (33554432 bytes) "
+                                        "uncompressed, the whole file is " +
+                                        std::to_string(bytes.size()) + " bytes"),
+            std::string::npos)
+      << img.status().message();
+}
+
 TEST(TiffIo, TruncatedFileNamesTheStrip) {
   TempDir dir;
   const std::string path = dir.file("cut.tif");
