@@ -1,5 +1,6 @@
 #include "frame_worker.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "vslide/view/cpu_renderer.h"
@@ -38,8 +39,14 @@ void FrameWorker::submit(FrameJob job) {
     std::lock_guard lock(mu_);
     pending_ = std::move(job);
     pending_since_ = Clock::now();
+    preempt_ = false;
   }
   cv_.notify_all();
+}
+
+void FrameWorker::preempt() {
+  std::lock_guard lock(mu_);
+  preempt_ = true;
 }
 
 void FrameWorker::clear_textures() {
@@ -89,13 +96,30 @@ void FrameWorker::run() {
     if (gl) {
       if (clear) gl->clear_textures();
       const auto t0 = Clock::now();
-      d.status = gl->draw(d.job.plan);
+      // A banded frame: the first band uploads (up to the budget), the
+      // rest draw what it uploaded; between bands the frame gives way to
+      // newer input.
+      const int rows = d.job.plan.viewport.height_px;
+      const int bands = std::clamp(d.job.bands, 1, std::max(1, rows));
+      for (int b = 0; b < bands && d.status.ok(); ++b) {
+        if (b > 0) {
+          std::lock_guard lock(mu_);
+          if (preempt_ || stop_) {
+            preempt_ = false;
+            d.abandoned = true;
+            break;
+          }
+        }
+        const int y0 = int(int64_t(rows) * b / bands), y1 = int(int64_t(rows) * (b + 1) / bands);
+        d.status = gl->draw_rows(d.job.plan, y0, y1, b == 0);
+        d.upload_ms += gl->last_frame().upload_ms;
+        d.bytes_uploaded += gl->last_frame().bytes_uploaded;
+        if (b == 0) d.deferred_tiles = gl->last_frame().deferred_tiles;
+        ++d.bands_drawn;
+      }
       const auto t1 = Clock::now();
-      d.upload_ms = gl->last_frame().upload_ms;
       d.draw_ms = ms_between(t0, t1) - d.upload_ms;
-      d.bytes_uploaded = gl->last_frame().bytes_uploaded;
-      d.deferred_tiles = gl->last_frame().deferred_tiles;
-      if (d.status.ok()) {
+      if (d.status.ok() && !d.abandoned) {
         auto img = gl->read_back();
         d.readback_ms = ms_between(t1, Clock::now());
         if (img.ok()) {

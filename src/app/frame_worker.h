@@ -39,6 +39,10 @@ struct FrameJob {
   double scale = 1;      // frame pixels per canvas pixel (< 1: an interaction frame)
   int canvas_w = 0, canvas_h = 0;  // the canvas's pixels, which the frame is shown on
   double plan_ms = 0;
+  // > 1: drawn as this many bands of rows, and given up between two bands
+  // when preempt() is called (a full-resolution frame that new input has
+  // made stale: the next frame does not wait for the rest of it).
+  int bands = 1;
 };
 
 struct FrameDone {
@@ -52,6 +56,8 @@ struct FrameDone {
   double convert_ms = 0;   // made the canvas's image (format, scaled to the canvas)
   uint64_t bytes_uploaded = 0;
   uint64_t deferred_tiles = 0;  // left out by the upload budget: draw again
+  bool abandoned = false;       // preempted between bands: no image, nothing to show
+  int bands_drawn = 0;
 };
 
 class FrameWorker {
@@ -66,6 +72,10 @@ class FrameWorker {
 
   // Queues a frame; a queued frame the worker has not started is replaced.
   void submit(FrameJob job);
+  // Asks the frame being drawn to stop at its next band boundary (a job
+  // with bands > 1; others finish). It then reports `abandoned`. A later
+  // submit() clears the request.
+  void preempt();
   // Drops the renderer's textures before the next frame (a slide was opened:
   // textures are keyed by tile, and the new slide must not see the old one's).
   void clear_textures();
@@ -84,6 +94,7 @@ class FrameWorker {
   std::optional<FrameJob> pending_;
   std::chrono::steady_clock::time_point pending_since_;
   bool clear_ = false;
+  bool preempt_ = false;
   bool stop_ = false;
   std::string renderer_;
   std::thread thread_;  // last: starts after the fields above exist

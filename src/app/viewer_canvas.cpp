@@ -5,6 +5,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QWheelEvent>
+#include <algorithm>
 #include <cmath>
 
 #include "frame_worker.h"
@@ -129,7 +130,23 @@ void ViewerCanvas::resizeEvent(QResizeEvent*) {
 
 void ViewerCanvas::request_frame() {
   dirty_ = true;
-  if (!in_flight_ && !kick_.isActive()) kick_.start();
+  if (in_flight_) {
+    if (in_flight_banded_) worker_->preempt();  // the rest of that frame is stale
+  } else if (!kick_.isActive()) {
+    kick_.start();
+  }
+}
+
+// How many bands a full-resolution frame is drawn in: about one frame
+// budget each, from the measured cost per pixel (4 before anything is
+// measured: the first frame of a slide); 1 with no budget or where the
+// frame fits it.
+int ViewerCanvas::full_frame_bands() const {
+  if (!(budget_ms_ > 0)) return 1;
+  if (!(cost_ms_per_mpx_ > 0)) return 4;
+  const QSize c = model_->canvas_size();
+  const double ms = cost_ms_per_mpx_ * double(c.width()) * c.height() / 1e6;
+  return std::clamp(int(std::ceil(ms / budget_ms_)), 1, 8);
 }
 
 // The resolution of interaction frames: the share of the canvas's pixels
@@ -160,6 +177,8 @@ void ViewerCanvas::submit_frame() {
     t.start();
     const bool interacting = last_edit_.isValid() && last_edit_.elapsed() < kSettleMs;
     job.scale = interacting ? interaction_scale() : 1.0;
+    job.bands = job.scale == 1 && !after_abandon_ ? full_frame_bands() : 1;
+    after_abandon_ = false;
     Viewport vp = model_->viewport();
     job.canvas_w = vp.width_px;
     job.canvas_h = vp.height_px;
@@ -176,6 +195,7 @@ void ViewerCanvas::submit_frame() {
       style_plan(model_->state(), &*plan);
       job.plan = std::move(*plan);
       in_flight_ = true;
+      in_flight_banded_ = job.bands > 1;
       worker_->submit(std::move(job));
       return;
     }
@@ -197,8 +217,28 @@ void ViewerCanvas::submit_frame() {
   emit framePainted(version, true);
 }
 
+void ViewerCanvas::update_cost(int width, int height, double ms) {
+  if (width <= 0 || height <= 0) return;
+  const double mpx = double(width) * height / 1e6;
+  const double cost = ms / std::max(mpx, 1e-3);
+  cost_ms_per_mpx_ = cost_ms_per_mpx_ > 0 ? 0.7 * cost_ms_per_mpx_ + 0.3 * cost : cost;
+}
+
 void ViewerCanvas::frame_done(FrameDone d, QImage image) {
   in_flight_ = false;
+  if (d.abandoned) {
+    // Stopped between bands for newer input: nothing of it is shown, the
+    // newer state is drawn now, in one piece (so frames keep coming while
+    // input does). The bands drawn still measure the cost per pixel, which
+    // sizes that frame.
+    ++frames_abandoned_;
+    const int rows = d.job.plan.viewport.height_px;
+    const int drawn = int(int64_t(rows) * d.bands_drawn / std::max(1, d.job.bands));
+    update_cost(d.job.plan.viewport.width_px, drawn, d.draw_ms);
+    after_abandon_ = true;
+    submit_frame();
+    return;
+  }
   const FrameInfo& info = d.job.info;
   times_ = FrameTimes{d.job.plan_ms, d.wait_ms,  d.upload_ms,  d.draw_ms,         d.readback_ms,
                       d.convert_ms, 0, d.job.scale, d.bytes_uploaded};
@@ -210,11 +250,7 @@ void ViewerCanvas::frame_done(FrameDone d, QImage image) {
     image_ = std::move(image);
     // The cost per pixel from every frame (interaction frames too: the
     // machine's load changes while the input goes on).
-    if (d.image->width > 0 && d.image->height > 0) {
-      const double mpx = double(d.image->width) * d.image->height / 1e6;
-      const double cost = (d.draw_ms + d.readback_ms) / std::max(mpx, 1e-3);
-      cost_ms_per_mpx_ = cost_ms_per_mpx_ > 0 ? 0.7 * cost_ms_per_mpx_ + 0.3 * cost : cost;
-    }
+    update_cost(d.image->width, d.image->height, d.draw_ms + d.readback_ms);
     if (!info.complete) {
       loading = QString("loading: %1 of %2 planes at layer %3 (x%4)")
                     .arg(info.planes_ready)

@@ -73,6 +73,7 @@ struct Result1 {
   std::vector<double> latency_ms;
   double stall_ms = 0;
   size_t frames = 0, dropped = 0;
+  uint64_t abandoned = 0;         // full-resolution frames given up between bands for newer input
   std::vector<FrameTimes> times;  // per presented frame
   double settle_ms = 0;           // last input until the full-resolution complete frame
 };
@@ -106,6 +107,7 @@ class Driver {
     posted_.clear();
     frames_ = 0;
     times_.clear();
+    const uint64_t abandoned0 = w_.canvas()->frames_abandoned();
     double stall = 0, last_tick = clock_.nsecsElapsed() / 1e6;
     QTimer tick;
     tick.setInterval(1);
@@ -137,7 +139,8 @@ class Driver {
     }
     const double settle_ms = clock_.nsecsElapsed() / 1e6 - last_input;
     QCoreApplication::processEvents();
-    Result1 r{name, lat_, stall, frames_, posted_.size(), times_, settle_ms};
+    Result1 r{name, lat_, stall, frames_, posted_.size(), w_.canvas()->frames_abandoned() - abandoned0, times_,
+              settle_ms};
     return r;
   }
 
@@ -230,12 +233,13 @@ std::string verdict(const std::string& phase, const nlohmann::json& r) {
 }
 
 void print_table(const nlohmann::json& j, const std::vector<std::string>& phases) {
-  std::printf("%-9s %-27s %6s %6s %7s %7s %7s %8s %9s %6s  %s\n", "phase", "interaction", "inputs", "frames",
-              "p50 ms", "p99 ms", "max ms", "stall ms", "settle ms", "scale", "targets");
+  std::printf("%-9s %-27s %6s %6s %5s %7s %7s %7s %8s %9s %6s  %s\n", "phase", "interaction", "inputs", "frames",
+              "given", "p50 ms", "p99 ms", "max ms", "stall ms", "settle ms", "scale", "targets");
   for (const std::string& phase : phases) {
     for (const auto& r : j[phase]) {
-      std::printf("%-9s %-27s %6zu %6zu %7.1f %7.1f %7.1f %8.1f %9.1f %6.2f  %s\n", phase.c_str(),
+      std::printf("%-9s %-27s %6zu %6zu %5zu %7.1f %7.1f %7.1f %8.1f %9.1f %6.2f  %s\n", phase.c_str(),
                   r["interaction"].get<std::string>().c_str(), r["inputs"].get<size_t>(), r["frames"].get<size_t>(),
+                  r["abandoned"].get<size_t>(),
                   r["p50_ms"].get<double>(), r["p99_ms"].get<double>(), r["max_ms"].get<double>(),
                   r["longest_stall_ms"].get<double>(), r["settle_ms"].get<double>(),
                   r["frame_ms"]["scale"].get<double>(), verdict(phase, r).c_str());
@@ -328,6 +332,7 @@ int bench_view(int argc, char** argv) {
       j[phase].push_back({{"interaction", r.name},
                           {"inputs", r.latency_ms.size()},
                           {"frames", r.frames},
+                          {"abandoned", r.abandoned},
                           {"p50_ms", pct(r.latency_ms, 0.5)},
                           {"p99_ms", pct(r.latency_ms, 0.99)},
                           {"max_ms", pct(r.latency_ms, 1.0)},
@@ -349,7 +354,7 @@ int bench_view(int argc, char** argv) {
   std::printf("targets (issue 12, llvmpipe): cold p99 <= %.0f ms while tiles load, warm p50 <= %.0f ms, no UI stall "
               "> %.0f ms. Interaction frames drop resolution (scale = frame/canvas pixels per axis, mean over "
               "frames) when a full frame costs more than %.0f ms; settle = last input to the full-resolution "
-              "complete frame.%s\n\n",
+              "complete frame; given = full-resolution frames given up between bands for newer input.%s\n\n",
               kColdP99Ms, kWarmP50Ms, kStallMs, budget_ms,
               no_baseline ? "" : " baseline = the warm session with every frame at full resolution.");
   print_table(j, phases);

@@ -244,7 +244,16 @@ void GlRenderer::clear_textures() {
 }
 
 Status GlRenderer::draw(const FramePlan& plan) {
+  return draw_rows(plan, 0, plan.viewport.height_px, true);
+}
+
+Status GlRenderer::draw_rows(const FramePlan& plan, int y0, int y1, bool upload) {
   VSLIDE_RETURN_IF_ERROR(validate_plan(plan));
+  if (y0 < 0 || y1 > plan.viewport.height_px || y0 >= y1) {
+    return Status::invalid_argument("GL: rows [" + std::to_string(y0) + ", " + std::to_string(y1) +
+                                    ") are not inside a frame of " + std::to_string(plan.viewport.height_px) +
+                                    " rows");
+  }
   Impl& m = *impl_;
   stats_ = GlFrameStats{};
   const auto t_start = Clock::now();
@@ -298,7 +307,9 @@ Status GlRenderer::draw(const FramePlan& plan) {
   // pixels it would own go to what lies under it in the plan (a coarser
   // layer, the overview), as while tiles load. The caller draws again for
   // the rest (GlFrameStats::deferred_tiles).
-  if (upload_budget_ > 0) {
+  // Without uploads every tile whose textures are missing is left out (the
+  // rows drawn after a draw of the same plan show what it showed).
+  if (upload_budget_ > 0 || !upload) {
     size_t planned = 0;
     for (size_t k = 0; k < tiles; ++k) {
       const TileDraw& d = plan.tiles[k];
@@ -310,7 +321,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
           need += size_t(d.width) * size_t(d.height) * size_t(comps) * sizeof(uint16_t);
       }
       if (need == 0) continue;
-      if (planned > 0 && planned + need > upload_budget_) {
+      if (!upload || (planned > 0 && planned + need > upload_budget_)) {
         m.covered[k] = PixelRect{};
         ++stats_.deferred_tiles;
       } else {
@@ -480,6 +491,14 @@ Status GlRenderer::draw(const FramePlan& plan) {
   glDisable(GL_DEPTH_TEST);
   glDisable(GL_BLEND);
   glClearColor(0, 0, 0, 1);
+  // Only the rows asked for: clears and draws alike are scissored (GL's
+  // rows run bottom-up).
+  if (y0 > 0 || y1 < vh) {
+    glEnable(GL_SCISSOR_TEST);
+    glScissor(0, vh - y1, vw, y1 - y0);
+  } else {
+    glDisable(GL_SCISSOR_TEST);
+  }
   glBindFramebuffer(GL_FRAMEBUFFER, m.fbo);
   glClear(GL_COLOR_BUFFER_BIT);
   if (multipass) {
@@ -652,6 +671,7 @@ Status GlRenderer::draw(const FramePlan& plan) {
       ++stats_.draw_calls;
     }
   }
+  glDisable(GL_SCISSOR_TEST);
   glFinish();
   m.pool.commit_releases();
   stats_.upload_ms = upload_ms;

@@ -3,7 +3,8 @@
 // mixer, a remote slide (an in-process TileServer) with the cursor readout
 // giving raw values, the registered / stage positions toggle, and
 // interaction frames drawn at a lower resolution that settle at full
-// resolution, and the CPU reference drawing the frames where there is no
+// resolution, full-resolution frames drawn in bands that give way to new
+// input, and the CPU reference drawing the frames where there is no
 // headless OpenGL.
 #include <gtest/gtest.h>
 
@@ -255,6 +256,33 @@ TEST_F(WindowPathsTest, InteractionFramesDropResolutionThenSettleAtFullResolutio
   ASSERT_TRUE(settle(*w));
   ASSERT_FALSE(scales.empty());
   EXPECT_EQ(*std::min_element(scales.begin(), scales.end()), 1.0);
+}
+
+TEST_F(WindowPathsTest, FullFramesInBandsGiveWayToNewInput) {
+  auto w = open_window(path_, 900, 640);
+  ViewerModel* m = w->model();
+  ViewerCanvas* c = w->canvas();
+  // A budget far under a full frame's cost: full-resolution frames are
+  // drawn in the most bands (8), interaction frames at the least scale.
+  c->set_frame_budget_ms(0.05);
+  // An edit, then the full-resolution frame that follows once input
+  // pauses; while it is being drawn, another edit. A band on llvmpipe is
+  // milliseconds, so the edit lands before the last band nearly always;
+  // a few tries make sure.
+  int tries = 0;
+  for (; c->frames_abandoned() == 0 && tries < 10; ++tries) {
+    m->pan_px(15, 5);
+    ASSERT_TRUE(wait_until([&] { return c->banded_frame_in_flight(); }, std::chrono::seconds(10)));
+    m->pan_px(-7, 11);
+    ASSERT_TRUE(settle(*w));
+  }
+  EXPECT_GE(c->frames_abandoned(), 1u) << "a full frame in flight was never given up for new input, " << tries
+                                       << " tries";
+  // What is shown is the latest state, whole, and drawn in bands it equals
+  // the CPU reference.
+  EXPECT_EQ(c->painted_version(), m->version());
+  EXPECT_EQ(c->last_times().scale, 1.0);
+  expect_matches_cpu(*w, path_);
 }
 
 TEST_F(WindowPathsTest, WithoutHeadlessGlTheCpuReferenceDrawsTheFrames) {

@@ -2,7 +2,8 @@
 // the tiles left out show what lies under them in the plan (here a coarse
 // layer) exactly as a plan without them would, and the following frames
 // bring the rest in until the frame equals the CPU reference of the whole
-// plan.
+// plan. A frame drawn in bands of rows (draw_rows: the first band uploads,
+// the rest do not) is the frame draw() makes, budget and all.
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
@@ -100,6 +101,48 @@ TEST(UploadBudget, TilesPastTheBudgetComeInOverTheNextFrames) {
   ASSERT_TRUE((*gl)->draw(plan).ok());
   EXPECT_EQ((*gl)->last_frame().deferred_tiles, 0u);
   EXPECT_GE((*gl)->last_frame().bytes_uploaded, 4 * tile_bytes);
+}
+
+TEST(UploadBudget, AFrameDrawnInBandsOfRowsIsTheFrameDrawMakes) {
+  auto ctx = GlContext::create();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+  auto whole = GlRenderer::create(ctx->get(), size_t(256) << 20);
+  auto banded = GlRenderer::create(ctx->get(), size_t(256) << 20);
+  ASSERT_TRUE(whole.ok() && banded.ok());
+  const size_t tile_bytes = size_t(kW) * kH * kChannels * sizeof(uint16_t);
+  for (GlRenderer* g : {whole->get(), banded->get()}) g->set_upload_budget(tile_bytes + tile_bytes / 2);
+  FramePlan plan = mosaic();
+  // A fifth channel: two passes summed in the float target and resolved,
+  // each scissored to the band.
+  plan.display.channels.push_back(ChannelDisplay{kChannels, Rgb{1, 1, 0}, 200, 2500, 0.8f, true});
+  for (TileDraw& d : plan.tiles) {
+    d.planes.push_back(PlaneRef{TileKey{d.row, d.col, kChannels, 0, 0, d.level}, pattern(d.width, d.height, 77 + d.row)});
+  }
+  const int rows = plan.viewport.height_px;
+  for (int frame = 0; frame < 4; ++frame) {
+    auto expect = (*whole)->render(plan);
+    ASSERT_TRUE(expect.ok()) << expect.status().to_string();
+    const int bands = 3 + frame;  // rows that do not divide evenly, too
+    uint64_t deferred = 0;
+    for (int b = 0; b < bands; ++b) {
+      ASSERT_TRUE((*banded)->draw_rows(plan, rows * b / bands, rows * (b + 1) / bands, b == 0).ok());
+      if (b == 0) {
+        deferred = (*banded)->last_frame().deferred_tiles;
+        EXPECT_EQ(deferred, (*whole)->last_frame().deferred_tiles) << "frame " << frame;
+      } else {
+        EXPECT_EQ((*banded)->last_frame().bytes_uploaded, 0u) << "band " << b << " uploaded";
+        EXPECT_EQ((*banded)->last_frame().deferred_tiles, deferred) << "band " << b;
+      }
+    }
+    auto got = (*banded)->read_back();
+    ASSERT_TRUE(got.ok());
+    const ImageDiff d = compare_images(*expect, *got);
+    EXPECT_EQ(d.max_abs, 0) << "frame " << frame << ": " << d.pixels_differing << " pixels differ";
+  }
+  EXPECT_EQ((*whole)->last_frame().deferred_tiles, 0u) << "every tile should be in by the fourth frame";
+  // Rows outside the frame are refused.
+  EXPECT_EQ((*banded)->draw_rows(plan, 0, rows + 1, true).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*banded)->draw_rows(plan, 5, 5, true).code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -24,6 +24,13 @@
 // always drawn. settled() says when the full-resolution, complete frame of
 // the current state is shown.
 //
+// Preemption: a full-resolution frame that costs more than the budget is
+// drawn in bands of rows of about the budget each (the first band with the
+// frame's uploads); an edit that arrives meanwhile stops it at the next
+// band, and the edit's frame follows at once. So input never waits for a
+// whole slow frame (the first frame of a newly opened slide, the frame
+// after input pauses), only for one band of it.
+//
 // Mouse input turns into model edits: drag pans, the wheel zooms about the
 // cursor, double-click zooms in; moving the mouse updates the readout.
 //
@@ -94,6 +101,10 @@ class ViewerCanvas : public QWidget {
   // The time one frame may take before interaction frames are drawn at a
   // lower resolution (default 12 ms); 0: always full resolution.
   void set_frame_budget_ms(double ms) { budget_ms_ = ms; }
+  // Full-resolution frames given up between bands because input came.
+  uint64_t frames_abandoned() const { return frames_abandoned_; }
+  // A full-resolution frame is being drawn in bands (an edit now preempts it).
+  bool banded_frame_in_flight() const { return in_flight_ && in_flight_banded_; }
 
  signals:
   // A frame came back: the model version it shows, and whether it is complete.
@@ -118,6 +129,8 @@ class ViewerCanvas : public QWidget {
   void submit_frame();
   void frame_done(FrameDone d, QImage image);
   double interaction_scale() const;
+  int full_frame_bands() const;
+  void update_cost(int width, int height, double ms);  // a frame's drawing time -> cost_ms_per_mpx_
 
   ViewerModel* model_;
   std::unique_ptr<FrameWorker> worker_;
@@ -128,6 +141,9 @@ class ViewerCanvas : public QWidget {
   FrameTimes times_;
   uint64_t painted_version_ = 0;
   bool in_flight_ = false;  // the worker has a frame of ours
+  bool in_flight_banded_ = false;  // ... drawn in bands: an edit preempts it
+  uint64_t frames_abandoned_ = 0;
+  bool after_abandon_ = false;  // the next frame is drawn whole
   bool dirty_ = false;      // an edit since the frame in flight was planned
   QElapsedTimer last_edit_;
   double budget_ms_ = 12;

@@ -63,6 +63,16 @@ class GlRenderer {
 
   // Draws the plan into the offscreen frame and waits for the GPU.
   Status draw(const FramePlan& plan);
+  // Draws only the frame's rows [y0, y1) (top-down) and waits for the GPU;
+  // the other rows keep what earlier draws left there. A frame drawn as
+  // bands of rows of one plan, the first with `upload` and the rest
+  // without, is the frame draw() makes: without `upload` no tile texture is
+  // uploaded and tiles whose textures are missing are left out (counted in
+  // deferred_tiles), as the first band left out those past the budget. For
+  // a caller that must be able to stop a long frame between bands (the
+  // window, when new input arrives). InvalidArgument for rows outside the
+  // frame.
+  Status draw_rows(const FramePlan& plan, int y0, int y1, bool upload);
   // draw() then reads the frame back.
   Result<RgbImage> render(const FramePlan& plan);
   // Reads back the last drawn frame.
