@@ -11,7 +11,10 @@
 // 40-56 ms a frame on llvmpipe, docs/PERFORMANCE.md). Here the UI thread
 // plans the frame (SlideView::plan_frame never waits), hands the plan over
 // and paints the finished image when it comes back; it never waits for the
-// rasteriser, and the window is an ordinary raster window.
+// rasteriser, and the window is an ordinary raster window. A slow
+// full-resolution frame is drawn in bands of rows (FrameJob::bands) and
+// can be given up between two (preempt()) when newer input has made it
+// stale.
 //
 // Thread-safety: submit() and clear_textures() from one thread (the UI
 // thread); `done` runs on the worker thread. The destructor stops the
