@@ -16,7 +16,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev
   python3-h5py python3-zmq python3-numpy python3-tifffile
   procps
-  qt6-base-dev libqt6opengl6-dev qt6-qpa-plugins libglx-mesa0 libgl-dev
+  qt6-base-dev qt6-qpa-plugins libglx-mesa0 libgl-dev
   xvfb xdotool imagemagick x11-utils
   libfftw3-dev
   pybind11-dev python3-dev python3-pytest
