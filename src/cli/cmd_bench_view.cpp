@@ -8,6 +8,7 @@
 // warm: the same script again.
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QWindow>
@@ -111,31 +112,59 @@ class Driver {
     double stall = 0, last_tick = clock_.nsecsElapsed() / 1e6;
     QTimer tick;
     tick.setInterval(1);
+    tick.setTimerType(Qt::PreciseTimer);
     QObject::connect(&tick, &QTimer::timeout, [&] {
       const double now = clock_.nsecsElapsed() / 1e6;
       stall = std::max(stall, now - last_tick);
       last_tick = now;
     });
     tick.start();
+    // The inputs at 60 Hz from a precise timer, the UI thread blocked in
+    // its event loop in between, as in the window's own use (a loop that
+    // polled would take a core from the rasteriser and the loaders).
     int i = 0;
-    bool more = true;
     double next_at = clock_.nsecsElapsed() / 1e6;
-    while (more) {
-      QCoreApplication::processEvents(QEventLoop::AllEvents, 1);
+    QEventLoop loop;
+    QTimer input;
+    input.setSingleShot(true);
+    input.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&input, &QTimer::timeout, [&] {
       const double now = clock_.nsecsElapsed() / 1e6;
-      if (now < next_at) continue;
+      if (now + 0.5 < next_at) {  // early: a timer rounds to whole ms
+        input.start(std::max(0, int(std::ceil(next_at - now))));
+        return;
+      }
       next_at += 1000.0 / 60;
       const size_t before = posted_.size();
       posted_.push_back(now);
-      more = post(i++);
-      if (!more && posted_.size() > before) posted_.pop_back();
-    }
-    // Until every edit is on screen and the frame is complete.
-    QElapsedTimer t;
-    t.start();
+      if (!post(i++)) {
+        if (posted_.size() > before) posted_.pop_back();
+        loop.quit();
+        return;
+      }
+      input.start(std::max(0, int(std::lround(next_at - clock_.nsecsElapsed() / 1e6))));
+    });
+    input.start(0);
+    loop.exec();
+    // Until every edit is on screen and the frame is complete (checked at
+    // every frame and every 5 ms, waiting in the event loop meanwhile).
     const double last_input = posted_.empty() ? clock_.nsecsElapsed() / 1e6 : posted_.back();
-    while ((!pending_.empty() || !w_.canvas()->settled()) && t.elapsed() < 60000) {
-      QCoreApplication::processEvents(QEventLoop::AllEvents, 1);
+    auto done = [&] { return pending_.empty() && w_.canvas()->settled(); };
+    if (!done()) {
+      QTimer check, limit;
+      check.setTimerType(Qt::PreciseTimer);
+      QObject::connect(&check, &QTimer::timeout, [&] {
+        if (done()) loop.quit();
+      });
+      auto conn = QObject::connect(w_.canvas(), &ViewerCanvas::framePresented, [&] {
+        if (done()) loop.quit();
+      });
+      QObject::connect(&limit, &QTimer::timeout, [&] { loop.quit(); });
+      check.start(5);
+      limit.setSingleShot(true);
+      limit.start(60000);
+      loop.exec();
+      QObject::disconnect(conn);
     }
     const double settle_ms = clock_.nsecsElapsed() / 1e6 - last_input;
     QCoreApplication::processEvents();
