@@ -110,6 +110,12 @@ int run_render(int argc, char** argv) {
   p.flag("--json", "print the statistics as JSON", &json);
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
   if (out.empty()) return p.usage_error("--out PNG is required");
+  // The PNG goes through a temporary name, so only the rename could replace
+  // an input: refuse an --out that is the slide or the view state file.
+  if (same_file(slide_path, out)) return p.usage_error("--out " + out + " is the slide itself; refusing to overwrite it");
+  if (!display_file.empty() && same_file(display_file, out)) {
+    return p.usage_error("--out " + out + " is the --display file; refusing to overwrite it");
+  }
   int width = 0, height = 0;
   if (!parse_size(size, &width, &height)) return p.usage_error("--size must be WIDTHxHEIGHT, e.g. 1920x1080");
   if (!center.empty() + !region.empty() + fit > 1) {
@@ -308,7 +314,9 @@ int run_render(int argc, char** argv) {
   if (!image.ok()) return fail(image.status().message());
   const double draw_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_draw).count();
-  if (Status s = write_png(out, *image); !s.ok()) return fail(s.message());
+  if (Status s = write_then_rename(out, [&](const std::string& tmp) { return write_png(tmp, *image); }); !s.ok()) {
+    return fail(s.message());
+  }
 
   if (stats || json) {
     const LoaderStats ls = view.loader_stats();

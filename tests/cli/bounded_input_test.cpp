@@ -70,6 +70,36 @@ TEST(BoundedInput, ExportTileRefusesToOverwriteItsInputAndLeavesNoPartialTiff) {
   }
 }
 
+TEST(BoundedInput, RenderRefusesToWriteItsPngOverItsSlideOrDisplayFile) {
+  // Found auditing issue 16 on 1d55ca3: `render s.h5 --out s.h5` replaced the
+  // slide with a PNG and exited 0.
+  TempDir dir;
+  const std::string slide = dir.file("s.h5");
+  auto r = run_command(vslide() + " simulate " + slide + " --rows 1 --cols 1 --channels 1 --tile 64x48 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto size = std::filesystem::file_size(slide);
+  const std::string render = vslide() + " render " + slide + " --cpu --size 32x32 --fit";
+  r = run_command(render + " --out " + slide + " 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("is the slide itself"), std::string::npos) << r.output;
+  r = run_command("cd " + dir.path().string() + " && " + vslide() + " render ./s.h5 --cpu --size 32x32 --fit --out s.h5 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(std::filesystem::file_size(slide), size);
+  const std::string display = dir.file("view.json");
+  std::ofstream(display) << "{}";
+  r = run_command(render + " --display " + display + " --out " + display + " 2>&1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("is the --display file"), std::string::npos) << r.output;
+  // A good run still writes its PNG, and no temporary file is left.
+  const std::string png = dir.file("v.png");
+  r = run_command(render + " --out " + png + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(png));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+}
+
 TEST(BoundedInput, KeygenLeavesNoPartialKeyAndCreatesTheSecretPrivate) {
   TempDir dir;
   const std::string prefix = dir.file("k");
