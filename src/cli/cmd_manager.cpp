@@ -8,6 +8,7 @@
 #include "command.h"
 #include "vslide/acquire/scanner_client.h"
 #include "vslide/acquire/slide_manager.h"
+#include "vslide/remote/protocol.h"
 
 namespace vslide::cli {
 namespace {
@@ -40,19 +41,24 @@ int run_manager(int argc, char** argv) {
   p.option("--catalog", "URL", "sqlite:///path or postgresql://... (default sqlite://DATA/catalog.sqlite)",
            &o.catalog_url);
   p.option("--spool-dir", "DIR", "folder for the proxies' spools (default: DATA/.scans)", &o.spool_dir);
+  // Every number ranged up front (issue 16): a cap of 0 or -1 must not turn
+  // the cap off, nor 100000 writer threads reach the first scan.
   p.option("--max-buffer-mb", "MB", "per scan: fields held in memory before they spill (default 2048)",
-           &max_buffer_mb);
-  p.option("--spool-max-mb", "MB", "per scan: spool size before back-pressure (default 65536)", &spool_max_mb);
+           &max_buffer_mb, 0, int64_t(1) << 24);
+  p.option("--spool-max-mb", "MB", "per scan: spool size before back-pressure (default 65536)", &spool_max_mb, 1,
+           int64_t(1) << 30);
   p.option("--codec", "C", "codec of the slide files (default blosc-lz4-bitshuffle; gzip = the paper's)", &codec_s);
   p.option("--durability", "D", "process (default: survives any process kill) or power (fdatasync group "
            "commit: survives power loss)", &durability);
-  p.option("--writer-threads", "N", "compression/write threads per writer (default 2)", &o.writer_threads);
+  p.option("--writer-threads", "N", "compression/write threads per writer (default 2)", &o.writer_threads, 1, 256);
   p.option("--idle-timeout", "S", "finish a scan whose scanner is silent this long as failed (default 3600; 0 = never)",
-           &o.idle_timeout_s);
-  p.option("--max-restarts", "N", "restarts of a dying writer before its scan fails (default 5)", &o.max_restarts);
-  p.option("--max-scans", "N", "scans running at once before begin_scan is refused (default 8)", &o.max_scans);
+           &o.idle_timeout_s, 0.0, 1e7);
+  p.option("--max-restarts", "N", "restarts of a dying writer before its scan fails (default 5)", &o.max_restarts, 0,
+           1000);
+  p.option("--max-scans", "N", "scans running at once before begin_scan is refused (default 8)", &o.max_scans, 1,
+           1024);
   p.option("--recover-wait", "S", "a scan recovered at start-up waits this long for its scanner (default 10)",
-           &o.recover_wait_s);
+           &o.recover_wait_s, 0.0, 86400.0);
   p.option("--curve-secret-key", "FILE", "start: the manager's key pair file (vslide keygen): enables CURVE on the "
            "manager and its proxies; status/stop: this client's key pair file", &curve_key);
   p.option("--authorized-keys", "DIR", "start: folder of authorised scanner public key files (re-read at every "
@@ -63,6 +69,7 @@ int run_manager(int argc, char** argv) {
   if (int rc = p.parse(argc, argv); rc >= 0) return rc;
 
   if (action == "status" || action == "stop") {
+    if (Status s = remote::check_connect_address(connect); !s.ok()) return p.usage_error("--manager " + s.message());
     acquire::ScannerOptions so;
     so.manager = connect;
     so.curve_secret_key_file = curve_key;
@@ -91,6 +98,7 @@ int run_manager(int argc, char** argv) {
   }
   if (action != "start") return p.usage_error("unknown action '" + action + "' (start, status, stop)");
   if (o.data_dir.empty()) return p.usage_error("--data-dir is required");
+  if (Status s = remote::check_bind_address(o.bind); !s.ok()) return p.usage_error("--bind " + s.message());
   if (!manager_key.empty()) return p.usage_error("--manager-key is for status and stop");
   if (curve_key.empty() != o.authorized_keys_dir.empty()) {
     return p.usage_error("CURVE needs both --curve-secret-key and --authorized-keys");

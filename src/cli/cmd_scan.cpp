@@ -10,6 +10,7 @@
 #include "args.h"
 #include "scan_options.h"
 #include "command.h"
+#include "vslide/remote/protocol.h"
 #include "progress.h"
 #include "vslide/acquire/frame_prefetcher.h"
 #include "vslide/acquire/scanner_client.h"
@@ -56,6 +57,7 @@ int run_scan(int argc, char** argv) {
   }
   if (int rc = finish_scan_options(p, &scan); rc >= 0) return rc;
   if (so.window < 1 || so.window > 4096) return p.usage_error("--window must be 1-4096");
+  if (Status s = remote::check_connect_address(so.manager); !s.ok()) return p.usage_error("--manager " + s.message());
   if (so.curve_secret_key_file.empty() != so.manager_key_file.empty()) {
     return p.usage_error("CURVE needs both --curve-secret-key and --manager-key");
   }

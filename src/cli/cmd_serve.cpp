@@ -85,6 +85,8 @@ int run_serve(int argc, char** argv) {
   options.broker_public_key_file = broker_key;
   if (!options.bind.empty()) {
     if (Status s = remote::check_bind_address(options.bind); !s.ok()) return p.usage_error("--bind " + s.message());
+  } else if (Status s = remote::check_connect_address(options.connect); !s.ok()) {
+    return p.usage_error("--connect " + s.message());
   }
   options.mode = recompress ? remote::ServeMode::kRecompress : remote::ServeMode::kStored;
   options.log = log_line;

@@ -123,7 +123,9 @@ Result<RemoteUrl> parse_remote_url(std::string_view url) {
   return RemoteUrl{"tcp://" + std::string(hostport), std::string(rest.substr(slash + 1))};
 }
 
-Status check_bind_address(std::string_view address) {
+namespace {
+// The checks both address kinds share; `any_port` admits 0 and "*" (bind only).
+Status check_address(std::string_view address, bool any_port) {
   const std::string a(address);
   if (a.rfind("ipc://", 0) == 0 || a.rfind("inproc://", 0) == 0) {
     if (a.size() > a.find("://") + 3) return Status();
@@ -135,14 +137,19 @@ Status check_bind_address(std::string_view address) {
   const auto colon = a.rfind(':');
   if (colon < 6 || colon + 1 >= a.size()) return Status::invalid_argument("'" + a + "': no port (tcp://HOST:PORT)");
   const std::string_view port = std::string_view(a).substr(colon + 1);
-  if (port == "*") return Status();
+  if (port == "*" && any_port) return Status();
   int value = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || p != port.data() + port.size() || value < 0 || value > 65535) {
-    return Status::invalid_argument("'" + a + "': port '" + std::string(port) + "' is not 0..65535 or *");
+  if (ec != std::errc() || p != port.data() + port.size() || value < (any_port ? 0 : 1) || value > 65535) {
+    return Status::invalid_argument("'" + a + "': port '" + std::string(port) + "' is not " +
+                                    (any_port ? "0..65535 or *" : "1..65535"));
   }
   return Status();
 }
+}  // namespace
+
+Status check_bind_address(std::string_view address) { return check_address(address, /*any_port=*/true); }
+Status check_connect_address(std::string_view address) { return check_address(address, /*any_port=*/false); }
 
 json codec_to_json(const CodecSpec& c) {
   const char* family = c.family == CodecFamily::kBlosc ? "blosc" : c.family == CodecFamily::kGzip ? "gzip" : "none";

@@ -100,6 +100,41 @@ TEST(BoundedInput, RenderRefusesToWriteItsPngOverItsSlideOrDisplayFile) {
   }
 }
 
+TEST(BoundedInput, AcquisitionEndpointsAndManagerOptionsAreCheckedUpFront) {
+  // Found auditing issue 16 on 1d55ca3: `manager --bind tcp://127.0.0.1:99999`
+  // listened on a random port, `scan --manager` and `serve --connect` to port
+  // 99999 retried forever, and the manager took --max-scans -1 (no cap),
+  // --writer-threads 100000 or -3 and negative timeouts without a word.
+  TempDir dir;
+  const std::string data = dir.file("data");
+  const std::string manager = vslide() + " manager start --bind tcp://127.0.0.1:* --data-dir " + data;
+  struct Case {
+    std::string args, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {vslide() + " manager start --bind tcp://127.0.0.1:99999 --data-dir " + data, "99999"},
+           {vslide() + " manager status --manager tcp://127.0.0.1:99999", "99999"},
+           {vslide() + " manager stop --manager tcp://127.0.0.1:0", "'0'"},
+           {vslide() + " scan --simulate --manager tcp://127.0.0.1:99999", "99999"},
+           {vslide() + " scan --simulate --manager tcp://127.0.0.1", "port"},
+           {vslide() + " serve x.h5 --connect tcp://127.0.0.1:99999", "99999"},
+           {manager + " --max-scans 0", "--max-scans"},
+           {manager + " --max-scans -1", "--max-scans"},
+           {manager + " --writer-threads 100000", "--writer-threads"},
+           {manager + " --writer-threads -3", "--writer-threads"},
+           {manager + " --max-restarts -1", "--max-restarts"},
+           {manager + " --idle-timeout -1", "--idle-timeout"},
+           {manager + " --recover-wait -1", "--recover-wait"},
+           {manager + " --max-buffer-mb -1", "--max-buffer-mb"},
+           {manager + " --spool-max-mb 0", "--spool-max-mb"},
+       }) {
+    auto r = run_command("timeout 5 " + c.args + " 2>&1");
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data)) << "a refused manager created its data folder";
+}
+
 TEST(BoundedInput, KeygenLeavesNoPartialKeyAndCreatesTheSecretPrivate) {
   TempDir dir;
   const std::string prefix = dir.file("k");

@@ -153,6 +153,14 @@ TEST(HostilePeer, BindAddressWithAnImpossiblePortIsRefused) {
   EXPECT_FALSE(remote::check_bind_address("tcp://127.0.0.1:0x10").ok());
   EXPECT_TRUE(remote::check_bind_address("tcp://127.0.0.1:*").ok());
   EXPECT_TRUE(remote::check_bind_address("tcp://127.0.0.1:5555").ok());
+  // Where to connect: a port is needed, and 0 or * are no ports at all.
+  EXPECT_FALSE(remote::check_connect_address("tcp://127.0.0.1:99999").ok());
+  EXPECT_FALSE(remote::check_connect_address("tcp://127.0.0.1:0").ok());
+  EXPECT_FALSE(remote::check_connect_address("tcp://127.0.0.1:*").ok());
+  EXPECT_FALSE(remote::check_connect_address("tcp://127.0.0.1").ok());
+  EXPECT_TRUE(remote::check_connect_address("tcp://127.0.0.1:5560").ok());
+  EXPECT_TRUE(remote::check_connect_address("tcp://[::1]:5560").ok());
+  EXPECT_TRUE(remote::check_connect_address("ipc:///run/vslide/manager.sock").ok());
   auto library = std::make_shared<remote::SlideLibrary>();
   remote::TileServerOptions o;
   o.bind = "tcp://127.0.0.1:99999";

@@ -74,6 +74,11 @@ Result<RemoteUrl> parse_remote_url(std::string_view url);
 // would bind "tcp://127.0.0.1:99999" to a random port, silently).
 Status check_bind_address(std::string_view address);
 
+// An address to connect to: "tcp://HOST:PORT" with PORT 1..65535, or "ipc://PATH" /
+// "inproc://NAME". InvalidArgument otherwise (ZeroMQ would retry a connection to
+// port 99999 or 0 forever, without an error).
+Status check_connect_address(std::string_view address);
+
 // JSON for the codec of a stored tile:
 // {"name","family":"blosc"|"gzip"|"none","compressor","shuffle":0|1|2,"level","blocksize"}.
 nlohmann::json codec_to_json(const CodecSpec& c);
