@@ -8,7 +8,11 @@ namespace vslide::view {
 namespace {
 constexpr int kFirstCapacity = 64;
 constexpr int kMaxCapacity = 1024;
-constexpr size_t kMaxChunkBytes = size_t(32) << 20;  // full-resolution planes: a few per chunk
+// At most 8 MB a chunk: the storage of a new chunk is allocated (and on
+// llvmpipe written) inside the frame that needs it, about 5 ms for 11 MB
+// there; 32 MB chunks cost one frame 10-15 ms. A full-resolution plane
+// larger than this gets a chunk of its own.
+constexpr size_t kMaxChunkBytes = size_t(8) << 20;
 constexpr size_t kFirstRingBytes = size_t(64) << 20;  // two of the largest upload runs
 constexpr size_t kRingAlign = 256;
 
