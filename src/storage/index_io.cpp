@@ -10,18 +10,24 @@
 namespace vslide::storage_detail {
 namespace {
 
-// The size of the file `obj` lives in, as it is on disk now: a SWMR reader's
-// own end of file is the one it saw when it opened the file.
-Result<uint64_t> file_bytes(hid_t obj, const std::string& what) {
-  const ssize_t n = H5Fget_name(obj, nullptr, 0);
-  if (n <= 0) return h5::error(what + ": H5Fget_name");
-  std::string name(size_t(n), '\0');
-  if (H5Fget_name(obj, name.data(), size_t(n) + 1) < 0) return h5::error(what + ": H5Fget_name");
-  struct stat st;
-  if (::stat(name.c_str(), &st) != 0) {
-    return Status::io_error(what + ": stat " + name + ": " + std::strerror(errno));
+// The size of the open file on disk now. A SWMR reader's own end of file is
+// the one it saw when it opened the file, and the path may since name another
+// file (pyramid and detect rename a new file over a served one), so the
+// descriptor is asked, where the driver has one.
+Result<uint64_t> file_bytes(hid_t file, const std::string& what) {
+  VSLIDE_ASSIGN_OR_RETURN(h5::Handle fapl, h5::check(H5Fget_access_plist(file), what + ": H5Fget_access_plist"));
+  if (H5Pget_driver(fapl.get()) == H5FD_SEC2) {
+    void* handle = nullptr;
+    VSLIDE_RETURN_IF_ERROR(h5::check(H5Fget_vfd_handle(file, fapl.get(), &handle), what + ": H5Fget_vfd_handle"));
+    struct stat st;
+    if (handle == nullptr || ::fstat(*static_cast<int*>(handle), &st) != 0) {
+      return Status::io_error(what + ": fstat: " + std::strerror(handle == nullptr ? EBADF : errno));
+    }
+    return uint64_t(st.st_size);
   }
-  return uint64_t(st.st_size);
+  hsize_t size = 0;
+  VSLIDE_RETURN_IF_ERROR(h5::check(H5Fget_filesize(file, &size), what + ": H5Fget_filesize"));
+  return uint64_t(size);
 }
 
 // The file's record type must be the compound of `type`, member by member,
@@ -120,7 +126,8 @@ Status read_table_records(hid_t dset, hid_t type, const std::string& what,
   const size_t record = H5Tget_size(file_type.get());
   VSLIDE_RETURN_IF_ERROR(check_record_type(file_type.get(), type, record, what));
   const size_t mem_record = H5Tget_size(type);
-  VSLIDE_ASSIGN_OR_RETURN(const uint64_t file_size, file_bytes(dset, what));
+  VSLIDE_ASSIGN_OR_RETURN(h5::Handle file, h5::check(H5Iget_file_id(dset), what + ": H5Iget_file_id"));
+  VSLIDE_ASSIGN_OR_RETURN(const uint64_t file_size, file_bytes(file.get(), what));
   // A damaged extent must not size an allocation: every record is in the file.
   if (d[0] > file_size / record) {
     return Status::corruption(what + " claims " + std::to_string(d[0]) + " records of " + std::to_string(record) +
@@ -143,7 +150,6 @@ Status read_table_records(hid_t dset, hid_t type, const std::string& what,
                               std::to_string(file_size) + " bytes)");
   }
   const hsize_t chunk_bytes = rows * record;
-  VSLIDE_ASSIGN_OR_RETURN(h5::Handle file, h5::check(H5Iget_file_id(dset), what + ": H5Iget_file_id"));
   unsigned intent = 0;
   VSLIDE_RETURN_IF_ERROR(h5::check(H5Fget_intent(file.get(), &intent), what + ": H5Fget_intent"));
   const bool swmr_reader = (intent & H5F_ACC_SWMR_READ) != 0;

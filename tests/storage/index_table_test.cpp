@@ -230,6 +230,30 @@ TEST(IndexTable, AWriterReadsTheLabelsOfALayerItFoundOnDiskAfterAddingMore) {
   EXPECT_EQ(new_tile->labels, b.labels);
 }
 
+TEST(IndexTable, TablesAreCheckedAgainstTheOpenFileNotWhatItsPathNamesNow) {
+  // A detection layer's table is read on first use, perhaps after pyramid or
+  // detect renamed a new file over the slide: the sizes are checked against
+  // the file this handle has open.
+  TempDir dir;
+  const std::string path = make_index_slide(dir, "s.h5");
+  LabelTile t;
+  t.width = 48;
+  t.height = 32;
+  t.labels.assign(48 * 32, 3);
+  {
+    auto w = Hdf5Slide::open(path, OpenMode::kAppend);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    ASSERT_TRUE((*w)->write_labels("cells", TileKey{0, 1, 0, 0, 0, 0}, t).ok());
+  }
+  auto s = Hdf5Slide::open(path);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  write_bytes(dir.file("small"), std::vector<uint8_t>(1000, 0));
+  std::filesystem::rename(dir.file("small"), path);
+  auto labels = (*s)->read_labels("cells", TileKey{0, 1, 0, 0, 0, 0});
+  ASSERT_TRUE(labels.ok()) << labels.status().to_string();
+  EXPECT_EQ(labels->labels, t.labels);
+}
+
 TEST(IndexTable, TablesOfSeveralChunksReadBackExactly) {
   // 20x15 fields (two chunks of /index/fields, the second partial) with two
   // blocks per plane (1200 chunk records, two chunks of /index/chunks).
