@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <mutex>
 
 #include "catalog_internal.h"
@@ -190,6 +191,17 @@ class PostgresCatalog final : public Catalog {
 }  // namespace
 
 Result<std::unique_ptr<Catalog>> open_postgres_catalog(const std::string& url) {
+  // libpq ends user:password at the first '@', so an unescaped '@' in a password
+  // would send the password's tail to the resolver as a host name and print it in
+  // libpq's error ("could not translate host name "ss@db""): refuse it unread.
+  if (const size_t start = url.find("://"); start != std::string::npos) {
+    const std::string authority = url.substr(start + 3, url.find_first_of("/?", start + 3) - (start + 3));
+    if (std::count(authority.begin(), authority.end(), '@') > 1) {
+      return Status::invalid_argument("catalog " + without_password(url) +
+                                      ": more than one '@' before the host; write an '@' in the user name or "
+                                      "password as %40");
+    }
+  }
   std::unique_ptr<pqxx::connection> conn;
   try {
     conn = std::make_unique<pqxx::connection>(url);

@@ -24,5 +24,15 @@ TEST(RedactCatalogUrl, NoPasswordSurvivesWhereverItWas) {
   EXPECT_EQ(redact_catalog_url("sqlite:///data/catalog.sqlite"), "sqlite:///data/catalog.sqlite");
 }
 
+TEST(RedactCatalogUrl, AnUnescapedAtInThePasswordIsRefusedBeforeLibpqSeesIt) {
+  // Found auditing issue 16 on 1d55ca3: libpq read "p@ss" as password "p" and
+  // host "ss@127.0.0.1", and its error printed that host, the password's tail.
+  auto c = open_catalog("postgresql://alice:p@ssw0rd@127.0.0.1:1/slides");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << c.status().to_string();
+  EXPECT_EQ(c.status().message().find("ssw0rd"), std::string::npos) << c.status().to_string();
+  EXPECT_NE(c.status().message().find("%40"), std::string::npos) << c.status().to_string();
+}
+
 }  // namespace
 }  // namespace vslide
