@@ -157,7 +157,10 @@ std::vector<Result<std::shared_ptr<const WireTile>>> RemoteSlide::Impl::fetch_ba
 }
 
 Status RemoteSlide::Impl::load_header() {
-  VSLIDE_ASSIGN_OR_RETURN(Reply h, call(json{{"op", "header"}, {"slide", address.slide_id}}, "header"));
+  // This client places each (z, t) plane at its own registered positions.
+  VSLIDE_ASSIGN_OR_RETURN(Reply h, call(json{{"op", "header"}, {"slide", address.slide_id},
+                                             {"features", json::array({kFeaturePlanePositions})}},
+                                        "header"));
   VSLIDE_ASSIGN_OR_RETURN(Reply c, call(json{{"op", "channels"}, {"slide", address.slide_id}}, "channels"));
   try {
     header = h.body.at("header").get<SlideHeader>();
@@ -426,7 +429,8 @@ Result<std::string> RemoteSlide::read_objects_json(const std::string& layer) con
 }
 
 Result<Registration> RemoteSlide::read_registration() const {
-  VSLIDE_ASSIGN_OR_RETURN(Reply r, impl_->call(json{{"op", "registration"}, {"slide", impl_->address.slide_id}},
+  VSLIDE_ASSIGN_OR_RETURN(Reply r, impl_->call(json{{"op", "registration"}, {"slide", impl_->address.slide_id},
+                                                    {"features", json::array({kFeaturePlanePositions})}},
                                                "registration"));
   try {
     const json& j = r.body.at("registration");

@@ -88,6 +88,40 @@ WireError error_for(const Status& s) {
   return status_wire_error(s.code());
 }
 
+// True when the request lists `feature` in its optional "features" array of
+// strings (names this server does not know are ignored).
+bool lists_feature(const json& req, std::string_view feature) {
+  auto it = req.find("features");
+  if (it == req.end()) return false;
+  if (!it->is_array()) throw RequestError{WireError::kMalformedRequest, "field 'features' must be an array of strings"};
+  bool found = false;
+  for (const auto& f : *it) {
+    if (!f.is_string()) throw RequestError{WireError::kMalformedRequest, "field 'features' must be an array of strings"};
+    found = found || f.get_ref<const std::string&>() == feature;
+  }
+  return found;
+}
+
+// A slide whose registration places (z, t) planes apart is drawn wrong by a
+// client that ignores "planes" (every plane at the reference positions), so
+// such a client gets no header or registration of it (docs/PROTOCOL.md,
+// "Versioning"; the file format's version 3 does the same for old readers).
+void require_plane_positions_feature(const json& req, const SlideSource& slide, const Registration* reg) {
+  if (lists_feature(req, kFeaturePlanePositions)) return;
+  Result<Registration> read = Status::not_found("");
+  if (reg == nullptr) {
+    read = slide.read_registration();
+    if (!read.ok()) return;  // none stored (or unreadable: the registration op reports that)
+    reg = &*read;
+  }
+  if (reg->plane_fields.empty()) return;
+  throw RequestError{WireError::kVersionMismatch,
+                     slide.describe() + ": the slide's registration places its (z, t) planes apart, and a client that "
+                                        "ignores per-plane positions would draw every plane at the reference positions; "
+                                        "a client that follows them sends \"features\": [\"" +
+                         std::string(kFeaturePlanePositions) + "\"]"};
+}
+
 }  // namespace
 
 struct RequestHandler::Reply {
@@ -194,6 +228,7 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
   reply.body["slide"] = slide_id;
 
   if (op == "header") {
+    require_plane_positions_feature(req, slide, nullptr);
     json h, g;
     to_json(h, slide.header());
     to_json(g, slide.geometry());
@@ -290,6 +325,7 @@ void RequestHandler::handle_json(const json& req, Reply& reply) const {
     // the report (per-pair quality, calibration) as the payload.
     auto reg = slide.read_registration();
     if (!reg.ok()) throw RequestError{error_for(reg.status()), reg.status().message()};
+    require_plane_positions_feature(req, slide, &*reg);
     json fields = json::array(), offsets = json::array();
     for (const auto& f : reg->fields) fields.push_back({f.row, f.col, f.x_um, f.y_um, f.measured, f.residual_px});
     for (const auto& o : reg->channel_offsets) offsets.push_back({o.channel, o.dx_px, o.dy_px, o.scale, o.score});

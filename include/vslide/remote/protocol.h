@@ -22,6 +22,13 @@
 namespace vslide::remote {
 
 constexpr int kProtocolVersion = 1;
+// Features a client lists in a request's "features" array (docs/PROTOCOL.md,
+// "Versioning"): meanings a client that ignores them would get wrong. A slide
+// that needs one is refused (version_mismatch) to a client that does not list
+// it, as a file of a newer format version is refused by an older reader.
+//   plane_positions: the client places each (z, t) plane's fields at the
+//   registration's per-plane positions ("planes" of the registration reply).
+constexpr const char* kFeaturePlanePositions = "plane_positions";
 // Largest request frame the server accepts; a bigger frame drops the peer's
 // connection (ZMQ_MAXMSGSIZE) before a byte of it is buffered.
 constexpr int64_t kMaxRequestBytes = 64 * 1024;
