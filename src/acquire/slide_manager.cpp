@@ -96,14 +96,19 @@ Result<std::unique_ptr<SlideManager>> SlideManager::start(const ManagerOptions& 
     return Status::invalid_argument("manager: CURVE needs both --curve-secret-key and --authorized-keys");
   }
   std::error_code ec;
-  // The data folder itself may be new, but not a whole path from the root:
-  // a mistyped --data-dir must not create folders the user never asked for.
-  fs::path folder = fs::absolute(o.data_dir, ec).lexically_normal();
-  if (!folder.has_filename()) folder = folder.parent_path();  // "data/" names "data"
-  const fs::path parent = folder.parent_path();
-  if (!fs::exists(o.data_dir, ec) && !fs::is_directory(parent, ec)) {
-    return Status::not_found("manager: data folder " + o.data_dir + ": its parent folder " +
-                             parent.string() + " does not exist (create it first)");
+  // The data and spool folders themselves may be new, but not a whole path
+  // from the root: a mistyped --data-dir or --spool-dir must not create
+  // folders the user never asked for.
+  for (const auto& [what, dir] : {std::pair<const char*, const std::string&>{"data folder", o.data_dir},
+                                  std::pair<const char*, const std::string&>{"spool folder", o.spool_dir}}) {
+    if (dir.empty()) continue;
+    fs::path folder = fs::absolute(dir, ec).lexically_normal();
+    if (!folder.has_filename()) folder = folder.parent_path();  // "data/" names "data"
+    const fs::path parent = folder.parent_path();
+    if (!fs::exists(dir, ec) && !fs::is_directory(parent, ec)) {
+      return Status::not_found(std::string("manager: ") + what + " " + dir + ": its parent folder " +
+                               parent.string() + " does not exist (create it first)");
+    }
   }
   if (Status st = create_dirs_durably(scans_root(o.data_dir)); !st.ok()) {
     return Status::io_error("manager: data folder " + o.data_dir + ": " + st.message());

@@ -132,5 +132,18 @@ TEST(ManagerDataDir, AMissingParentIsRefusedAndNothingIsCreated) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("no-such-parent")));
 }
 
+TEST(ManagerDataDir, AMissingSpoolParentIsRefusedAndNothingIsCreated) {
+  // Found auditing issue 16 on 1d55ca3: --spool-dir /x/y/z was taken, and the
+  // first scan created the whole path from the root.
+  vslide::testing::TempDir dir;
+  const std::string missing = dir.file("no-such-parent") + "/x/spool";
+  const auto r = vslide::testing::run_command("timeout 10 " + vslide::testing::vslide_binary() +
+                                              " manager --bind tcp://127.0.0.1:0 --data-dir " + dir.file("data") +
+                                              " --spool-dir " + missing + " 2>&1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("spool folder"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("no-such-parent")));
+}
+
 }  // namespace
 }  // namespace vslide::acquire
