@@ -2,6 +2,7 @@
 #include "vslide/export/fusion.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <atomic>
 #include <cmath>
@@ -272,10 +273,27 @@ Result<std::unique_ptr<MosaicFuser>> MosaicFuser::create(const SlideSource& src,
   if (!(region[2] > region[0]) || !(region[3] > region[1])) {
     return Status::invalid_argument(name + ": empty region");
   }
+  // Sizes in doubles first: a region of 1e300 um must not reach a float-to-int
+  // conversion (undefined), nor 10^12 px an allocation. 2^31 px a side is far
+  // beyond any slide (FORMAT.md limits allow 6.5e9 px only for an absurd one).
+  constexpr double kMaxSidePx = 2147483648.0;
+  const double width_px = std::ceil((region[2] - region[0]) / px - 1e-6);
+  const double height_px = std::ceil((region[3] - region[1]) / px - 1e-6);
+  if (!(width_px <= kMaxSidePx) || !(height_px <= kMaxSidePx) || !std::isfinite(region[0]) ||
+      !std::isfinite(region[1])) {
+    auto num = [](double v) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.6g", v);
+      return std::string(text);
+    };
+    return Status::invalid_argument(name + ": region (" + num(region[0]) + ", " + num(region[1]) + ") - (" +
+                                    num(region[2]) + ", " + num(region[3]) + ") um is " + num(width_px) + " x " +
+                                    num(height_px) + " px at level 0; at most 2^31 px a side");
+  }
   plan.origin_x_um = region[0];
   plan.origin_y_um = region[1];
-  plan.width = std::max<int64_t>(1, int64_t(std::ceil((region[2] - region[0]) / px - 1e-6)));
-  plan.height = std::max<int64_t>(1, int64_t(std::ceil((region[3] - region[1]) / px - 1e-6)));
+  plan.width = std::max<int64_t>(1, int64_t(width_px));
+  plan.height = std::max<int64_t>(1, int64_t(height_px));
   if (options.levels > 0) {
     plan.levels = std::min(options.levels, 24);
   } else {

@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "common/testing.h"
+#include <limits>
+
 #include "export_fixture.h"
 #include "vslide/export/export.h"
 #include "vslide/export/fusion.h"
@@ -237,6 +239,18 @@ TEST(Fusion, BadRequestsNameWhatIsWrong) {
   o.channels = {};
   o.region_um = std::array<double, 4>{10, 10, 5, 20};
   EXPECT_FALSE(MosaicFuser::create(*sl->s, o).ok());
+  // Absurd regions (audit of issue 16 on 1d55ca3): 1e300 um made an undefined
+  // float-to-int conversion (a 1-pixel-wide export), 1e12 um an allocation
+  // that ended in "out of memory". Both are refused with the size.
+  for (const auto& r : {std::array<double, 4>{-1e300, 0, 1e300, 10}, std::array<double, 4>{0, 0, 1e12, 1e12},
+                        std::array<double, 4>{0, 0, 10, std::numeric_limits<double>::infinity()}}) {
+    o.region_um = r;
+    auto big = MosaicFuser::create(*sl->s, o);
+    ASSERT_FALSE(big.ok()) << r[0] << "," << r[1] << "," << r[2] << "," << r[3];
+    EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument) << big.status().to_string();
+    EXPECT_NE(big.status().message().find("2^31"), std::string::npos) << big.status().to_string();
+  }
+  o.region_um.reset();
   auto g = MosaicFuser::create(*sl->s, FusionOptions{});
   ASSERT_TRUE(g.ok());
   std::vector<uint16_t> small(10);
