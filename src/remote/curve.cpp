@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -101,7 +102,8 @@ Status write_key_files(const CurveKeyPair& keys, const std::string& prefix) {
   return s;
 }
 
-Result<CurveKeyPair> read_key_file(const std::string& path) {
+namespace {
+Result<CurveKeyPair> parse_key_file(const std::string& path) {
   std::ifstream f(path);
   if (!f) return Status::io_error(path + ": cannot open key file: " + std::strerror(errno));
   CurveKeyPair keys;
@@ -118,6 +120,21 @@ Result<CurveKeyPair> read_key_file(const std::string& path) {
   }
   return keys;
 }
+}  // namespace
+
+Result<CurveKeyPair> read_key_file(const std::string& path) {
+  VSLIDE_ASSIGN_OR_RETURN(CurveKeyPair keys, parse_key_file(path));
+  if (keys.secret_key.empty()) return keys;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::io_error(path + ": cannot stat key file: " + std::strerror(errno));
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return Status::failed_precondition(path + ": secret key file has mode " + mode +
+                                       ", open to group or others; refusing it (chmod 600 " + path + ")");
+  }
+  return keys;
+}
 
 Result<std::set<std::string>> read_authorized_keys(const std::string& dir) {
   std::error_code ec;
@@ -126,7 +143,7 @@ Result<std::set<std::string>> read_authorized_keys(const std::string& dir) {
   std::set<std::string> keys;
   for (const auto& entry : it) {
     if (!entry.is_regular_file()) continue;
-    auto k = read_key_file(entry.path().string());
+    auto k = parse_key_file(entry.path().string());  // only its public key is used
     if (k.ok()) keys.insert(k->public_key);
   }
   return keys;

@@ -148,6 +148,36 @@ TEST(HostilePeer, TileMetadataIsBoundedByTheGeometry) {
   EXPECT_FALSE(remote::check_tile_meta(outside, {100}, g).ok());
 }
 
+TEST(HostilePeer, ASecretKeyFileOpenToOthersIsRefused) {
+  // Found auditing issue 16 on 1d55ca3 (where the issue is silent, do what
+  // OpenSSH does): a .key_secret of mode 0644 was used without a word.
+  TempDir dir;
+  auto keys = remote::generate_curve_keypair();
+  ASSERT_TRUE(keys.ok()) << keys.status().to_string();
+  const std::string prefix = dir.file("k");
+  ASSERT_TRUE(remote::write_key_files(*keys, prefix).ok());
+  EXPECT_TRUE(remote::read_key_file(prefix + ".key_secret").ok());
+  ASSERT_EQ(::chmod((prefix + ".key_secret").c_str(), 0644), 0);
+  auto loose = remote::read_key_file(prefix + ".key_secret");
+  ASSERT_FALSE(loose.ok());
+  EXPECT_EQ(loose.status().code(), StatusCode::kFailedPrecondition) << loose.status().to_string();
+  EXPECT_NE(loose.status().message().find("chmod 600"), std::string::npos) << loose.status().to_string();
+  EXPECT_NE(loose.status().message().find("0644"), std::string::npos) << loose.status().to_string();
+  // The public key file is public; a pair file lying in an authorised-keys
+  // folder still authorises its public key.
+  EXPECT_TRUE(remote::read_key_file(prefix + ".key").ok());
+  auto authorised = remote::read_authorized_keys(dir.path().string());
+  ASSERT_TRUE(authorised.ok());
+  EXPECT_EQ(authorised->count(keys->public_key), 1u);
+  // A server does not start on it.
+  TempDir slides;
+  const std::string slide = testing::make_remote_test_slide(slides);
+  auto out = testing::run_command(testing::vslide_binary() + " serve " + slide + " --bind tcp://127.0.0.1:* --curve-secret-key " +
+                                  prefix + ".key_secret --authorized-keys " + dir.path().string() + " 2>&1");
+  EXPECT_NE(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("chmod 600"), std::string::npos) << out.output;
+}
+
 TEST(HostilePeer, BindAddressWithAnImpossiblePortIsRefused) {
   EXPECT_FALSE(remote::check_bind_address("tcp://127.0.0.1:99999").ok());
   EXPECT_FALSE(remote::check_bind_address("tcp://127.0.0.1:0x10").ok());

@@ -42,7 +42,9 @@ Result<CurveKeyPair> generate_curve_keypair();
 // Writes PREFIX.key and PREFIX.key_secret; IOError naming the file on failure.
 Status write_key_files(const CurveKeyPair& keys, const std::string& prefix);
 // Reads a key file (public or secret); InvalidArgument naming the file when
-// a key is missing or not 40 Z85 characters.
+// a key is missing or not 40 Z85 characters. A file that holds a secret key
+// and is readable or writable by group or others is refused
+// (FailedPrecondition, "chmod 600 PATH"), as OpenSSH refuses such a private key.
 Result<CurveKeyPair> read_key_file(const std::string& path);
 // Public keys of every regular file in `dir` that holds a public-key line.
 Result<std::set<std::string>> read_authorized_keys(const std::string& dir);
