@@ -3,6 +3,7 @@
 #include "vslide/acquire/file_ops.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -88,8 +89,16 @@ std::string scan_dir_for(const std::string& data_dir, const std::string& slide_i
 Status write_scan_file(const std::string& scan_dir, const std::string& name, const std::string& text) {
   std::string path = (fs::path(scan_dir) / name).string();
   std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Owner only: scan.json holds the catalog URL, and a postgresql:// URL may
+  // hold its password (fchmod too, for a .tmp left by a crash with a wider mode).
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::io_error(tmp + ": " + std::strerror(errno));
+  if (::fchmod(fd, 0600) != 0) {
+    Status st = Status::io_error(tmp + ": chmod: " + std::strerror(errno));
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  }
   const char* p = text.data();
   size_t n = text.size();
   while (n > 0) {

@@ -1,5 +1,7 @@
 // The acquisition sockets against peers that are not a well-behaved scanner:
 // a cap on concurrent scans, `shutdown` only from the local machine.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "vslide/acquire/scan_dir.h"
 
 namespace vslide::testing {
 namespace {
@@ -122,6 +125,27 @@ namespace vslide::acquire {
 namespace {
 
 // issue 16: a mistyped --data-dir must not create a path from the root.
+TEST(ManagerDataDir, ScanSettingsWithTheCatalogPasswordAreTheOwnersOnly) {
+  // Found auditing issue 16 on 1d55ca3: every scan's scan.json (0644, in a
+  // 0755 folder) held the --catalog URL, a postgresql:// password included.
+  vslide::testing::TempDir dir;
+  const std::string scan_dir = dir.file("data/.scans/vs-1");
+  ScanSettings s;
+  s.slide_id = "vs-1";
+  s.catalog_url = "postgresql://alice:s3cret@db.example/slides";
+  ASSERT_TRUE(write_scan_settings(scan_dir, s).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((scan_dir + "/scan.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_TRUE(write_scan_file(scan_dir, "proxy.endpoint", "tcp://127.0.0.1:5000").ok());
+  ASSERT_EQ(::stat((scan_dir + "/proxy.endpoint").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // The writer needs the URL whole (it opens the catalog itself): it is in the file.
+  auto text = read_scan_file(scan_dir, "scan.json");
+  ASSERT_TRUE(text.has_value());
+  EXPECT_NE(text->find(s.catalog_url), std::string::npos);
+}
+
 TEST(ManagerDataDir, AMissingParentIsRefusedAndNothingIsCreated) {
   vslide::testing::TempDir dir;
   const std::string missing = dir.file("no-such-parent") + "/data";

@@ -58,7 +58,8 @@ Status write_scan_settings(const std::string& scan_dir, const ScanSettings& s);
 Result<ScanSettings> read_scan_settings(const std::string& scan_dir);
 
 // Small text files in the scan folder, replaced atomically and durably
-// (temporary file, fsync, rename, fsync of the folder).
+// (temporary file, fsync, rename, fsync of the folder), readable by their
+// owner only (mode 0600: scan.json holds the catalog URL with any password).
 Status write_scan_file(const std::string& scan_dir, const std::string& name, const std::string& text);
 std::optional<std::string> read_scan_file(const std::string& scan_dir, const std::string& name);
 
