@@ -73,7 +73,10 @@ bool same_file(const std::string& input, const std::string& output);
 
 // Runs `write(tmp)` on a temporary name beside `path` and renames it onto
 // `path` only when it succeeded; on failure the temporary file is removed, so
-// a full disk never leaves a partial output that looks complete.
+// a full disk never leaves a partial output that looks complete. The
+// temporary file is created new (O_EXCL, O_NOFOLLOW) under an unguessable
+// name before `write` opens it, so a link planted in a shared folder is never
+// written through.
 Status write_then_rename(const std::string& path, const std::function<Status(const std::string&)>& write);
 
 // Parses "WIDTHxHEIGHT" (e.g. "2560x2160"); false when malformed or not positive.

@@ -70,6 +70,26 @@ TEST(BoundedInput, ExportTileRefusesToOverwriteItsInputAndLeavesNoPartialTiff) {
   }
 }
 
+TEST(BoundedInput, OutputsAreNeverWrittenThroughALinkPlantedAtTheTemporaryName) {
+  // Found auditing issue 16 on 1d55ca3: the temporary name was OUT.tmp-PID, so
+  // a symlink planted there (in a shared folder) made export-tile write its
+  // TIFF into the link's target. `exec` keeps the shell's pid ($$) for vslide.
+  TempDir dir;
+  const std::string slide = dir.file("s.h5");
+  auto r = run_command(vslide() + " simulate " + slide + " --rows 1 --cols 1 --channels 1 --tile 64x48 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string victim = dir.file("victim.txt");
+  std::ofstream(victim) << "precious";
+  r = run_command("cd " + dir.path().string() + " && sh -c 'ln -s victim.txt t.tif.tmp-$$ && exec " + vslide() +
+                  " export-tile s.h5 --row 0 --col 0 --channel 0 --out t.tif' 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(dir.file("t.tif")));
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("t.tif")));
+}
+
 TEST(BoundedInput, RenderRefusesToWriteItsPngOverItsSlideOrDisplayFile) {
   // Found auditing issue 16 on 1d55ca3: `render s.h5 --out s.h5` replaced the
   // slide with a PNG and exited 0.
