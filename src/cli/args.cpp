@@ -201,25 +201,28 @@ bool same_file(const std::string& input, const std::string& output) {
   return fs::weakly_canonical(input, ec) == fs::weakly_canonical(output, ec);
 }
 
-Status write_then_rename(const std::string& path, const std::function<Status(const std::string&)>& write) {
-  // The temporary file is made here, new (O_EXCL), never through a link
-  // (O_NOFOLLOW), under a name nobody can guess: with a name from the pid, a
-  // symlink planted in a shared folder made the writer overwrite its target.
+Result<std::string> create_temporary_beside(const std::string& path, const std::string& tag) {
+  // New (O_EXCL), never through a link (O_NOFOLLOW), under a name nobody can
+  // guess: with a name from the pid, a symlink planted in a shared folder made
+  // the writer overwrite its target.
   std::random_device entropy;
-  std::string tmp;
   for (int attempt = 0;; ++attempt) {
-    char suffix[24];
-    std::snprintf(suffix, sizeof suffix, ".tmp-%08x%08x", unsigned(entropy()), unsigned(entropy()));
-    tmp = path + suffix;
+    char suffix[20];
+    std::snprintf(suffix, sizeof suffix, "%08x%08x", unsigned(entropy()), unsigned(entropy()));
+    std::string tmp = path + tag + suffix;
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd >= 0) {
       ::close(fd);
-      break;
+      return tmp;
     }
     if (errno != EEXIST || attempt == 16) {
       return Status::io_error(path + ": cannot create a temporary file beside it: " + std::strerror(errno));
     }
   }
+}
+
+Status write_then_rename(const std::string& path, const std::function<Status(const std::string&)>& write) {
+  VSLIDE_ASSIGN_OR_RETURN(const std::string tmp, create_temporary_beside(path, ".tmp-"));
   Status s = write(tmp);
   if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
     s = Status::io_error(path + ": cannot rename " + tmp + " into place: " + std::strerror(errno));

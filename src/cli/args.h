@@ -79,6 +79,11 @@ bool same_file(const std::string& input, const std::string& output);
 // written through.
 Status write_then_rename(const std::string& path, const std::function<Status(const std::string&)>& write);
 
+// Creates a new, empty file beside `path`, named `path + tag + 16 random hex
+// digits` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0666 less the umask), and returns
+// its name; IOError naming `path` when none can be made.
+Result<std::string> create_temporary_beside(const std::string& path, const std::string& tag);
+
 // Parses "WIDTHxHEIGHT" (e.g. "2560x2160"); false when malformed or not positive.
 bool parse_size(const std::string& text, int* width, int* height);
 

@@ -75,11 +75,14 @@ int run_import(int argc, char** argv) {
   }
   // The slide is written under a temporary name and renamed when complete:
   // a failed import leaves no file that looks like a slide, and an old OUT survives it.
-  const std::string tmp = out + ".importing";
+  // The name is made new and unguessable just before the slide is created
+  // (create_temporary_beside): a fixed OUT.importing let a symlink planted
+  // there point the import at another file.
+  std::string tmp;
   auto fail = [&](const Status& s) {
     std::cerr << "vslide import-tiles: " << s.to_string() << "\n";
     std::error_code ec;
-    std::filesystem::remove(tmp, ec);
+    if (!tmp.empty()) std::filesystem::remove(tmp, ec);
     return 1;
   };
   auto plan = csv.empty() ? plan_from_ome_tiff(ome, *units) : plan_from_csv(csv, *units);
@@ -88,7 +91,7 @@ int run_import(int argc, char** argv) {
   std::vector<std::string> inputs = {csv, ch.json_file};
   for (const auto& f : plan->files) inputs.push_back(f.path);
   for (const auto& in : inputs) {
-    if (!in.empty() && (same_file(in, out) || same_file(in, tmp))) {
+    if (!in.empty() && same_file(in, out)) {
       return fail(Status::invalid_argument(out + " is an input of this import (" + in + "): refusing to overwrite it"));
     }
   }
@@ -138,6 +141,9 @@ int run_import(int argc, char** argv) {
   h.pixel_size_um = pixel_um;
   h.attributes["imported_from"] = plan->source;
   h.attributes["channel_table_from"] = channel_note;
+  auto made = create_temporary_beside(out, ".importing-");
+  if (!made.ok()) return fail(made.status());
+  tmp = *made;
   auto slide = Hdf5Slide::create(tmp, h, g, *channels, opt);
   if (!slide.ok()) return fail(slide.status());
   for (const auto& f : fields) {

@@ -121,7 +121,27 @@ TEST(ImportTiles, APageTheMetadataDoesNotDescribeIsRefusedNotDropped) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("extra.ome.tif page 3 of 4 is not described by the OME-XML"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.h5")));
-  EXPECT_FALSE(std::filesystem::exists(dir.file("x.h5.importing")));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find("x.h5.importing"), std::string::npos) << e.path();
+  }
+}
+
+TEST(ImportTiles, NeverWritesThroughALinkPlantedAtTheTemporaryName) {
+  // Found auditing issue 16 on 1d55ca3: the slide was written as OUT.importing,
+  // a fixed name, so a symlink planted there (in a shared folder) made the
+  // import overwrite the link's target and rename the link over OUT.
+  TempDir dir;
+  const std::string in = make_inputs(dir, "separate");
+  const std::string out = dir.file("sep.h5"), victim = dir.file("victim.txt");
+  std::ofstream(victim) << "precious";
+  std::filesystem::create_symlink(victim, out + ".importing");
+  auto r = run_command(vslide() + " import-tiles " + out + " --ome-tiff " + in + "/pos0.ome.tif --ome-tiff " + in +
+                       "/pos1.ome.tif --quiet 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream v(victim);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(v)), std::istreambuf_iterator<char>()), "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(out));
+  EXPECT_TRUE(Hdf5Slide::open(out).ok());
 }
 
 // A 3-page TIFF written by libtiff through vslide's own writer is not enough:
