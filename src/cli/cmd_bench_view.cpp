@@ -279,7 +279,7 @@ void print_table(const nlohmann::json& j, const std::vector<std::string>& phases
 int bench_view(int argc, char** argv) {
   std::string path, size = "1280x800";
   bool full = false, json = false, no_baseline = false;
-  double budget_ms = 12;
+  double budget_ms = ViewerCanvas::kDefaultFrameBudgetMs;
   ArgParser p("vslide bench view [--full] [--slide PATH] [--size WxH] [--budget-ms MS] [--no-baseline] [--json]",
               "Drives the viewer window's own frame loop (the real MainWindow; frames drawn by the engine's "
               "GlRenderer on the window's frame thread) through a scripted session on the bench render scene: pan, "
@@ -292,7 +292,7 @@ int bench_view(int argc, char** argv) {
   p.option("--slide", "PATH", "bench slide (created when absent; default /tmp/vslide-bench-view-6x8.h5 or -19x22.h5)",
            &path);
   p.option("--size", "WxH", "window size (default 1280x800)", &size);
-  p.option("--budget-ms", "MS", "frame budget before interaction frames drop resolution (default 12; 0: never)",
+  p.option("--budget-ms", "MS", "frame budget before interaction frames drop resolution (default 10; 0: never)",
            &budget_ms);
   p.flag("--no-baseline", "skip the full-resolution warm session", &no_baseline);
   p.flag("--json", "machine-readable output", &json);
