@@ -1,5 +1,7 @@
 #include "vslide/catalog/catalog.h"
 
+#include <cctype>
+
 #include "catalog_internal.h"
 
 namespace vslide {
@@ -33,6 +35,7 @@ Result<std::unique_ptr<Catalog>> open_catalog(const std::string& url) {
     return open_sqlite_catalog(path);
   }
   if (starts("postgresql://") || starts("postgres://")) return open_postgres_catalog(url);
+  if (catalog_internal::is_libpq_keyword_form(url)) return open_postgres_catalog(url);
   if (url.find("://") != std::string::npos) {
     return Status::invalid_argument("catalog '" + url +
                                     "': unknown scheme (use sqlite:///path or postgresql://...)");
@@ -41,6 +44,15 @@ Result<std::unique_ptr<Catalog>> open_catalog(const std::string& url) {
 }
 
 namespace catalog_internal {
+
+bool is_libpq_keyword_form(const std::string& text) {
+  size_t i = text.find_first_not_of(" \t\n\r\f\v");
+  const size_t keyword = i;
+  while (i < text.size() && (std::isalpha(static_cast<unsigned char>(text[i])) || text[i] == '_')) ++i;
+  if (i == keyword || i == std::string::npos) return false;
+  i = text.find_first_not_of(" \t\n\r\f\v", i);
+  return i != std::string::npos && text[i] == '=';
+}
 
 std::string channel_names_to_text(const std::vector<std::string>& names) {
   return nlohmann::json(names).dump();

@@ -18,6 +18,12 @@ constexpr const char* kColumns =
 std::string channel_names_to_text(const std::vector<std::string>& names);
 Result<std::vector<std::string>> channel_names_from_text(const std::string& text, const std::string& id);
 
+// True when `text` is in libpq's keyword/value form ("host=db user=u dbname=x"):
+// it starts (after blanks) with a keyword, letters and '_', then '='. Such a
+// string is a PostgreSQL connection string, never a file name: taken as a SQLite
+// path it would create a file named after it, password and all.
+bool is_libpq_keyword_form(const std::string& text);
+
 // Escapes LIKE wildcards so that name_contains is a plain substring (escape char '\').
 std::string like_pattern(const std::string& substring);
 

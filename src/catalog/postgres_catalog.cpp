@@ -13,7 +13,8 @@ namespace vslide {
 
 std::string redact_catalog_url(const std::string& url) {
   const bool pg = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-  if (!pg && url.find('=') == std::string::npos) return url;  // a path or sqlite:// URL: nothing secret
+  // A path or sqlite:// URL (even one whose name holds '='): nothing secret.
+  if (!pg && !catalog_internal::is_libpq_keyword_form(url)) return url;
   std::string text = url;
   if (pg) {
     // user:PASSWORD@host: the password may hold an unescaped '@' (libpq would then
@@ -201,6 +202,19 @@ Result<std::unique_ptr<Catalog>> open_postgres_catalog(const std::string& url) {
                                       ": more than one '@' before the host; write an '@' in the user name or "
                                       "password as %40");
     }
+  }
+  if (catalog_internal::is_libpq_keyword_form(url)) {
+    // libpq's own parse error may quote a fragment of the string, a password's
+    // tail included, so it is not shown; the string itself neither.
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+    if (error != nullptr) PQfreemem(error);
+    if (options == nullptr) {
+      return Status::invalid_argument(
+          "catalog (a key=value connection string, not shown: it may hold a password): libpq cannot parse it; "
+          "write a postgresql://user@host:port/db URL, or sqlite://PATH for a SQLite file whose name holds '='");
+    }
+    PQconninfoFree(options);
   }
   std::unique_ptr<pqxx::connection> conn;
   try {

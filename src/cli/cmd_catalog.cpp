@@ -40,7 +40,7 @@ int run_catalog(int argc, char** argv) {
               "else DATA/catalog.sqlite for --data-dir DATA, else $VSLIDE_CATALOG.");
   p.positional("ACTION", "list, show or find", &action);
   p.positional("ID", "show: the slide id", &arg, /*required=*/false);
-  p.option("--catalog", "URL", "sqlite:///path/catalog.sqlite or postgresql://...", &url);
+  p.option("--catalog", "URL", "sqlite:///path/catalog.sqlite, postgresql://... or 'host=H dbname=D ...'", &url);
   p.option("--data-dir", "DIR", "the manager's data folder (its catalog.sqlite)", &data_dir);
   p.option("--name", "TEXT", "find: slides whose name contains TEXT", &name);
   p.option("--state", "STATE", "find/list: scanning, complete, failed or recovered", &state_s);

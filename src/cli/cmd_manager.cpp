@@ -38,7 +38,8 @@ int run_manager(int argc, char** argv) {
   p.positional("ACTION", "start (default), status or stop", &action, /*required=*/false);
   p.option("--bind", "ENDPOINT", "where scanners reach the manager (default tcp://127.0.0.1:5560)", &o.bind);
   p.option("--data-dir", "DIR", "folder of the slide files (and the default catalog)", &o.data_dir);
-  p.option("--catalog", "URL", "sqlite:///path or postgresql://... (default sqlite://DATA/catalog.sqlite)",
+  p.option("--catalog", "URL",
+           "sqlite:///path, postgresql://... or 'host=H dbname=D ...' (default sqlite://DATA/catalog.sqlite)",
            &o.catalog_url);
   p.option("--spool-dir", "DIR", "folder for the proxies' spools (default: DATA/.scans)", &o.spool_dir);
   // Every number ranged up front (issue 16): a cap of 0 or -1 must not turn

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <thread>
 
 #include "common/testing.h"
@@ -191,6 +193,73 @@ TEST(OpenCatalog, RejectsUnknownSchemeAndMissingFolder) {
 TEST(OpenCatalog, UnreachablePostgresIsUnavailable) {
   auto c = open_catalog("postgresql:///nodb?host=/nonexistent-socket-dir&port=1&connect_timeout=2");
   EXPECT_EQ(c.status().code(), StatusCode::kUnavailable) << c.status().to_string();
+}
+
+// Audit of issue 16: a libpq keyword/value string ("host=db user=u password=...")
+// was taken as a SQLite path, and a file named after it, password and all, was
+// created in the working folder by the manager and by `vslide catalog`.
+class InFreshFolder {
+ public:
+  InFreshFolder() : old_(std::filesystem::current_path()) { std::filesystem::current_path(dir_.path()); }
+  ~InFreshFolder() { std::filesystem::current_path(old_); }
+  bool empty() const { return std::filesystem::is_empty(dir_.path()); }
+  const testing::TempDir& dir() const { return dir_; }
+
+ private:
+  testing::TempDir dir_;
+  std::filesystem::path old_;
+};
+
+TEST(OpenCatalog, KeywordValueConnectionStringIsPostgresNeverAFile) {
+  std::string error;
+  auto* server = testing::PostgresServer::instance(&error);
+  ASSERT_NE(server, nullptr) << error;
+  // The fixture's postgresql:///NAME?host=DIR&port=P&user=postgres, rewritten as key=value.
+  const std::string url = server->create_database(&error);
+  ASSERT_TRUE(error.empty()) << error;
+  const size_t query = url.find('?');
+  std::string params = url.substr(query + 1);
+  std::replace(params.begin(), params.end(), '&', ' ');
+  const std::string conninfo = "dbname=" + url.substr(14, query - 14) + " " + params + " password=s3cret-kv";
+
+  InFreshFolder cwd;
+  auto c = open_catalog(conninfo);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ((*c)->describe().find("s3cret"), std::string::npos) << (*c)->describe();
+  EXPECT_EQ((*c)->describe().rfind("postgresql://postgres@", 0), 0u) << (*c)->describe();
+  ASSERT_TRUE((*c)->add(make_record("vs-kv", "keyword form", 1)).ok());
+  auto same = open_catalog(url);  // the same database through its URL
+  ASSERT_TRUE(same.ok()) << same.status().to_string();
+  EXPECT_TRUE((*same)->get("vs-kv").ok());
+
+  // `vslide catalog` takes it the same way and prints no password.
+  auto r = testing::run_command(testing::vslide_binary() + " catalog list --catalog '" + conninfo + "' 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("vs-kv"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("s3cret"), std::string::npos) << r.output;
+  EXPECT_TRUE(cwd.empty()) << "a file was created in the working folder";
+}
+
+TEST(OpenCatalog, KeywordValueStringsThatFailAreNeverAFileNorShown) {
+  InFreshFolder cwd;
+  // Unreachable server: Unavailable, the password not in the message.
+  auto down = open_catalog("hostaddr=127.0.0.1 port=1 user=u password=s3cret dbname=x connect_timeout=2");
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable) << down.status().to_string();
+  EXPECT_EQ(down.status().message().find("s3cret"), std::string::npos) << down.status().to_string();
+  // Not libpq's (a misspelt keyword; a value with a blank, unquoted): refused unread.
+  for (const std::string bad : {"hots=db user=u password=s3cret dbname=x", "host=db password=s3 cret dbname=x"}) {
+    auto c = open_catalog(bad);
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << bad << ": " << c.status().to_string();
+    EXPECT_NE(c.status().message().find("postgresql://"), std::string::npos) << c.status().to_string();
+    EXPECT_EQ(c.status().message().find("s3"), std::string::npos) << c.status().to_string();
+    EXPECT_EQ(c.status().message().find("cret"), std::string::npos) << c.status().to_string();
+  }
+  EXPECT_TRUE(cwd.empty()) << "a file was created in the working folder";
+  // A file name holding '=' is still a SQLite file when it says so, or when it is not KEYWORD=.
+  EXPECT_TRUE(open_catalog("sqlite://a=b.sqlite").ok());
+  EXPECT_TRUE(open_catalog("./c=d.sqlite").ok());
+  EXPECT_TRUE(std::filesystem::exists(cwd.dir().file("a=b.sqlite")));
+  EXPECT_TRUE(std::filesystem::exists(cwd.dir().file("c=d.sqlite")));
 }
 
 TEST(OpenCatalog, BarePathMeansSqliteAndRecordToJson) {

@@ -22,6 +22,9 @@ TEST(RedactCatalogUrl, NoPasswordSurvivesWhereverItWas) {
   EXPECT_NE(redact_catalog_url("postgresql://alice@h/db?password=x&sslmode=require").find("sslmode=require"),
             std::string::npos);
   EXPECT_EQ(redact_catalog_url("sqlite:///data/catalog.sqlite"), "sqlite:///data/catalog.sqlite");
+  // Audit of issue 16: any '=' made a SQLite URL "postgresql://(unparseable URL)".
+  EXPECT_EQ(redact_catalog_url("sqlite:///data/run=3/catalog.sqlite"), "sqlite:///data/run=3/catalog.sqlite");
+  EXPECT_EQ(redact_catalog_url("./run=3.sqlite"), "./run=3.sqlite");
 }
 
 TEST(RedactCatalogUrl, AnUnescapedAtInThePasswordIsRefusedBeforeLibpqSeesIt) {

@@ -5,9 +5,15 @@
 //   sqlite:///abs/path/catalog.sqlite   an embedded SQLite file (the default;
 //                                       nothing to start; created on first use)
 //   sqlite://relative/catalog.sqlite    a path relative to the working folder
-//   /some/path.sqlite                   a bare path means SQLite too
+//   /some/path.sqlite                   a bare path means SQLite too (write
+//                                       sqlite://a=b.sqlite for a name that
+//                                       starts with letters and '=')
 //   postgresql://user@host:port/db      a PostgreSQL server, through libpqxx;
 //   postgresql:///db?host=/sock/dir&port=N  (any libpq connection URI)
+//   host=db user=u dbname=x ...         libpq's keyword/value form: PostgreSQL
+//                                       too (a bare string that starts with
+//                                       KEYWORD=); never a file name. One that
+//                                       libpq cannot parse is InvalidArgument.
 // The schema (table `slides`) is created if absent, so both kinds need no
 // set-up beyond a reachable server for PostgreSQL.
 //
