@@ -31,7 +31,7 @@ int run_keygen(int argc, char** argv) {
     std::cerr << "vslide keygen: " << keys.status().message() << "\n";
     return 1;
   }
-  if (Status s = remote::write_key_files(*keys, prefix); !s.ok()) {
+  if (Status s = remote::write_key_files(*keys, prefix, /*replace=*/force); !s.ok()) {
     std::cerr << "vslide keygen: " << s.message() << "\n";
     return 1;
   }

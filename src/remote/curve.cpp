@@ -1,5 +1,6 @@
 #include "vslide/remote/curve.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,12 +50,34 @@ Result<CurveKeyPair> generate_curve_keypair() {
 }
 
 namespace {
+// Moves the complete temporary file `tmp` to `path` unless something is there
+// already (a file, a link), in one step: a check before and a plain rename()
+// after would replace a file created in between. renameat2(RENAME_NOREPLACE)
+// where the file system has it, else link() + unlink(), which fails with
+// EEXIST just as atomically. On failure `tmp` is still there.
+Status move_into_place_without_replacing(const std::string& tmp, const std::string& path) {
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return Status();
+  int err = errno;
+  if (err == EINVAL || err == ENOSYS || err == EOPNOTSUPP) {  // no RENAME_NOREPLACE on this file system
+    if (::link(tmp.c_str(), path.c_str()) == 0) {
+      ::unlink(tmp.c_str());
+      return Status();
+    }
+    err = errno;
+  }
+  if (err == EEXIST) {
+    return Status::already_exists(path + ": exists; not replacing it (vslide keygen --force replaces it)");
+  }
+  return Status::io_error(path + ": cannot move into place without replacing: " + std::strerror(err));
+}
+
 // Writes `text` to `path` through a temporary file in the same folder, created
-// with O_CREAT|O_EXCL and mode 0600 (mkstemp), chmod'ed to `mode` and renamed
-// over `path` only once every byte is written and synced: a failure (ENOSPC,
+// with O_CREAT|O_EXCL and mode 0600 (mkstemp), chmod'ed to `mode` and moved to
+// `path` only once every byte is written and synced: a failure (ENOSPC,
 // EFBIG) leaves no file, never a partial one, and a secret is never readable
-// by others, not even for an instant.
-Status write_file_atomically(const std::string& path, const std::string& text, mode_t mode) {
+// by others, not even for an instant. Without `replace`, an existing `path`
+// (whenever it appeared) is left alone and AlreadyExists returned.
+Status write_file_atomically(const std::string& path, const std::string& text, mode_t mode, bool replace) {
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) return Status::io_error(path + ": cannot create: " + std::strerror(errno));
@@ -77,6 +100,11 @@ Status write_file_atomically(const std::string& path, const std::string& text, m
     ::unlink(tmp.c_str());
     return Status::io_error(path + ": cannot write: " + std::strerror(err));
   }
+  if (!replace) {
+    Status moved = move_into_place_without_replacing(tmp, path);
+    if (!moved.ok()) ::unlink(tmp.c_str());
+    return moved;
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -86,18 +114,18 @@ Status write_file_atomically(const std::string& path, const std::string& text, m
 }
 }  // namespace
 
-Status write_key_files(const CurveKeyPair& keys, const std::string& prefix) {
+Status write_key_files(const CurveKeyPair& keys, const std::string& prefix, bool replace) {
   const std::string pub_path = prefix + ".key", sec_path = prefix + ".key_secret";
   // The secret first: a public key file without its secret would be useless.
   VSLIDE_RETURN_IF_ERROR(write_file_atomically(sec_path,
                                                "# vslide CURVE key pair: keep this file private\n"
                                                "public-key = \"" + keys.public_key + "\"\n"
                                                "secret-key = \"" + keys.secret_key + "\"\n",
-                                               0600));
+                                               0600, replace));
   Status s = write_file_atomically(pub_path,
                                    "# vslide CURVE public key: give it to whoever must know this peer\n"
                                    "public-key = \"" + keys.public_key + "\"\n",
-                                   0644);
+                                   0644, replace);
   if (!s.ok()) ::unlink(sec_path.c_str());
   return s;
 }

@@ -40,7 +40,10 @@ struct CurveKeyPair {
 
 Result<CurveKeyPair> generate_curve_keypair();
 // Writes PREFIX.key and PREFIX.key_secret; IOError naming the file on failure.
-Status write_key_files(const CurveKeyPair& keys, const std::string& prefix);
+// Without `replace`, a key file that exists when it is moved into place (even
+// one created after the caller checked) is left as it is: AlreadyExists naming
+// it, and nothing of this call's is left behind.
+Status write_key_files(const CurveKeyPair& keys, const std::string& prefix, bool replace = false);
 // Reads a key file (public or secret); InvalidArgument naming the file when
 // a key is missing or not 40 Z85 characters. A file that holds a secret key
 // and is readable or writable by group or others is refused
