@@ -92,7 +92,7 @@ int run_render(int argc, char** argv) {
           &contrasts);
   p.flag("--auto-contrast", "contrast windows from the visible tiles' histograms (0.5% and 99.5%)",
          &auto_contrast);
-  p.multi("--gamma", "C=G", "gamma of channel C (value^G after the window)", &gammas);
+  p.multi("--gamma", "C=G", "gamma of channel C (value^G after the window), 0.05 to 10", &gammas);
   p.option("--layer", "auto|raw|F", "zoom layer: auto, raw, or a downsampling factor 2, 4, 8, 16, ...",
            &layer);
   std::string flatfield = "on";
@@ -212,6 +212,11 @@ int run_render(int argc, char** argv) {
     std::vector<double> g;
     if (!split_assignment(text, &c, &v) || !parse_doubles(v, 1, &g)) {
       return p.usage_error("--gamma expects C=G, got '" + text + "'");
+    }
+    if (!gamma_in_range(g[0])) {  // checked as a double: 1e300 is no float
+      char range[64];
+      std::snprintf(range, sizeof range, "gamma must lie between %g and %g", kMinGamma, kMaxGamma);
+      return p.usage_error("--gamma " + text + ": " + range);
     }
     ChannelDisplay* d = channel_slot(c, "--gamma");
     if (!d) return 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 namespace vslide::view {
@@ -45,8 +46,11 @@ Status DisplaySettings::validate(int32_t slide_channels) const {
       return Status::invalid_argument(name + ": contrast low " + std::to_string(int64_t(c.low)) +
                                       " must be below high " + std::to_string(int64_t(c.high)));
     }
-    if (!(c.gamma > 0) || !std::isfinite(c.gamma)) {
-      return Status::invalid_argument(name + ": gamma must be positive");
+    if (!gamma_in_range(c.gamma)) {
+      char text[96];
+      std::snprintf(text, sizeof text, ": gamma %g is outside the accepted range %g to %g", double(c.gamma),
+                    kMinGamma, kMaxGamma);
+      return Status::invalid_argument(name + text);
     }
   }
   return Status();

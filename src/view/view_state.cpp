@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "vslide/view/slide_view.h"
 
@@ -83,7 +85,14 @@ void from_json(const nlohmann::json& j, ViewState& s) {
     d.color = color_of(c, "color", d.color);
     d.low = c.value("low", d.low);
     d.high = c.value("high", d.high);
-    d.gamma = c.value("gamma", d.gamma);
+    const double gamma = c.value("gamma", double(d.gamma));  // a double first: 1e300 is no float
+    if (!gamma_in_range(gamma)) {
+      char text[128];
+      std::snprintf(text, sizeof text, "channel %d: gamma %g is outside the accepted range %g to %g",
+                    int(d.channel), gamma, kMinGamma, kMaxGamma);
+      throw std::invalid_argument(text);
+    }
+    d.gamma = float(gamma);
     s.display.channels.push_back(d);
   }
   if (j.contains("overlays")) {

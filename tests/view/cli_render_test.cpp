@@ -5,12 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/serve_process.h"
 #include "common/testing.h"
 #include "vslide/storage/hdf5_slide.h"
+#include "vslide/view/display.h"
 #include "vslide/view/frame.h"
 #include "vslide/view/gl_context.h"
 
@@ -138,6 +143,41 @@ TEST_F(CliRenderTest, BadInputsExitNonZeroWithAClearMessage) {
   auto missing = run_command(vslide_binary() + " render " + dir_.file("none.h5") + png);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("none.h5"), std::string::npos) << missing.output;
+}
+
+// Audit of issue 16: `--gamma 0=1e300` said "gamma must be positive" (the
+// double became float infinity); every gamma outside the accepted range is
+// refused with that range, on the command line, in a view state and in
+// DisplaySettings::validate.
+TEST_F(CliRenderTest, AGammaOutsideTheAcceptedRangeIsRefusedNamingTheRange) {
+  int code = 0;
+  const std::string png = " --out " + dir_.file("x.png");
+  for (const std::string g : {"1e300", "11", "0.01", "0", "-1", "nan", "inf"}) {
+    std::string out = render(png + " --gamma 0=" + g, &code);
+    EXPECT_EQ(code, 2) << g << "\n" << out;
+    EXPECT_NE(out.find("--gamma 0=" + g + ": gamma must lie between 0.05 and 10"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir_.file("x.png"))) << g;
+  }
+  std::string out = render(png + " --cpu --gamma 0=10 --gamma 1=0.05", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(run_command(vslide_binary() + " render --help").output.find("0.05 to 10"), std::string::npos);
+
+  const std::string state = dir_.file("state.json");
+  std::ofstream(state) << R"({"channels": [{"channel": 0, "low": 0, "high": 4000, "gamma": 1e300}]})";
+  out = render(" --out " + dir_.file("y.png") + " --display " + state, &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("channel 0: gamma 1e+300 is outside the accepted range 0.05 to 10"), std::string::npos) << out;
+
+  DisplaySettings d;
+  d.channels.push_back(ChannelDisplay{});
+  for (float g : {0.04f, 10.5f, std::numeric_limits<float>::infinity(), std::nanf("")}) {
+    d.channels[0].gamma = g;
+    Status s = d.validate(1);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << g;
+    EXPECT_NE(s.message().find("is outside the accepted range 0.05 to 10"), std::string::npos) << s.to_string();
+  }
+  d.channels[0].gamma = 10;
+  EXPECT_TRUE(d.validate(1).ok());
 }
 
 TEST_F(CliRenderTest, MissingLayerWarnsAndComputesIt) {

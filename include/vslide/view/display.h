@@ -22,6 +22,14 @@
 
 namespace vslide::view {
 
+// The gamma a channel may have, the range of the window's gamma box: beyond
+// it a channel shows as all but white (below) or black (above), and a value
+// such as 1e300 is not a float at all. Every way in (--gamma, a view state's
+// JSON, validate()) refuses what lies outside it, naming the range.
+inline constexpr double kMinGamma = 0.05;
+inline constexpr double kMaxGamma = 10;
+inline bool gamma_in_range(double gamma) { return gamma >= kMinGamma && gamma <= kMaxGamma; }  // false for NaN
+
 struct ChannelDisplay {
   int32_t channel = 0;  // index into the slide's channel table
   Rgb color;            // mixer matrix column
@@ -39,7 +47,7 @@ struct DisplaySettings {
   static Result<DisplaySettings> from_channel_table(const std::vector<ChannelInfo>& table,
                                                     const std::vector<int32_t>& which = {});
   // InvalidArgument for an unknown channel (>= slide_channels), a duplicate,
-  // low >= high, a non-positive gamma or no channel at all.
+  // low >= high, a gamma outside [kMinGamma, kMaxGamma] or no channel at all.
   Status validate(int32_t slide_channels) const;
   // Position of slide channel `channel` among `channels`, or -1.
   int position_of(int32_t channel) const;
