@@ -66,7 +66,11 @@ void Minimap::rerender() {
   QThreadPool::globalInstance()->start([self, plan = std::move(*plan), fit, key, complete = info.complete] {
     auto img = render_cpu(plan);
     QImage q;
-    if (img.ok()) q = QImage(img->pixels.data(), img->width, img->height, img->width * 3, QImage::Format_RGB888).copy();
+    // In the window's own pixel format, made here: a paint of the minimap
+    // (at every pan, for the viewport rectangle) is then a plain copy.
+    if (img.ok())
+      q = QImage(img->pixels.data(), img->width, img->height, img->width * 3, QImage::Format_RGB888)
+              .convertToFormat(QImage::Format_RGB32);
     QMetaObject::invokeMethod(
         QCoreApplication::instance(),
         [self, q, fit, key, complete] {

@@ -138,12 +138,12 @@ void ViewerCanvas::request_frame() {
 }
 
 // How many bands a full-resolution frame is drawn in: about one frame
-// budget each, from the measured cost per pixel (4 before anything is
+// budget each, from the measured cost per pixel (8 before anything is
 // measured: the first frame of a slide); 1 with no budget or where the
 // frame fits it.
 int ViewerCanvas::full_frame_bands() const {
   if (!(budget_ms_ > 0)) return 1;
-  if (!(cost_ms_per_mpx_ > 0)) return 4;
+  if (!(cost_ms_per_mpx_ > 0)) return 8;
   const QSize c = model_->canvas_size();
   const double ms = cost_ms_per_mpx_ * double(c.width()) * c.height() / 1e6;
   return std::clamp(int(std::ceil(ms / budget_ms_)), 1, 8);
