@@ -184,7 +184,7 @@ void ChannelPanel::rebuild() {
     r.low->setToolTip("window low (raw intensity shown black)");
     r.high->setToolTip("window high (raw intensity shown at full colour)");
     r.gamma = new QDoubleSpinBox(list_host_);
-    r.gamma->setRange(0.05, 10);
+    r.gamma->setRange(view::kMinGamma, view::kMaxGamma);
     r.gamma->setSingleStep(0.1);
     r.gamma->setDecimals(2);
     r.gamma->setPrefix(QString::fromUtf8("\u03b3 "));

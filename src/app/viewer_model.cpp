@@ -224,7 +224,7 @@ void ViewerModel::set_channel_window(int channel, float low, float high) {
 }
 
 void ViewerModel::set_channel_gamma(int channel, float gamma) {
-  if (auto* c = channel_of(state_, channel); c && gamma > 0 && std::isfinite(gamma)) {
+  if (auto* c = channel_of(state_, channel); c && view::gamma_in_range(gamma)) {
     c->gamma = gamma;
     edited();
   }

@@ -129,6 +129,12 @@ TEST_F(WindowTest, MinimapChannelPanelAndHistogramEditTheState) {
   EXPECT_EQ(m->state().display.channels[0].high, 2345);
   r0.gamma->setValue(0.7);
   EXPECT_NEAR(m->state().display.channels[0].gamma, 0.7, 1e-6);
+  // A gamma the renderers refuse (render --gamma, a --display file) is not
+  // taken by the window either, whatever sets it.
+  EXPECT_EQ(r0.gamma->maximum(), view::kMaxGamma);
+  m->set_channel_gamma(m->state().display.channels[0].channel, 50.0f);
+  m->set_channel_gamma(m->state().display.channels[0].channel, 0.01f);
+  EXPECT_NEAR(m->state().display.channels[0].gamma, 0.7, 1e-6);
 
   // Histogram of the visible region, then a handle dragged.
   ASSERT_TRUE(settle(*w));
