@@ -119,6 +119,10 @@ std::unique_ptr<zmq::socket_t> proxy_peer(zmq::context_t& ctx, const std::string
                                           const remote::CurveKeyPair* keys, const std::string& server_key) {
   auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
   s->set(zmq::sockopt::linger, 0);
+  // No wait of the test may be unbounded: a send to a peer whose handshake
+  // failed, or a receive, gives up after 20 s and the test fails there.
+  s->set(zmq::sockopt::sndtimeo, 20000);
+  s->set(zmq::sockopt::rcvtimeo, 20000);
   if (keys) {
     EXPECT_TRUE(remote::set_curve_client(*s, *keys, server_key).ok());
   }
@@ -177,6 +181,7 @@ TEST_F(CurveAcquisition, OnlyTheScannerThatBeganAScanMaySendItsFields) {
   (void)zmq::send_multipart(*intruder, hello);
   zmq::pollitem_t item{intruder->handle(), 0, ZMQ_POLLIN, 0};
   zmq::poll(&item, 1, std::chrono::seconds(10));
+  ASSERT_TRUE(item.revents & ZMQ_POLLIN) << "no reply to the intruder's hello in 10 s";
   std::vector<zmq::message_t> in;
   ASSERT_TRUE(zmq::recv_multipart(*intruder, std::back_inserter(in)));
   EXPECT_EQ(json::parse(in.back().to_string_view())["type"], "error");
